@@ -1,0 +1,296 @@
+//! Backpropagation: one reverse loop over the tape, applying each node's
+//! backward rule (from [`crate::ops`]) and summing the gradients that reach a
+//! node through several paths.
+//!
+//! Gradients are themselves nodes of the graph. Normally they are recorded
+//! with gradient tracking off, so they are plain values; with
+//! `create_graph` the backward pass is recorded like any computation and can
+//! be differentiated again (higher-order gradients).
+
+use super::tape::{Graph, NONE};
+use super::var::Var;
+use crate::error::{Error, Result};
+use crate::float::Float;
+use crate::kernels::elementwise;
+use crate::ops::Op;
+use crate::tensor::Tensor;
+
+/// The gradients a backward rule returns, one per input (`None`: not needed
+/// or identically zero).
+pub(crate) type Grads<'g, F> = [Option<Var<'g, F>>; 2];
+
+/// What a backward rule sees of the node it differentiates.
+pub struct BackwardCtx<'g, F: Float> {
+    /// The node's own value.
+    pub out: Var<'g, F>,
+    /// The gradient of the loss with respect to `out`.
+    pub grad: Var<'g, F>,
+    /// First input.
+    pub a: Var<'g, F>,
+    /// Second input (equal to `a` for unary operations).
+    pub b: Var<'g, F>,
+    /// Which inputs need a gradient.
+    pub needs: [bool; 2],
+}
+
+/// What to do with the gradients once the loop is done.
+#[derive(Clone, Copy, PartialEq)]
+enum Delivery {
+    /// Store them on leaves, parameters and retained values (`backward`).
+    Store,
+    /// Leave them in the slots for the caller to read (`gradients`).
+    Return,
+}
+
+impl<'g, F: Float> Var<'g, F> {
+    /// Backpropagates from this scalar: every leaf, parameter and retained
+    /// value it depends on receives `∂self/∂value`, added to what it
+    /// already holds.
+    pub fn backward(&self) -> Result<()> {
+        self.backward_checked(None, false)
+    }
+
+    /// Backpropagates from a non-scalar with the given seed gradient (the
+    /// vector of a vector-Jacobian product), which must have this shape.
+    pub fn backward_with(&self, seed: &Tensor<F>) -> Result<()> {
+        self.backward_checked(Some(seed), false)
+    }
+
+    /// As [`Var::backward`], but records the backward pass so that the
+    /// gradients ([`Var::grad_var`]) can be differentiated again.
+    pub fn backward_create_graph(&self) -> Result<()> {
+        self.backward_checked(None, true)
+    }
+
+    fn backward_checked(&self, seed: Option<&Tensor<F>>, create_graph: bool) -> Result<()> {
+        let seed = self.seed(seed)?;
+        run(self.graph, *self, seed, create_graph, Delivery::Store)
+    }
+
+    /// The seed gradient node: ones for a scalar, else the given tensor.
+    fn seed(&self, seed: Option<&Tensor<F>>) -> Result<Var<'g, F>> {
+        if !self.requires_grad() {
+            return Err(Error::NoGradRequired {
+                what: format!(
+                    "node {} ({}, shape {})",
+                    self.id,
+                    self.op().name(),
+                    self.shape()
+                ),
+            });
+        }
+        let shape = self.shape();
+        match seed {
+            None if shape.numel() == 1 => Ok(self
+                .graph
+                .record(Op::Leaf, &[], shape, |_, o| o[0] = F::one())),
+            None => Err(Error::NotScalar { shape }),
+            Some(t) if t.shape() == shape => Ok(self.graph.input(t)),
+            Some(t) => Err(Error::ShapeMismatch {
+                op: "backward",
+                lhs: shape,
+                rhs: t.shape(),
+                reason: "the seed gradient must have the output's shape",
+            }),
+        }
+    }
+}
+
+impl<F: Float> Graph<F> {
+    /// The gradients of the scalar `output` with respect to each of
+    /// `inputs` (zeros for an input it does not depend on), returned as
+    /// nodes, without touching stored gradients — like
+    /// `torch.autograd.grad`. With `create_graph` they can be differentiated
+    /// again (Hessian-vector products, d²y/dx²).
+    pub fn gradients<'g>(
+        &'g self,
+        output: Var<'g, F>,
+        inputs: &[Var<'g, F>],
+        create_graph: bool,
+    ) -> Result<Vec<Var<'g, F>>> {
+        for v in inputs {
+            output.check_same_graph(v, "gradients")?;
+        }
+        let seed = output.seed(None)?;
+        run(self, output, seed, create_graph, Delivery::Return)?;
+        let slots: Vec<u32> = {
+            let tape = self.tape.borrow();
+            inputs.iter().map(|v| tape.slots[v.id as usize]).collect()
+        };
+        Ok(inputs
+            .iter()
+            .zip(slots)
+            .map(|(v, s)| {
+                if s == NONE {
+                    self.zeros(v.shape())
+                } else {
+                    Var::new(self, s)
+                }
+            })
+            .collect())
+    }
+}
+
+/// The reverse loop from `root` (seeded with `seed`) down to the first node.
+fn run<'g, F: Float>(
+    graph: &'g Graph<F>,
+    root: Var<'g, F>,
+    seed: Var<'g, F>,
+    create_graph: bool,
+    delivery: Delivery,
+) -> Result<()> {
+    let top = root.id as usize;
+    {
+        let mut tape = graph.tape.borrow_mut();
+        let n = tape.nodes.len();
+        tape.slots.clear();
+        tape.slots.resize(n, NONE);
+        tape.slot_owned.clear();
+        tape.slot_owned.resize(n, false);
+        tape.slots[top] = seed.id;
+    }
+    let previous = graph.set_grad_enabled(create_graph);
+    let result = reverse_loop(graph, top, create_graph).and_then(|()| match delivery {
+        Delivery::Store => deliver(graph, top),
+        Delivery::Return => Ok(()),
+    });
+    graph.set_grad_enabled(previous);
+    result
+}
+
+fn reverse_loop<F: Float>(graph: &Graph<F>, top: usize, create_graph: bool) -> Result<()> {
+    for i in (0..=top).rev() {
+        let (node, slot, needs) = {
+            let tape = graph.tape.borrow();
+            let node = tape.nodes[i];
+            let needs = node
+                .inputs
+                .map(|k| k != NONE && tape.nodes[k as usize].requires_grad);
+            (node, tape.slots[i], needs)
+        };
+        if slot == NONE || !node.requires_grad || !(needs[0] || needs[1]) {
+            continue;
+        }
+        let a = Var::new(graph, node.inputs[0]);
+        let b = if node.inputs[1] == NONE {
+            a
+        } else {
+            Var::new(graph, node.inputs[1])
+        };
+        let ctx = BackwardCtx {
+            out: Var::new(graph, i as u32),
+            grad: Var::new(graph, slot),
+            a,
+            b,
+            needs,
+        };
+        let grads = node.op.backward(&ctx)?;
+        for (k, g) in grads.into_iter().enumerate() {
+            if let (true, Some(g)) = (needs[k], g) {
+                accumulate(graph, node.op, node.inputs[k], g, create_graph)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Adds gradient `g` into the slot of node `target`.
+fn accumulate<F: Float>(
+    graph: &Graph<F>,
+    op: Op,
+    target: u32,
+    g: Var<'_, F>,
+    create_graph: bool,
+) -> Result<()> {
+    let t = target as usize;
+    let (slot, owned, target_shape) = {
+        let tape = graph.tape.borrow();
+        (tape.slots[t], tape.slot_owned[t], tape.nodes[t].shape)
+    };
+    let g_shape = g.shape();
+    if g_shape != target_shape {
+        return Err(Error::ShapeMismatch {
+            op: op.name(),
+            lhs: target_shape,
+            rhs: g_shape,
+            reason: "internal error: a backward rule returned a gradient of the wrong shape",
+        });
+    }
+    if slot == NONE {
+        graph.tape.borrow_mut().slots[t] = g.id;
+        return Ok(());
+    }
+    if owned && !create_graph && add_in_place(graph, slot, g.id) {
+        return Ok(());
+    }
+    let sum = Var::new(graph, slot).add(g)?;
+    let mut tape = graph.tape.borrow_mut();
+    tape.slots[t] = sum.id;
+    tape.slot_owned[t] = !create_graph;
+    Ok(())
+}
+
+/// `values[acc] += values[g]` when the two ranges are disjoint.
+fn add_in_place<F: Float>(graph: &Graph<F>, acc: u32, g: u32) -> bool {
+    let mut tape = graph.tape.borrow_mut();
+    let (a, b) = (tape.nodes[acc as usize], tape.nodes[g as usize]);
+    let n = a.shape.numel();
+    let (lo, hi) = (a.offset.min(b.offset), a.offset.max(b.offset));
+    if lo + n > hi {
+        return false;
+    }
+    let (first, second) = tape.values.split_at_mut(hi);
+    let (low, high) = (&mut first[lo..lo + n], &mut second[..n]);
+    if a.offset < b.offset {
+        elementwise::add_assign(low, high);
+    } else {
+        elementwise::add_assign(high, low);
+    }
+    true
+}
+
+/// Moves the slots of leaves, parameters and retained values into their
+/// stored gradients.
+fn deliver<F: Float>(graph: &Graph<F>, top: usize) -> Result<()> {
+    for i in 0..=top {
+        let (node, slot, n_params, stored) = {
+            let tape = graph.tape.borrow();
+            let stored = tape.grads.get(i).copied().unwrap_or(NONE);
+            (tape.nodes[i], tape.slots[i], tape.n_params, stored)
+        };
+        let keeps = node.retain_grad || matches!(node.op, Op::Leaf | Op::Param);
+        if slot == NONE || !node.requires_grad || !keeps {
+            continue;
+        }
+        if i < n_params {
+            let mut tape = graph.tape.borrow_mut();
+            let tape = &mut *tape;
+            if tape.grads.len() < n_params {
+                tape.grads.resize(n_params, NONE);
+            }
+            tape.grads[i] = slot;
+            let grad = tape.nodes[slot as usize];
+            let n = node.shape.numel();
+            let src = &tape.values[grad.offset..grad.offset + n];
+            let dst = &mut tape.param_grads[node.offset..node.offset + n];
+            if tape.param_grad_valid[i] {
+                elementwise::add_assign(dst, src);
+            } else {
+                dst.copy_from_slice(src);
+                tape.param_grad_valid[i] = true;
+            }
+            continue;
+        }
+        let total = if stored == NONE {
+            slot
+        } else {
+            Var::new(graph, stored).add(Var::new(graph, slot))?.id
+        };
+        let mut tape = graph.tape.borrow_mut();
+        if tape.grads.len() <= i {
+            tape.grads.resize(i + 1, NONE);
+        }
+        tape.grads[i] = total;
+    }
+    Ok(())
+}

@@ -1,0 +1,13 @@
+//! The computational graph: a tape of nodes in creation order (which is a
+//! topological order), values in one recycled arena, and the reverse loop
+//! that applies the chain rule. No maths lives here: each operation's
+//! forward kernel and backward rule are in [`crate::ops`].
+
+mod backward;
+mod tape;
+mod var;
+
+pub use backward::BackwardCtx;
+pub(crate) use backward::Grads;
+pub use tape::{Graph, NoGradGuard, NodeInfo, ParamId};
+pub use var::Var;

@@ -1,0 +1,468 @@
+//! The tape: nodes addressed by index, values in one flat arena that is
+//! reused from step to step, parameters kept in a persistent prefix.
+//!
+//! Layout of a [`Graph`]:
+//! - `nodes[0..n_params]` are parameters; their values occupy
+//!   `values[0..params_len]` and their gradients the same offsets of
+//!   `param_grads`. They survive [`Graph::clear`].
+//! - every later node is one recorded operation (or an input). Its value is
+//!   `values[offset..offset + numel]`; views (reshape, detach) share their
+//!   input's range. `clear` truncates the tape back to the parameters; the
+//!   arena keeps its size, so after the first step nothing is allocated.
+
+use super::var::Var;
+use crate::error::{Error, Result};
+use crate::float::Float;
+use crate::ops::Op;
+use crate::shape::Shape;
+use crate::tensor::Tensor;
+use std::cell::{Cell, RefCell};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+pub(crate) const NONE: u32 = u32::MAX;
+
+static NEXT_GRAPH_ID: AtomicU64 = AtomicU64::new(1);
+
+/// One recorded operation.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Node {
+    pub op: Op,
+    pub inputs: [u32; 2],
+    pub shape: Shape,
+    pub offset: usize,
+    pub requires_grad: bool,
+    pub retain_grad: bool,
+}
+
+/// A read-only description of one node, for drawing and inspecting graphs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct NodeInfo {
+    /// The node's index on the tape (its creation order).
+    pub id: usize,
+    /// The operation that produced it.
+    pub op: Op,
+    /// The indices of its inputs.
+    pub inputs: [Option<usize>; 2],
+    /// Its shape.
+    pub shape: Shape,
+    /// Whether gradients flow through it.
+    pub requires_grad: bool,
+}
+
+/// A handle to a parameter: valid across [`Graph::clear`], for the graph that
+/// created it only.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ParamId {
+    graph: u64,
+    index: u32,
+}
+
+impl ParamId {
+    /// The parameter's position in registration order.
+    pub fn index(&self) -> usize {
+        self.index as usize
+    }
+}
+
+pub(crate) struct Tape<F: Float> {
+    pub nodes: Vec<Node>,
+    /// The value arena; `values.len()` is the high-water mark, `used` the
+    /// part in use by the current tape.
+    pub values: Vec<F>,
+    pub used: usize,
+    pub n_params: usize,
+    pub params_len: usize,
+    pub param_grads: Vec<F>,
+    pub param_grad_valid: Vec<bool>,
+    /// Per node: the node holding its delivered gradient (leaves and
+    /// retained intermediates), or `NONE`.
+    pub grads: Vec<u32>,
+    /// Backward working state: per node, the node holding the gradient
+    /// accumulated so far, and whether that node belongs to the slot alone
+    /// (so later contributions may be added in place).
+    pub slots: Vec<u32>,
+    pub slot_owned: Vec<bool>,
+    /// Integer arguments of operations (class labels of gathers).
+    pub indices: Vec<usize>,
+}
+
+/// A computational graph of `F` values, recorded as operations run.
+///
+/// Values are recorded by calling operations on [`Var`] handles. Parameters
+/// ([`Graph::parameter`]) persist; everything else lives until
+/// [`Graph::clear`], which ends a training step.
+pub struct Graph<F: Float> {
+    pub(crate) tape: RefCell<Tape<F>>,
+    grad_enabled: Cell<bool>,
+    id: u64,
+}
+
+impl<F: Float> Default for Graph<F> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<F: Float> Graph<F> {
+    /// An empty graph with gradient recording on.
+    pub fn new() -> Self {
+        Graph {
+            tape: RefCell::new(Tape {
+                nodes: Vec::new(),
+                values: Vec::new(),
+                used: 0,
+                n_params: 0,
+                params_len: 0,
+                param_grads: Vec::new(),
+                param_grad_valid: Vec::new(),
+                grads: Vec::new(),
+                slots: Vec::new(),
+                slot_owned: Vec::new(),
+                indices: Vec::new(),
+            }),
+            grad_enabled: Cell::new(true),
+            id: NEXT_GRAPH_ID.fetch_add(1, Ordering::Relaxed),
+        }
+    }
+
+    // ----- recording -------------------------------------------------------
+
+    /// Records a node computed by `kernel` from the values of `inputs` into a
+    /// fresh range of the arena (whose old contents the kernel overwrites).
+    pub(crate) fn record(
+        &self,
+        op: Op,
+        inputs: &[Var<'_, F>],
+        shape: Shape,
+        kernel: impl FnOnce([&[F]; 2], &mut [F]),
+    ) -> Var<'_, F> {
+        let requires_grad = self.grad_enabled.get() && inputs.iter().any(|v| v.requires_grad());
+        let mut tape = self.tape.borrow_mut();
+        let t = &mut *tape;
+        let offset = t.used;
+        let n = shape.numel();
+        if t.values.len() < offset + n {
+            t.values.resize(offset + n, F::zero());
+        }
+        t.used = offset + n;
+        let (before, after) = t.values.split_at_mut(offset);
+        let slice_of = |k: usize| -> &[F] {
+            inputs.get(k).map_or(&[][..], |v| {
+                let node = &t.nodes[v.id as usize];
+                &before[node.offset..node.offset + node.shape.numel()]
+            })
+        };
+        kernel([slice_of(0), slice_of(1)], &mut after[..n]);
+        let id = push_node(t, op, inputs, shape, offset, requires_grad);
+        Var::new(self, id)
+    }
+
+    /// Records a node that shares its input's values (reshape, detach).
+    pub(crate) fn record_view(
+        &self,
+        op: Op,
+        input: Var<'_, F>,
+        shape: Shape,
+        requires_grad: bool,
+    ) -> Var<'_, F> {
+        let requires_grad = requires_grad && self.grad_enabled.get() && input.requires_grad();
+        let mut tape = self.tape.borrow_mut();
+        let offset = tape.nodes[input.id as usize].offset;
+        let id = push_node(&mut tape, op, &[input], shape, offset, requires_grad);
+        Var::new(self, id)
+    }
+
+    /// Records a leaf holding a copy of `values`.
+    fn leaf(&self, values: &[F], shape: Shape, requires_grad: bool) -> Var<'_, F> {
+        let v = self.record(Op::Leaf, &[], shape, |_, out| out.copy_from_slice(values));
+        self.tape.borrow_mut().nodes[v.id as usize].requires_grad = requires_grad;
+        v
+    }
+
+    /// Stores integer arguments (class labels) and returns their position.
+    pub(crate) fn store_indices(&self, indices: &[usize]) -> (u32, u32) {
+        let mut tape = self.tape.borrow_mut();
+        let start = tape.indices.len();
+        tape.indices.extend_from_slice(indices);
+        (start as u32, indices.len() as u32)
+    }
+
+    /// Reads integer arguments stored by [`Graph::store_indices`].
+    pub(crate) fn with_indices<R>(
+        &self,
+        (start, len): (u32, u32),
+        f: impl FnOnce(&[usize]) -> R,
+    ) -> R {
+        let tape = self.tape.borrow();
+        f(&tape.indices[start as usize..(start + len) as usize])
+    }
+
+    // ----- inputs ----------------------------------------------------------
+
+    /// A constant input (no gradient), holding a copy of `t`.
+    pub fn input(&self, t: &Tensor<F>) -> Var<'_, F> {
+        self.leaf(t.data(), t.shape(), false)
+    }
+
+    /// A leaf that requires a gradient, holding a copy of `t`; its gradient
+    /// is read with [`Var::grad`] after [`Var::backward`].
+    pub fn variable(&self, t: &Tensor<F>) -> Var<'_, F> {
+        self.leaf(t.data(), t.shape(), true)
+    }
+
+    /// A constant scalar.
+    pub fn scalar(&self, value: F) -> Var<'_, F> {
+        self.leaf(&[value], Shape::scalar(), false)
+    }
+
+    /// A scalar leaf that requires a gradient.
+    pub fn scalar_variable(&self, value: F) -> Var<'_, F> {
+        self.leaf(&[value], Shape::scalar(), true)
+    }
+
+    /// A constant of zeros.
+    pub fn zeros(&self, shape: Shape) -> Var<'_, F> {
+        self.record(Op::Leaf, &[], shape, |_, out| out.fill(F::zero()))
+    }
+
+    // ----- parameters ------------------------------------------------------
+
+    /// Registers a parameter: a value that survives [`Graph::clear`], whose
+    /// gradient accumulates over backward passes until [`Graph::zero_grad`].
+    /// Any recorded (non-parameter) nodes are discarded first.
+    pub fn parameter(&mut self, t: &Tensor<F>) -> ParamId {
+        self.clear();
+        let t_ref = self.tape.get_mut();
+        let offset = t_ref.params_len;
+        let n = t.shape().numel();
+        if t_ref.values.len() < offset + n {
+            t_ref.values.resize(offset + n, F::zero());
+        }
+        t_ref.values[offset..offset + n].copy_from_slice(t.data());
+        t_ref.params_len += n;
+        t_ref.used = t_ref.params_len;
+        t_ref.param_grads.resize(t_ref.params_len, F::zero());
+        t_ref.param_grad_valid.push(false);
+        let index = push_node(t_ref, Op::Param, &[], t.shape(), offset, true);
+        t_ref.n_params += 1;
+        ParamId {
+            graph: self.id,
+            index,
+        }
+    }
+
+    fn check_param(&self, p: ParamId, op: &'static str) -> Result<usize> {
+        if p.graph != self.id || p.index as usize >= self.tape.borrow().n_params {
+            return Err(Error::ForeignHandle {
+                op,
+                detail: format!("parameter #{} belongs to another graph", p.index),
+            });
+        }
+        Ok(p.index as usize)
+    }
+
+    /// The handle through which a parameter enters this step's computation.
+    pub fn param(&self, p: ParamId) -> Result<Var<'_, F>> {
+        let i = self.check_param(p, "param")?;
+        Ok(Var::new(self, i as u32))
+    }
+
+    /// Every parameter, in registration order.
+    pub fn params(&self) -> Vec<ParamId> {
+        (0..self.tape.borrow().n_params as u32)
+            .map(|index| ParamId {
+                graph: self.id,
+                index,
+            })
+            .collect()
+    }
+
+    /// A copy of a parameter's value.
+    pub fn param_value(&self, p: ParamId) -> Result<Tensor<F>> {
+        let i = self.check_param(p, "param_value")?;
+        let tape = self.tape.borrow();
+        let node = tape.nodes[i];
+        let data = tape.values[node.offset..node.offset + node.shape.numel()].to_vec();
+        Tensor::from_shape_vec(node.shape, data)
+    }
+
+    /// A copy of a parameter's accumulated gradient.
+    pub fn param_grad(&self, p: ParamId) -> Result<Tensor<F>> {
+        let i = self.check_param(p, "param_grad")?;
+        let tape = self.tape.borrow();
+        if !tape.param_grad_valid[i] {
+            return Err(Error::NoGrad {
+                what: format!("parameter #{i}"),
+            });
+        }
+        let node = tape.nodes[i];
+        let data = tape.param_grads[node.offset..node.offset + node.shape.numel()].to_vec();
+        Tensor::from_shape_vec(node.shape, data)
+    }
+
+    /// Replaces a parameter's value; the shape must match.
+    pub fn set_param(&mut self, p: ParamId, t: &Tensor<F>) -> Result<()> {
+        let i = self.check_param(p, "set_param")?;
+        let tape = self.tape.get_mut();
+        let node = tape.nodes[i];
+        if node.shape != t.shape() {
+            return Err(Error::ShapeMismatch {
+                op: "set_param",
+                lhs: node.shape,
+                rhs: t.shape(),
+                reason: "a parameter keeps its shape",
+            });
+        }
+        tape.values[node.offset..node.offset + node.shape.numel()].copy_from_slice(t.data());
+        Ok(())
+    }
+
+    /// Calls `f(param, value, gradient)` for every parameter that has a
+    /// gradient, so that an optimizer can update values in place.
+    pub fn update_params(&mut self, mut f: impl FnMut(ParamId, &mut [F], &[F])) {
+        let id = self.id;
+        let tape = self.tape.get_mut();
+        for i in 0..tape.n_params {
+            if !tape.param_grad_valid[i] {
+                continue;
+            }
+            let node = tape.nodes[i];
+            let range = node.offset..node.offset + node.shape.numel();
+            f(
+                ParamId {
+                    graph: id,
+                    index: i as u32,
+                },
+                &mut tape.values[range.clone()],
+                &tape.param_grads[range],
+            );
+        }
+    }
+
+    /// Forgets every parameter gradient (the next backward pass writes them
+    /// afresh; nothing is zero-filled).
+    pub fn zero_grad(&mut self) {
+        let tape = self.tape.get_mut();
+        tape.param_grad_valid.fill(false);
+        tape.grads.fill(NONE);
+    }
+
+    // ----- step lifetime ---------------------------------------------------
+
+    /// Ends a step: discards every node but the parameters. The value arena
+    /// keeps its capacity, so the next step allocates nothing.
+    pub fn clear(&mut self) {
+        let tape = self.tape.get_mut();
+        tape.nodes.truncate(tape.n_params);
+        tape.used = tape.params_len;
+        tape.grads.truncate(tape.n_params);
+        tape.grads.fill(NONE);
+        tape.indices.clear();
+    }
+
+    /// The number of nodes on the tape (parameters included).
+    pub fn len(&self) -> usize {
+        self.tape.borrow().nodes.len()
+    }
+
+    /// Whether the tape holds no node at all.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// A description of every node, in creation order.
+    pub fn nodes(&self) -> Vec<NodeInfo> {
+        let tape = self.tape.borrow();
+        tape.nodes
+            .iter()
+            .enumerate()
+            .map(|(id, n)| NodeInfo {
+                id,
+                op: n.op,
+                inputs: n.inputs.map(|i| (i != NONE).then_some(i as usize)),
+                shape: n.shape,
+                requires_grad: n.requires_grad,
+            })
+            .collect()
+    }
+
+    /// The handle of node `id` (as listed by [`Graph::nodes`]).
+    pub fn var(&self, id: usize) -> Result<Var<'_, F>> {
+        if id < self.len() {
+            Ok(Var::new(self, id as u32))
+        } else {
+            Err(Error::ForeignHandle {
+                op: "var",
+                detail: format!("node {id} does not exist (the tape holds {})", self.len()),
+            })
+        }
+    }
+
+    /// Bytes held by the value arena and the tape (capacity, not use).
+    pub fn memory_bytes(&self) -> usize {
+        let t = self.tape.borrow();
+        t.values.capacity() * std::mem::size_of::<F>()
+            + t.param_grads.capacity() * std::mem::size_of::<F>()
+            + t.nodes.capacity() * std::mem::size_of::<Node>()
+            + (t.grads.capacity() + t.slots.capacity()) * 4
+            + t.slot_owned.capacity()
+            + t.indices.capacity() * std::mem::size_of::<usize>()
+    }
+
+    // ----- gradient mode ---------------------------------------------------
+
+    /// Whether new operations record gradients.
+    pub fn is_grad_enabled(&self) -> bool {
+        self.grad_enabled.get()
+    }
+
+    /// Turns gradient recording off until the returned guard is dropped:
+    /// values computed meanwhile do not require gradients (inference).
+    pub fn no_grad(&self) -> NoGradGuard<'_, F> {
+        NoGradGuard {
+            graph: self,
+            previous: self.grad_enabled.replace(false),
+        }
+    }
+
+    pub(crate) fn set_grad_enabled(&self, on: bool) -> bool {
+        self.grad_enabled.replace(on)
+    }
+
+    pub(crate) fn same_graph(&self, other: &Graph<F>) -> bool {
+        self.id == other.id
+    }
+}
+
+/// Restores gradient recording when dropped (see [`Graph::no_grad`]).
+pub struct NoGradGuard<'g, F: Float> {
+    graph: &'g Graph<F>,
+    previous: bool,
+}
+
+impl<F: Float> Drop for NoGradGuard<'_, F> {
+    fn drop(&mut self) {
+        self.graph.grad_enabled.set(self.previous);
+    }
+}
+
+fn push_node<F: Float>(
+    t: &mut Tape<F>,
+    op: Op,
+    inputs: &[Var<'_, F>],
+    shape: Shape,
+    offset: usize,
+    requires_grad: bool,
+) -> u32 {
+    let id = t.nodes.len() as u32;
+    let input = |k: usize| inputs.get(k).map_or(NONE, |v| v.id);
+    t.nodes.push(Node {
+        op,
+        inputs: [input(0), input(1)],
+        shape,
+        offset,
+        requires_grad,
+        retain_grad: false,
+    });
+    id
+}

@@ -1,0 +1,178 @@
+//! Moving elements between layouts: permutation, broadcasting, the sum that
+//! undoes broadcasting, and copies of slabs along one axis (slice, pad,
+//! concatenate).
+
+use crate::float::Float;
+use crate::shape::{Shape, MAX_RANK};
+
+/// Calls `f(i, offset)` for every element `i` (row-major) of `shape`, where
+/// `offset = Σ index[d] * strides[d]`, updated incrementally.
+#[inline]
+fn for_each_strided(shape: Shape, strides: &[usize; MAX_RANK], mut f: impl FnMut(usize, usize)) {
+    let dims = shape.dims();
+    let rank = dims.len();
+    let n = shape.numel();
+    if n == 0 {
+        return;
+    }
+    let mut index = [0usize; MAX_RANK];
+    let mut offset = 0usize;
+    for i in 0..n {
+        f(i, offset);
+        // Odometer increment from the innermost dimension.
+        let mut d = rank;
+        while d > 0 {
+            d -= 1;
+            index[d] += 1;
+            offset += strides[d];
+            if index[d] < dims[d] {
+                break;
+            }
+            offset -= strides[d] * dims[d];
+            index[d] = 0;
+        }
+    }
+}
+
+/// `out = permute(x, perm)`: output dimension `d` is input dimension
+/// `perm[d]`; `out_shape` is the permuted shape.
+pub fn permute<F: Float>(
+    x: &[F],
+    in_shape: Shape,
+    out_shape: Shape,
+    perm: &[usize],
+    out: &mut [F],
+) {
+    let in_strides = in_shape.strides();
+    let mut strides = [0; MAX_RANK];
+    for (d, &p) in perm.iter().enumerate() {
+        strides[d] = in_strides[p];
+    }
+    for_each_strided(out_shape, &strides, |i, off| out[i] = x[off]);
+}
+
+/// `out = broadcast(x)` from `from` to `to` (which `from` broadcasts to).
+pub fn broadcast<F: Float>(x: &[F], from: Shape, to: Shape, out: &mut [F]) {
+    if from.numel() == to.numel() {
+        out.copy_from_slice(x);
+        return;
+    }
+    let strides = from.broadcast_strides(to);
+    for_each_strided(to, &strides, |i, off| out[i] = x[off]);
+}
+
+/// `out = sum of x over the dimensions broadcast from `to` to `from``: the
+/// adjoint of [`broadcast`].
+pub fn sum_to<F: Float>(x: &[F], from: Shape, to: Shape, out: &mut [F]) {
+    if from.numel() == to.numel() {
+        out.copy_from_slice(x);
+        return;
+    }
+    out.fill(F::zero());
+    let strides = to.broadcast_strides(from);
+    for_each_strided(from, &strides, |i, off| out[off] += x[i]);
+}
+
+/// Copies the slab `start..start+len` along `axis` of `x` into `out`.
+pub fn slice_axis<F: Float>(
+    x: &[F],
+    shape: Shape,
+    axis: usize,
+    start: usize,
+    len: usize,
+    out: &mut [F],
+) {
+    let (outer, size, inner) = shape.split_at_axis(axis);
+    for o in 0..outer {
+        let src = &x[(o * size + start) * inner..(o * size + start + len) * inner];
+        out[o * len * inner..(o + 1) * len * inner].copy_from_slice(src);
+    }
+}
+
+/// Writes `x` (whose `axis` has size `len`) into the slab `start..start+len`
+/// of `out` (whose `axis` has size `size`), zero elsewhere: the adjoint of
+/// [`slice_axis`].
+pub fn pad_axis<F: Float>(
+    x: &[F],
+    out_shape: Shape,
+    axis: usize,
+    start: usize,
+    len: usize,
+    out: &mut [F],
+) {
+    out.fill(F::zero());
+    let (outer, size, inner) = out_shape.split_at_axis(axis);
+    for o in 0..outer {
+        let dst = &mut out[(o * size + start) * inner..(o * size + start + len) * inner];
+        dst.copy_from_slice(&x[o * len * inner..(o + 1) * len * inner]);
+    }
+}
+
+/// `out = concat(a, b)` along `axis`; `a_len` and `b_len` are their sizes
+/// along it, `outer` and `inner` the products of the other dimensions.
+pub fn concat_axis<F: Float>(
+    a: &[F],
+    b: &[F],
+    outer: usize,
+    inner: usize,
+    a_len: usize,
+    b_len: usize,
+    out: &mut [F],
+) {
+    let (na, nb) = (a_len * inner, b_len * inner);
+    for o in 0..outer {
+        let dst = &mut out[o * (na + nb)..(o + 1) * (na + nb)];
+        dst[..na].copy_from_slice(&a[o * na..(o + 1) * na]);
+        dst[na..].copy_from_slice(&b[o * nb..(o + 1) * nb]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(d: &[usize]) -> Shape {
+        Shape::new(d).unwrap()
+    }
+
+    #[test]
+    fn permute_transposes() {
+        let x = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
+        let mut out = [0.0; 6];
+        permute(&x, s(&[2, 3]), s(&[3, 2]), &[1, 0], &mut out);
+        assert_eq!(out, [1.0, 4.0, 2.0, 5.0, 3.0, 6.0]);
+    }
+
+    #[test]
+    fn broadcast_and_its_adjoint() {
+        let x = [1.0, 2.0, 3.0];
+        let mut out = [0.0; 6];
+        broadcast(&x, s(&[3]), s(&[2, 3]), &mut out);
+        assert_eq!(out, [1.0, 2.0, 3.0, 1.0, 2.0, 3.0]);
+        let mut back = [0.0; 3];
+        sum_to(&out, s(&[2, 3]), s(&[3]), &mut back);
+        assert_eq!(back, [2.0, 4.0, 6.0]);
+        let mut col = [0.0; 2];
+        sum_to(
+            &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0],
+            s(&[2, 3]),
+            s(&[2, 1]),
+            &mut col,
+        );
+        assert_eq!(col, [6.0, 15.0]);
+    }
+
+    #[test]
+    fn slice_pad_concat() {
+        let x = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
+        let mut out = [0.0; 4];
+        slice_axis(&x, s(&[2, 3]), 1, 1, 2, &mut out);
+        assert_eq!(out, [2.0, 3.0, 5.0, 6.0]);
+        let mut padded = [9.0; 6];
+        pad_axis(&out, s(&[2, 3]), 1, 1, 2, &mut padded);
+        assert_eq!(padded, [0.0, 2.0, 3.0, 0.0, 5.0, 6.0]);
+        let mut cat = [0.0; 6];
+        concat_axis(&[1.0, 4.0], &out, 2, 1, 1, 2, &mut cat);
+        assert_eq!(cat, x);
+    }
+}

@@ -1,0 +1,9 @@
+//! Loops over plain slices: no graph, no nodes, no allocation. Every kernel
+//! writes every element of its output (whose contents are unspecified on
+//! entry, since buffers are recycled).
+
+pub mod elementwise;
+pub mod layout;
+pub mod matmul;
+pub mod reduce;
+pub mod softmax;

@@ -1,0 +1,253 @@
+//! Operations. Each file holds one family: for every operation its forward
+//! (a method on [`Var`](crate::Var) that checks shapes and runs a kernel),
+//! its backward rule (written in the engine's own differentiable operations,
+//! so gradients of gradients work), and its formula in the doc comment.
+//!
+//! [`Op`] names every operation; [`Op::backward`] is the one-line-per-op
+//! dispatch table from a recorded node to its rule.
+
+mod activation;
+mod arith;
+mod index;
+mod layout;
+mod math;
+mod matmul;
+mod reduce;
+mod softmax;
+
+use crate::error::Result;
+use crate::float::Float;
+use crate::graph::{BackwardCtx, Grads};
+use crate::shape::MAX_RANK;
+
+/// The operation that produced a node, with its non-tensor arguments.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Op {
+    /// An input or variable created from a tensor.
+    Leaf,
+    /// A parameter (persistent leaf).
+    Param,
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Neg,
+    AddScalar(f64),
+    MulScalar(f64),
+    PowScalar(f64),
+    Exp,
+    Log,
+    Sqrt,
+    Abs,
+    /// −1, 0 or 1; derivative zero.
+    Sign,
+    Sin,
+    Cos,
+    Sigmoid,
+    /// `g · y · (1 − y)` from `(g, y)`: the fused backward of sigmoid.
+    SigmoidBackward,
+    Tanh,
+    /// `g · (1 − y²)` from `(g, y)`: the fused backward of tanh.
+    TanhBackward,
+    Relu,
+    LeakyRelu(f64),
+    /// 1 where `x > 0`, else the given slope; derivative zero.
+    StepMask(f64),
+    MatMul {
+        ta: bool,
+        tb: bool,
+    },
+    Reshape,
+    Permute([u8; MAX_RANK]),
+    BroadcastTo,
+    /// Sums a broadcast gradient back to the shape it was broadcast from.
+    SumTo,
+    Detach,
+    SumAxis {
+        axis: u8,
+        keepdim: bool,
+    },
+    MaxAxis {
+        axis: u8,
+        keepdim: bool,
+    },
+    /// One-hot mask of the first maximum along an axis; derivative zero.
+    ArgMaxMask {
+        axis: u8,
+    },
+    Softmax {
+        axis: u8,
+    },
+    LogSoftmax {
+        axis: u8,
+    },
+    /// `out[i] = x[i, labels[i]]`; the labels are stored on the tape.
+    GatherRows {
+        start: u32,
+        len: u32,
+    },
+    /// The adjoint of `GatherRows`: a zero matrix with `g[i]` at `[i, labels[i]]`.
+    ScatterRows {
+        start: u32,
+        len: u32,
+    },
+    Concat {
+        axis: u8,
+    },
+    Slice {
+        axis: u8,
+        start: u32,
+    },
+    /// The adjoint of `Slice`: zeros around the input along an axis.
+    Pad {
+        axis: u8,
+        start: u32,
+    },
+}
+
+/// The name of every operation, as [`Op::name`] gives it.
+pub const ALL_OP_NAMES: [&str; 40] = [
+    "leaf",
+    "param",
+    "add",
+    "sub",
+    "mul",
+    "div",
+    "neg",
+    "add_scalar",
+    "mul_scalar",
+    "pow",
+    "exp",
+    "log",
+    "sqrt",
+    "abs",
+    "sign",
+    "sin",
+    "cos",
+    "sigmoid",
+    "sigmoid_backward",
+    "tanh",
+    "tanh_backward",
+    "relu",
+    "leaky_relu",
+    "step_mask",
+    "matmul",
+    "reshape",
+    "permute",
+    "broadcast_to",
+    "sum_to",
+    "detach",
+    "sum",
+    "max",
+    "argmax_mask",
+    "softmax",
+    "log_softmax",
+    "gather_rows",
+    "scatter_rows",
+    "concat",
+    "slice",
+    "pad",
+];
+
+impl Op {
+    /// A short lowercase name (`"matmul"`, `"sigmoid"`, …).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Op::Leaf => "leaf",
+            Op::Param => "param",
+            Op::Add => "add",
+            Op::Sub => "sub",
+            Op::Mul => "mul",
+            Op::Div => "div",
+            Op::Neg => "neg",
+            Op::AddScalar(_) => "add_scalar",
+            Op::MulScalar(_) => "mul_scalar",
+            Op::PowScalar(_) => "pow",
+            Op::Exp => "exp",
+            Op::Log => "log",
+            Op::Sqrt => "sqrt",
+            Op::Abs => "abs",
+            Op::Sign => "sign",
+            Op::Sin => "sin",
+            Op::Cos => "cos",
+            Op::Sigmoid => "sigmoid",
+            Op::SigmoidBackward => "sigmoid_backward",
+            Op::Tanh => "tanh",
+            Op::TanhBackward => "tanh_backward",
+            Op::Relu => "relu",
+            Op::LeakyRelu(_) => "leaky_relu",
+            Op::StepMask(_) => "step_mask",
+            Op::MatMul { .. } => "matmul",
+            Op::Reshape => "reshape",
+            Op::Permute(_) => "permute",
+            Op::BroadcastTo => "broadcast_to",
+            Op::SumTo => "sum_to",
+            Op::Detach => "detach",
+            Op::SumAxis { .. } => "sum",
+            Op::MaxAxis { .. } => "max",
+            Op::ArgMaxMask { .. } => "argmax_mask",
+            Op::Softmax { .. } => "softmax",
+            Op::LogSoftmax { .. } => "log_softmax",
+            Op::GatherRows { .. } => "gather_rows",
+            Op::ScatterRows { .. } => "scatter_rows",
+            Op::Concat { .. } => "concat",
+            Op::Slice { .. } => "slice",
+            Op::Pad { .. } => "pad",
+        }
+    }
+
+    /// Whether the operation's derivative is zero wherever it exists
+    /// (masks, signs, leaves): no gradient flows through it.
+    pub fn is_constant(&self) -> bool {
+        matches!(
+            self,
+            Op::Leaf | Op::Param | Op::Detach | Op::Sign | Op::StepMask(_) | Op::ArgMaxMask { .. }
+        )
+    }
+
+    /// The dispatch table: one line per operation, naming its backward rule.
+    pub(crate) fn backward<'g, F: Float>(&self, c: &BackwardCtx<'g, F>) -> Result<Grads<'g, F>> {
+        match *self {
+            Op::Leaf
+            | Op::Param
+            | Op::Detach
+            | Op::Sign
+            | Op::StepMask(_)
+            | Op::ArgMaxMask { .. } => Ok([None, None]),
+            Op::Add => arith::add_backward(c),
+            Op::Sub => arith::sub_backward(c),
+            Op::Mul => arith::mul_backward(c),
+            Op::Div => arith::div_backward(c),
+            Op::Neg => arith::neg_backward(c),
+            Op::AddScalar(_) => arith::add_scalar_backward(c),
+            Op::MulScalar(s) => arith::mul_scalar_backward(c, s),
+            Op::PowScalar(p) => math::pow_backward(c, p),
+            Op::Exp => math::exp_backward(c),
+            Op::Log => math::log_backward(c),
+            Op::Sqrt => math::sqrt_backward(c),
+            Op::Abs => math::abs_backward(c),
+            Op::Sin => math::sin_backward(c),
+            Op::Cos => math::cos_backward(c),
+            Op::Sigmoid => activation::sigmoid_backward(c),
+            Op::SigmoidBackward => activation::sigmoid_backward_backward(c),
+            Op::Tanh => activation::tanh_backward(c),
+            Op::TanhBackward => activation::tanh_backward_backward(c),
+            Op::Relu => activation::relu_backward(c),
+            Op::LeakyRelu(slope) => activation::leaky_relu_backward(c, slope),
+            Op::MatMul { ta, tb } => matmul::matmul_backward(c, ta, tb),
+            Op::Reshape => layout::reshape_backward(c),
+            Op::Permute(perm) => layout::permute_backward(c, perm),
+            Op::BroadcastTo => layout::broadcast_to_backward(c),
+            Op::SumTo => layout::sum_to_backward(c),
+            Op::SumAxis { axis, keepdim } => reduce::sum_axis_backward(c, axis as usize, keepdim),
+            Op::MaxAxis { axis, keepdim } => reduce::max_axis_backward(c, axis as usize, keepdim),
+            Op::Softmax { axis } => softmax::softmax_backward(c, axis as usize),
+            Op::LogSoftmax { axis } => softmax::log_softmax_backward(c, axis as usize),
+            Op::GatherRows { start, len } => index::gather_rows_backward(c, (start, len)),
+            Op::ScatterRows { start, len } => index::scatter_rows_backward(c, (start, len)),
+            Op::Concat { axis } => index::concat_backward(c, axis as usize),
+            Op::Slice { axis, start } => index::slice_backward(c, axis as usize, start as usize),
+            Op::Pad { axis, start } => index::pad_backward(c, axis as usize, start as usize),
+        }
+    }
+}
