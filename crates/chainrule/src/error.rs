@@ -7,9 +7,41 @@ use crate::shape::Shape;
 /// Result type of every fallible operation in chainrule.
 pub type Result<T> = std::result::Result<T, Error>;
 
+/// An error of chainrule: one pointer wide, so that `Result<T>` costs no
+/// more than `T` on the success path. [`Error::kind`] tells what happened.
+#[derive(Clone, PartialEq)]
+pub struct Error(Box<ErrorKind>);
+
+impl Error {
+    /// What went wrong.
+    pub fn kind(&self) -> &ErrorKind {
+        &self.0
+    }
+}
+
+impl From<ErrorKind> for Error {
+    fn from(kind: ErrorKind) -> Self {
+        Error(Box::new(kind))
+    }
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl std::fmt::Debug for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({:?})", self.0, self.0)
+    }
+}
+
+impl std::error::Error for Error {}
+
 /// What went wrong, with the operation's name and the shapes involved.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum Error {
+pub enum ErrorKind {
     /// Two shapes that do not broadcast together (NumPy rules).
     #[error("{op}: shapes {lhs} and {rhs} cannot be broadcast together")]
     Broadcast {

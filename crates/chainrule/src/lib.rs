@@ -33,10 +33,16 @@ pub mod ops;
 pub mod rng;
 pub mod shape;
 pub mod tensor;
+pub mod worked;
 
-pub use error::{Error, Result};
+pub use error::{Error, ErrorKind, Result};
 pub use float::Float;
 pub use graph::{BackwardCtx, Graph, NoGradGuard, NodeInfo, ParamId, Var};
 pub use ops::Op;
 pub use shape::Shape;
 pub use tensor::Tensor;
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;

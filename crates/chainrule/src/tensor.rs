@@ -2,7 +2,7 @@
 //! of graphs; it is what goes into a graph (inputs, parameters) and what comes
 //! out (values, gradients).
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::float::Float;
 use crate::rng;
 use crate::shape::Shape;
@@ -25,12 +25,12 @@ impl<F: Float> Tensor<F> {
     /// A tensor from a [`Shape`] and values.
     pub fn from_shape_vec(shape: Shape, data: Vec<F>) -> Result<Self> {
         if data.len() != shape.numel() {
-            return Err(Error::DataLength {
+            return Err(Error::from(ErrorKind::DataLength {
                 op: "tensor",
                 len: data.len(),
                 shape,
                 numel: shape.numel(),
-            });
+            }));
         }
         Ok(Tensor { shape, data })
     }
@@ -124,10 +124,10 @@ impl<F: Float> Tensor<F> {
     pub fn item(&self) -> Result<F> {
         match self.data.as_slice() {
             [v] => Ok(*v),
-            _ => Err(Error::NotAScalar {
+            _ => Err(Error::from(ErrorKind::NotAScalar {
                 op: "item",
                 shape: self.shape,
-            }),
+            })),
         }
     }
 
@@ -135,11 +135,11 @@ impl<F: Float> Tensor<F> {
     pub fn at(&self, index: &[usize]) -> Result<F> {
         let dims = self.shape.dims();
         if index.len() != dims.len() || index.iter().zip(dims).any(|(i, d)| i >= d) {
-            return Err(Error::Invalid {
+            return Err(Error::from(ErrorKind::Invalid {
                 op: "at",
                 detail: format!("index {index:?} is out of bounds"),
                 shape: self.shape,
-            });
+            }));
         }
         let strides = self.shape.strides();
         let off: usize = index.iter().zip(strides.iter()).map(|(i, s)| i * s).sum();

@@ -9,7 +9,7 @@
 
 use super::tape::{Graph, NONE};
 use super::var::Var;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::float::Float;
 use crate::kernels::elementwise;
 use crate::ops::Op;
@@ -70,28 +70,28 @@ impl<'g, F: Float> Var<'g, F> {
     /// The seed gradient node: ones for a scalar, else the given tensor.
     fn seed(&self, seed: Option<&Tensor<F>>) -> Result<Var<'g, F>> {
         if !self.requires_grad() {
-            return Err(Error::NoGradRequired {
+            return Err(Error::from(ErrorKind::NoGradRequired {
                 what: format!(
                     "node {} ({}, shape {})",
                     self.id,
                     self.op().name(),
                     self.shape()
                 ),
-            });
+            }));
         }
         let shape = self.shape();
         match seed {
             None if shape.numel() == 1 => Ok(self
                 .graph
                 .record(Op::Leaf, &[], shape, |_, o| o[0] = F::one())),
-            None => Err(Error::NotScalar { shape }),
+            None => Err(Error::from(ErrorKind::NotScalar { shape })),
             Some(t) if t.shape() == shape => Ok(self.graph.input(t)),
-            Some(t) => Err(Error::ShapeMismatch {
+            Some(t) => Err(Error::from(ErrorKind::ShapeMismatch {
                 op: "backward",
                 lhs: shape,
                 rhs: t.shape(),
                 reason: "the seed gradient must have the output's shape",
-            }),
+            })),
         }
     }
 }
@@ -209,12 +209,12 @@ fn accumulate<F: Float>(
     };
     let g_shape = g.shape();
     if g_shape != target_shape {
-        return Err(Error::ShapeMismatch {
+        return Err(Error::from(ErrorKind::ShapeMismatch {
             op: op.name(),
             lhs: target_shape,
             rhs: g_shape,
             reason: "internal error: a backward rule returned a gradient of the wrong shape",
-        });
+        }));
     }
     if slot == NONE {
         graph.tape.borrow_mut().slots[t] = g.id;

@@ -11,7 +11,7 @@
 //!   arena keeps its size, so after the first step nothing is allocated.
 
 use super::var::Var;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::float::Float;
 use crate::ops::Op;
 use crate::shape::Shape;
@@ -253,10 +253,10 @@ impl<F: Float> Graph<F> {
 
     fn check_param(&self, p: ParamId, op: &'static str) -> Result<usize> {
         if p.graph != self.id || p.index as usize >= self.tape.borrow().n_params {
-            return Err(Error::ForeignHandle {
+            return Err(Error::from(ErrorKind::ForeignHandle {
                 op,
                 detail: format!("parameter #{} belongs to another graph", p.index),
-            });
+            }));
         }
         Ok(p.index as usize)
     }
@@ -291,9 +291,9 @@ impl<F: Float> Graph<F> {
         let i = self.check_param(p, "param_grad")?;
         let tape = self.tape.borrow();
         if !tape.param_grad_valid[i] {
-            return Err(Error::NoGrad {
+            return Err(Error::from(ErrorKind::NoGrad {
                 what: format!("parameter #{i}"),
-            });
+            }));
         }
         let node = tape.nodes[i];
         let data = tape.param_grads[node.offset..node.offset + node.shape.numel()].to_vec();
@@ -306,12 +306,12 @@ impl<F: Float> Graph<F> {
         let tape = self.tape.get_mut();
         let node = tape.nodes[i];
         if node.shape != t.shape() {
-            return Err(Error::ShapeMismatch {
+            return Err(Error::from(ErrorKind::ShapeMismatch {
                 op: "set_param",
                 lhs: node.shape,
                 rhs: t.shape(),
                 reason: "a parameter keeps its shape",
-            });
+            }));
         }
         tape.values[node.offset..node.offset + node.shape.numel()].copy_from_slice(t.data());
         Ok(())
@@ -391,10 +391,10 @@ impl<F: Float> Graph<F> {
         if id < self.len() {
             Ok(Var::new(self, id as u32))
         } else {
-            Err(Error::ForeignHandle {
+            Err(Error::from(ErrorKind::ForeignHandle {
                 op: "var",
                 detail: format!("node {id} does not exist (the tape holds {})", self.len()),
-            })
+            }))
         }
     }
 

@@ -3,7 +3,7 @@
 //! this file holds only reading values and gradients back out.
 
 use super::tape::{Graph, NONE};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::float::Float;
 use crate::ops::Op;
 use crate::shape::Shape;
@@ -70,7 +70,7 @@ impl<'g, F: Float> Var<'g, F> {
     pub fn item(&self) -> Result<F> {
         let shape = self.shape();
         if shape.numel() != 1 {
-            return Err(Error::NotAScalar { op: "item", shape });
+            return Err(Error::from(ErrorKind::NotAScalar { op: "item", shape }));
         }
         Ok(self.with_values(|v| v[0]))
     }
@@ -115,24 +115,24 @@ impl<'g, F: Float> Var<'g, F> {
     }
 
     fn no_grad_error(&self) -> Error {
-        Error::NoGrad {
+        Error::from(ErrorKind::NoGrad {
             what: format!(
                 "node {} ({}, shape {})",
                 self.id,
                 self.op().name(),
                 self.shape()
             ),
-        }
+        })
     }
 
     pub(crate) fn check_same_graph(&self, other: &Var<'g, F>, op: &'static str) -> Result<()> {
         if self.graph.same_graph(other.graph) {
             Ok(())
         } else {
-            Err(Error::ForeignHandle {
+            Err(Error::from(ErrorKind::ForeignHandle {
                 op,
                 detail: "the operands belong to different graphs".to_string(),
-            })
+            }))
         }
     }
 }

@@ -6,15 +6,16 @@ use crate::shape::Shape;
 /// `out[o, i] = Σ_j x[o, j, i]` along `axis`.
 pub fn sum_axis<F: Float>(x: &[F], shape: Shape, axis: usize, out: &mut [F]) {
     let (outer, size, inner) = shape.split_at_axis(axis);
+    if size == 0 {
+        out.fill(F::zero());
+        return;
+    }
     for o in 0..outer {
         let dst = &mut out[o * inner..(o + 1) * inner];
         dst.copy_from_slice(&x[o * size * inner..(o * size + 1) * inner]);
         for j in 1..size {
             let src = &x[(o * size + j) * inner..(o * size + j + 1) * inner];
             super::elementwise::add_assign(dst, src);
-        }
-        if size == 0 {
-            dst.fill(F::zero());
         }
     }
 }

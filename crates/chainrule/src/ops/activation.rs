@@ -77,12 +77,12 @@ impl<'g, F: Float> Var<'g, F> {
         self.check_same_graph(&y, op.name())?;
         let shape = self.shape();
         if y.shape() != shape {
-            return Err(crate::Error::ShapeMismatch {
+            return Err(crate::Error::from(crate::ErrorKind::ShapeMismatch {
                 op: op.name(),
                 lhs: shape,
                 rhs: y.shape(),
                 reason: "the gradient and the output must have one shape",
-            });
+            }));
         }
         Ok(self
             .graph

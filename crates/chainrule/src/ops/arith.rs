@@ -13,6 +13,9 @@ use crate::kernels::elementwise::{map, zip};
 use crate::ops::Op;
 use crate::shape::Shape;
 
+// `add`, `sub`, `mul` and `div` check shapes and return `Result`, so they
+// cannot be the `std::ops` traits, whose methods cannot fail.
+#[allow(clippy::should_implement_trait)]
 impl<'g, F: Float> Var<'g, F> {
     /// Records an elementwise binary operation, broadcasting both operands
     /// to their common shape first.

@@ -2,7 +2,7 @@
 //! concatenation and slicing along an axis and the padding that undoes a
 //! slice.
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::float::Float;
 use crate::graph::{BackwardCtx, Grads, Var};
 use crate::kernels::layout;
@@ -18,26 +18,26 @@ impl<'g, F: Float> Var<'g, F> {
         let (n, c) = match shape.dims() {
             &[n, c] => (n, c),
             _ => {
-                return Err(Error::Invalid {
+                return Err(Error::from(ErrorKind::Invalid {
                     op: "gather_rows",
                     detail: "expected a matrix [rows, classes]".into(),
                     shape,
-                })
+                }))
             }
         };
         if labels.len() != n {
-            return Err(Error::Invalid {
+            return Err(Error::from(ErrorKind::Invalid {
                 op: "gather_rows",
                 detail: format!("{} labels given for {n} rows", labels.len()),
                 shape,
-            });
+            }));
         }
         if let Some((row, &l)) = labels.iter().enumerate().find(|(_, &l)| l >= c) {
-            return Err(Error::Invalid {
+            return Err(Error::from(ErrorKind::Invalid {
                 op: "gather_rows",
                 detail: format!("label {l} in row {row} is not below the {c} classes"),
                 shape,
-            });
+            }));
         }
         let (start, len) = self.graph.store_indices(labels);
         let out = Shape::new(&[n])?;
@@ -80,12 +80,12 @@ impl<'g, F: Float> Var<'g, F> {
         let (sa, sb) = (self.shape(), other.shape());
         sa.check_axis("concat", axis)?;
         if sa.rank() != sb.rank() || sa.with_dim(axis, 0) != sb.with_dim(axis, 0) {
-            return Err(Error::ShapeMismatch {
+            return Err(Error::from(ErrorKind::ShapeMismatch {
                 op: "concat",
                 lhs: sa,
                 rhs: sb,
                 reason: "all dimensions but the joined one must agree",
-            });
+            }));
         }
         let (outer, la, inner) = sa.split_at_axis(axis);
         let lb = sb.dims()[axis];
@@ -100,10 +100,12 @@ impl<'g, F: Float> Var<'g, F> {
 
     /// Joins several values along `axis` (pairwise concatenation).
     pub fn concat_all(parts: &[Var<'g, F>], axis: usize) -> Result<Var<'g, F>> {
-        let (first, rest) = parts.split_first().ok_or_else(|| Error::Invalid {
-            op: "concat",
-            detail: "nothing to concatenate".into(),
-            shape: Shape::scalar(),
+        let (first, rest) = parts.split_first().ok_or_else(|| {
+            Error::from(ErrorKind::Invalid {
+                op: "concat",
+                detail: "nothing to concatenate".into(),
+                shape: Shape::scalar(),
+            })
         })?;
         rest.iter().try_fold(*first, |acc, &p| acc.concat(p, axis))
     }
@@ -114,11 +116,11 @@ impl<'g, F: Float> Var<'g, F> {
         shape.check_axis("slice", axis)?;
         let size = shape.dims()[axis];
         if start > end || end > size {
-            return Err(Error::Invalid {
+            return Err(Error::from(ErrorKind::Invalid {
                 op: "slice",
                 detail: format!("range {start}..{end} on axis {axis} of size {size}"),
                 shape,
-            });
+            }));
         }
         let out = shape.with_dim(axis, end - start);
         Ok(self.graph.record(

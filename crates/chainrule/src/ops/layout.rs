@@ -2,7 +2,7 @@
 //! and its adjoint sum_to (the one place where broadcasting is undone), and
 //! detach.
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::float::Float;
 use crate::graph::{BackwardCtx, Grads, Var};
 use crate::kernels::layout;
@@ -16,12 +16,12 @@ impl<'g, F: Float> Var<'g, F> {
         let to = Shape::new(dims)?;
         let from = self.shape();
         if to.numel() != from.numel() {
-            return Err(Error::ShapeMismatch {
+            return Err(Error::from(ErrorKind::ShapeMismatch {
                 op: "reshape",
                 lhs: from,
                 rhs: to,
                 reason: "the element counts differ",
-            });
+            }));
         }
         Ok(self.graph.record_view(Op::Reshape, self, to, true))
     }
@@ -37,11 +37,11 @@ impl<'g, F: Float> Var<'g, F> {
                 .iter()
                 .all(|&p| p < rank && !std::mem::replace(&mut seen[p], true));
         if !valid {
-            return Err(Error::Invalid {
+            return Err(Error::from(ErrorKind::Invalid {
                 op: "permute",
                 detail: format!("{perm:?} is not a permutation of the {rank} axes"),
                 shape: from,
-            });
+            }));
         }
         let mut packed = [0u8; MAX_RANK];
         let mut dims = [0usize; MAX_RANK];
@@ -72,11 +72,11 @@ impl<'g, F: Float> Var<'g, F> {
     pub fn broadcast_to(self, shape: Shape) -> Result<Var<'g, F>> {
         let from = self.shape();
         if !from.broadcasts_to(shape) {
-            return Err(Error::Broadcast {
+            return Err(Error::from(ErrorKind::Broadcast {
                 op: "broadcast_to",
                 lhs: from,
                 rhs: shape,
-            });
+            }));
         }
         Ok(self
             .graph
@@ -90,11 +90,11 @@ impl<'g, F: Float> Var<'g, F> {
     pub fn sum_to(self, shape: Shape) -> Result<Var<'g, F>> {
         let from = self.shape();
         if !shape.broadcasts_to(from) {
-            return Err(Error::Broadcast {
+            return Err(Error::from(ErrorKind::Broadcast {
                 op: "sum_to",
                 lhs: from,
                 rhs: shape,
-            });
+            }));
         }
         Ok(self.graph.record(Op::SumTo, &[self], shape, |[x, _], out| {
             layout::sum_to(x, from, shape, out)

@@ -5,7 +5,7 @@
 //! - `A` used as is: `∂A = G · op(B)ᵀ`; used transposed: `∂A = op(B) · Gᵀ`.
 //! - `B` used as is: `∂B = op(A)ᵀ · G`; used transposed: `∂B = Gᵀ · op(A)`.
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::float::Float;
 use crate::graph::{BackwardCtx, Grads, Var};
 use crate::kernels::matmul::{matmul, MatMulDims};
@@ -25,10 +25,12 @@ impl<'g, F: Float> Var<'g, F> {
     pub fn matmul_t(self, other: Var<'g, F>, ta: bool, tb: bool) -> Result<Var<'g, F>> {
         self.check_same_graph(&other, "matmul")?;
         let (sa, sb) = (self.shape(), other.shape());
-        let bad = || Error::MatMul {
-            op: "matmul",
-            lhs: sa,
-            rhs: sb,
+        let bad = || {
+            Error::from(ErrorKind::MatMul {
+                op: "matmul",
+                lhs: sa,
+                rhs: sb,
+            })
         };
         if !(2..=3).contains(&sa.rank()) || !(2..=3).contains(&sb.rank()) {
             return Err(bad());
