@@ -51,16 +51,16 @@ pub fn run(args: &Args) -> Result<()> {
     let (x, t) = TinyNet::example_data::<f64>()?;
     println!("Worked example 1: a 2-2-1 network, sigmoid hidden and output, MSE loss (f64)\n");
     println!(
-        "  W1 = {}  b1 = {}",
-        fmt(&g.param_value(net.w1)?.into_vec()),
-        fmt(&g.param_value(net.b1)?.into_vec())
+        "  W1 = {:.2}  b1 = {:.2}",
+        g.param_value(net.w1)?,
+        g.param_value(net.b1)?
     );
     println!(
-        "  W2 = {}  b2 = {}",
-        fmt(&g.param_value(net.w2)?.into_vec()),
-        fmt(&g.param_value(net.b2)?.into_vec())
+        "  W2 = {:.2}  b2 = {:.2}",
+        g.param_value(net.w2)?,
+        g.param_value(net.b2)?
     );
-    println!("  x  = {}  target = {}\n", fmt(x.data()), fmt(t.data()));
+    println!("  x  = {x:.2}  target = {t:.2}\n");
     let loss_before = {
         let tr = net.forward(&g, &x, &t)?;
         for v in [tr.z1, tr.h, tr.z2, tr.y] {
@@ -87,10 +87,14 @@ pub fn run(args: &Args) -> Result<()> {
     sgd_update(&mut g, args.lr);
     g.clear();
     println!("\nGradient descent, θ ← θ − {} · ∂L/∂θ", args.lr);
-    row("W1", "", &g.param_value(net.w1)?.into_vec());
-    row("b1", "", &g.param_value(net.b1)?.into_vec());
-    row("W2", "", &g.param_value(net.w2)?.into_vec());
-    row("b2", "", &g.param_value(net.b2)?.into_vec());
+    for (name, p) in [
+        ("W1", net.w1),
+        ("b1", net.b1),
+        ("W2", net.w2),
+        ("b2", net.b2),
+    ] {
+        println!("  {name:<10} {:<34} {:.9}", "", g.param_value(p)?);
+    }
     let loss_after = net.forward(&g, &x, &t)?.loss.item()?;
     println!("\n  loss {loss_before:.9} → {loss_after:.9} after one step");
     Ok(())

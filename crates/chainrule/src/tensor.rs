@@ -155,6 +155,35 @@ impl<F: Float> Tensor<F> {
     }
 }
 
+/// Nested brackets by dimension, e.g. `[[0.15, 0.2], [0.25, 0.3]]`; a
+/// precision (`{:.4}`) applies to every element.
+impl<F: Float> std::fmt::Display for Tensor<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        fn level<F: Float>(
+            f: &mut std::fmt::Formatter<'_>,
+            dims: &[usize],
+            data: &[F],
+        ) -> std::fmt::Result {
+            let Some((&n, rest)) = dims.split_first() else {
+                return match f.precision() {
+                    Some(p) => write!(f, "{:.*}", p, data[0]),
+                    None => write!(f, "{}", data[0]),
+                };
+            };
+            let stride: usize = rest.iter().product();
+            write!(f, "[")?;
+            for i in 0..n {
+                if i > 0 {
+                    write!(f, ", ")?;
+                }
+                level(f, rest, &data[i * stride..(i + 1) * stride])?;
+            }
+            write!(f, "]")
+        }
+        level(f, self.dims(), &self.data)
+    }
+}
+
 impl<F: Float> std::fmt::Debug for Tensor<F> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Tensor{}{:?}", self.shape, self.data)
@@ -178,6 +207,12 @@ mod tests {
         );
         assert_eq!(Tensor::<f32>::scalar(2.5).item().unwrap(), 2.5);
         assert!(Tensor::<f32>::ones(&[2]).unwrap().item().is_err());
+        assert_eq!(t.to_string(), "[[1, 2, 3], [4, 5, 6]]");
+        assert_eq!(format!("{:.1}", Tensor::<f64>::scalar(0.25)), "0.2");
+        assert_eq!(
+            Tensor::<f64>::zeros(&[2, 0]).unwrap().to_string(),
+            "[[], []]"
+        );
     }
 
     #[test]

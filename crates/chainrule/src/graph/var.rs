@@ -48,7 +48,7 @@ impl<'g, F: Float> Var<'g, F> {
     }
 
     /// Calls `f` with the values, without copying them.
-    pub fn with_values<R>(&self, f: impl FnOnce(&[F]) -> R) -> R {
+    pub(crate) fn with_values<R>(&self, f: impl FnOnce(&[F]) -> R) -> R {
         let tape = self.graph.tape.borrow();
         let node = tape.nodes[self.id as usize];
         f(&tape.values[node.offset..node.offset + node.shape.numel()])
