@@ -22,9 +22,14 @@ impl Shape {
     /// A shape from its dimensions; errors past [`MAX_RANK`] dimensions or
     /// [`MAX_ELEMENTS`] elements.
     pub fn new(dims: &[usize]) -> Result<Shape> {
+        Shape::for_op("shape", dims)
+    }
+
+    /// As [`Shape::new`], with errors naming the operation `op`.
+    pub fn for_op(op: &'static str, dims: &[usize]) -> Result<Shape> {
         if dims.len() > MAX_RANK {
             return Err(Error::from(ErrorKind::Rank {
-                op: "shape",
+                op,
                 rank: dims.len(),
                 max: MAX_RANK,
             }));
@@ -35,7 +40,7 @@ impl Shape {
                 Some(t) if t <= MAX_ELEMENTS => t,
                 _ => {
                     return Err(Error::from(ErrorKind::TooLarge {
-                        op: "shape",
+                        op,
                         dims: dims.to_vec(),
                         limit: MAX_ELEMENTS,
                     }))

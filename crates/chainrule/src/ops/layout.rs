@@ -13,7 +13,7 @@ impl<'g, F: Float> Var<'g, F> {
     /// The same values with new dimensions (same element count); shares the
     /// storage. ∂: the gradient reshaped back.
     pub fn reshape(self, dims: &[usize]) -> Result<Var<'g, F>> {
-        let to = Shape::new(dims)?;
+        let to = Shape::for_op("reshape", dims)?;
         let from = self.shape();
         if to.numel() != from.numel() {
             return Err(Error::from(ErrorKind::ShapeMismatch {

@@ -1,7 +1,7 @@
 //! Reductions: sum and mean over everything or one axis (with or without
 //! keepdim), and max along an axis.
 
-use crate::error::Result;
+use crate::error::{Error, ErrorKind, Result};
 use crate::float::Float;
 use crate::graph::{BackwardCtx, Grads, Var};
 use crate::kernels::reduce;
@@ -44,7 +44,8 @@ impl<'g, F: Float> Var<'g, F> {
 
     /// The mean along `axis`. ∂/∂x[…, j, …] = g / size.
     pub fn mean_axis(self, axis: usize, keepdim: bool) -> Result<Var<'g, F>> {
-        let size = self.shape().dims().get(axis).copied().unwrap_or(1).max(1);
+        self.shape().check_axis("mean", axis)?;
+        let size = self.shape().dims()[axis].max(1);
         Ok(self.sum_axis(axis, keepdim)?.mul_scalar(1.0 / size as f64))
     }
 
@@ -53,6 +54,13 @@ impl<'g, F: Float> Var<'g, F> {
     pub fn max_axis(self, axis: usize, keepdim: bool) -> Result<Var<'g, F>> {
         let from = self.shape();
         from.check_axis("max", axis)?;
+        if from.dims()[axis] == 0 {
+            return Err(Error::from(ErrorKind::Invalid {
+                op: "max",
+                detail: format!("axis {axis} is empty: a maximum needs at least one element"),
+                shape: from,
+            }));
+        }
         let to = reduced_shape(from, axis, keepdim);
         Ok(self.graph.record(
             Op::MaxAxis {
