@@ -335,6 +335,28 @@ fn rows() -> Vec<Row> {
             x[0].tanh_backward_of(x[0])
         }),
         row("relu", vec![away(&[3, 4], 140)], |_, x| Ok(x[0].relu())),
+        row("softplus", vec![ur(&[3, 4], -4.0, 4.0, 145)], |_, x| {
+            Ok(x[0].softplus())
+        }),
+        row("softplus * x", vec![n(&[2, 3], 146)], |_, x| {
+            x[0].softplus().mul(x[0])
+        }),
+        // Explicit inputs at least 0.1 away from the bounds ±0.5.
+        row(
+            "clamp",
+            vec![t(&[-0.9, -0.3, 0.1, 0.4, 0.7, -0.7], &[2, 3])],
+            |_, x| Ok(x[0].clamp(-0.5, 0.5)),
+        ),
+        row(
+            "clamp squared",
+            vec![t(&[-0.9, -0.3, 0.1, 0.4, 0.7, -0.7], &[2, 3])],
+            |_, x| Ok(x[0].clamp(-0.5, 0.5).square()),
+        ),
+        row(
+            "clamp_mask * x",
+            vec![t(&[-0.9, -0.3, 0.1, 0.4, 0.7, -0.7], &[2, 3])],
+            |_, x| x[0].clamp_mask(-0.5, 0.5).mul(x[0]),
+        ),
         row("relu * x", vec![away(&[3, 4], 141)], |_, x| {
             x[0].relu().mul(x[0])
         }),

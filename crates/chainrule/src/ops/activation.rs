@@ -47,6 +47,14 @@ impl<'g, F: Float> Var<'g, F> {
         )
     }
 
+    /// `softplus(x) = ln(1 + eˣ)`, computed as `max(x, 0) + ln(1 + e^−|x|)`
+    /// so that it is exact for large |x|. ∂/∂x = σ(x).
+    pub fn softplus(self) -> Var<'g, F> {
+        self.unary(Op::Softplus, |x| {
+            x.max(F::zero()) + (-x.abs()).exp().ln_1p()
+        })
+    }
+
     /// 1 where `x > 0`, else `slope`: the derivative of (leaky) ReLU, a
     /// constant with respect to `x`.
     pub fn step_mask(self, slope: f64) -> Var<'g, F> {
@@ -145,4 +153,9 @@ pub(crate) fn leaky_relu_backward<'g, F: Float>(
     slope: f64,
 ) -> Result<Grads<'g, F>> {
     Ok([Some(c.grad.mul(c.a.step_mask(slope))?), None])
+}
+
+/// `∂softplus = g · σ(x)`.
+pub(crate) fn softplus_backward<'g, F: Float>(c: &BackwardCtx<'g, F>) -> Result<Grads<'g, F>> {
+    Ok([Some(c.grad.mul(c.a.sigmoid())?), None])
 }

@@ -46,6 +46,25 @@ impl<'g, F: Float> Var<'g, F> {
         })
     }
 
+    /// `min(max(x, lo), hi)`. ∂/∂x = 1 for `lo ≤ x ≤ hi`, else 0 (as PyTorch).
+    pub fn clamp(self, lo: f64, hi: f64) -> Var<'g, F> {
+        let (l, h) = (F::from_f64(lo), F::from_f64(hi));
+        self.unary(Op::Clamp(lo, hi), |x| x.max(l).min(h))
+    }
+
+    /// 1 where `lo ≤ x ≤ hi`, else 0: the derivative of [`Var::clamp`],
+    /// a constant with respect to `x`.
+    pub fn clamp_mask(self, lo: f64, hi: f64) -> Var<'g, F> {
+        let (l, h) = (F::from_f64(lo), F::from_f64(hi));
+        self.unary(Op::ClampMask(lo, hi), |x| {
+            if x >= l && x <= h {
+                F::one()
+            } else {
+                F::zero()
+            }
+        })
+    }
+
     /// `sin x`. ∂/∂x = cos x.
     pub fn sin(self) -> Var<'g, F> {
         self.unary(Op::Sin, |x| x.sin())
@@ -95,4 +114,13 @@ pub(crate) fn sin_backward<'g, F: Float>(c: &BackwardCtx<'g, F>) -> Result<Grads
 /// `∂(cos x) = −g · sin x`.
 pub(crate) fn cos_backward<'g, F: Float>(c: &BackwardCtx<'g, F>) -> Result<Grads<'g, F>> {
     Ok([Some(c.grad.mul(c.a.sin())?.neg()), None])
+}
+
+/// `∂clamp = g · [lo ≤ x ≤ hi]`.
+pub(crate) fn clamp_backward<'g, F: Float>(
+    c: &BackwardCtx<'g, F>,
+    lo: f64,
+    hi: f64,
+) -> Result<Grads<'g, F>> {
+    Ok([Some(c.grad.mul(c.a.clamp_mask(lo, hi))?), None])
 }

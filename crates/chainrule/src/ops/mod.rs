@@ -51,6 +51,11 @@ pub enum Op {
     TanhBackward,
     Relu,
     LeakyRelu(f64),
+    Softplus,
+    /// `min(max(x, lo), hi)`.
+    Clamp(f64, f64),
+    /// 1 where `lo ≤ x ≤ hi`, else 0; derivative zero.
+    ClampMask(f64, f64),
     /// 1 where `x > 0`, else the given slope; derivative zero.
     StepMask(f64),
     MatMul {
@@ -106,7 +111,7 @@ pub enum Op {
 }
 
 /// The name of every operation, as [`Op::name`] gives it.
-pub const ALL_OP_NAMES: [&str; 40] = [
+pub const ALL_OP_NAMES: [&str; 43] = [
     "leaf",
     "param",
     "add",
@@ -130,6 +135,9 @@ pub const ALL_OP_NAMES: [&str; 40] = [
     "tanh_backward",
     "relu",
     "leaky_relu",
+    "softplus",
+    "clamp",
+    "clamp_mask",
     "step_mask",
     "matmul",
     "reshape",
@@ -176,6 +184,9 @@ impl Op {
             Op::TanhBackward => "tanh_backward",
             Op::Relu => "relu",
             Op::LeakyRelu(_) => "leaky_relu",
+            Op::Softplus => "softplus",
+            Op::Clamp(..) => "clamp",
+            Op::ClampMask(..) => "clamp_mask",
             Op::StepMask(_) => "step_mask",
             Op::MatMul { .. } => "matmul",
             Op::Reshape => "reshape",
@@ -196,15 +207,6 @@ impl Op {
         }
     }
 
-    /// Whether the operation's derivative is zero wherever it exists
-    /// (masks, signs, leaves): no gradient flows through it.
-    pub fn is_constant(&self) -> bool {
-        matches!(
-            self,
-            Op::Leaf | Op::Param | Op::Detach | Op::Sign | Op::StepMask(_) | Op::ArgMaxMask { .. }
-        )
-    }
-
     /// The dispatch table: one line per operation, naming its backward rule.
     pub(crate) fn backward<'g, F: Float>(&self, c: &BackwardCtx<'g, F>) -> Result<Grads<'g, F>> {
         match *self {
@@ -213,6 +215,7 @@ impl Op {
             | Op::Detach
             | Op::Sign
             | Op::StepMask(_)
+            | Op::ClampMask(..)
             | Op::ArgMaxMask { .. } => Ok([None, None]),
             Op::Add => arith::add_backward(c),
             Op::Sub => arith::sub_backward(c),
@@ -234,6 +237,8 @@ impl Op {
             Op::TanhBackward => activation::tanh_backward_backward(c),
             Op::Relu => activation::relu_backward(c),
             Op::LeakyRelu(slope) => activation::leaky_relu_backward(c, slope),
+            Op::Softplus => activation::softplus_backward(c),
+            Op::Clamp(lo, hi) => math::clamp_backward(c, lo, hi),
             Op::MatMul { ta, tb } => matmul::matmul_backward(c, ta, tb),
             Op::Reshape => layout::reshape_backward(c),
             Op::Permute(perm) => layout::permute_backward(c, perm),
