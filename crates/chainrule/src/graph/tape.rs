@@ -210,6 +210,21 @@ impl<F: Float> Graph<F> {
         self.leaf(t.data(), t.shape(), true)
     }
 
+    /// A constant input of the given shape holding a copy of `values`
+    /// (no intermediate [`Tensor`], so a training loop can reuse one buffer).
+    pub fn input_from(&self, dims: &[usize], values: &[F]) -> Result<Var<'_, F>> {
+        let shape = Shape::for_op("input", dims)?;
+        if values.len() != shape.numel() {
+            return Err(Error::from(ErrorKind::DataLength {
+                op: "input",
+                len: values.len(),
+                shape,
+                numel: shape.numel(),
+            }));
+        }
+        Ok(self.leaf(values, shape, false))
+    }
+
     /// A constant scalar.
     pub fn scalar(&self, value: F) -> Var<'_, F> {
         self.leaf(&[value], Shape::scalar(), false)
@@ -337,6 +352,48 @@ impl<F: Float> Graph<F> {
                 &tape.param_grads[range],
             );
         }
+    }
+
+    /// Calls `f(param, gradient)` for every parameter that has a gradient.
+    pub fn for_each_grad(&self, mut f: impl FnMut(ParamId, &[F])) {
+        let tape = self.tape.borrow();
+        for i in 0..tape.n_params {
+            if tape.param_grad_valid[i] {
+                let node = tape.nodes[i];
+                f(
+                    ParamId {
+                        graph: self.id,
+                        index: i as u32,
+                    },
+                    &tape.param_grads[node.offset..node.offset + node.shape.numel()],
+                );
+            }
+        }
+    }
+
+    /// Calls `f(param, gradient)` with the gradient writable (clipping,
+    /// scaling), for every parameter that has one.
+    pub fn update_grads(&mut self, mut f: impl FnMut(ParamId, &mut [F])) {
+        let id = self.id;
+        let tape = self.tape.get_mut();
+        for i in 0..tape.n_params {
+            if tape.param_grad_valid[i] {
+                let node = tape.nodes[i];
+                f(
+                    ParamId {
+                        graph: id,
+                        index: i as u32,
+                    },
+                    &mut tape.param_grads[node.offset..node.offset + node.shape.numel()],
+                );
+            }
+        }
+    }
+
+    /// The shape of a parameter.
+    pub fn param_shape(&self, p: ParamId) -> Result<Shape> {
+        let i = self.check_param(p, "param_shape")?;
+        Ok(self.tape.borrow().nodes[i].shape)
     }
 
     /// Forgets every parameter gradient (the next backward pass writes them
