@@ -11,12 +11,6 @@ pub struct Args {
     lr: f64,
 }
 
-impl Default for Args {
-    fn default() -> Self {
-        Args { lr: 0.5 }
-    }
-}
-
 fn fmt(v: &[f64]) -> String {
     let items: Vec<String> = v.iter().map(|x| format!("{x:.9}")).collect();
     if items.len() == 1 {

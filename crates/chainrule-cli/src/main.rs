@@ -1,30 +1,51 @@
 //! The `chainrule` command-line program: one file per subcommand.
 
+mod data_args;
+mod eval;
 mod example;
+mod plot;
+mod predict;
+mod threads;
+mod train;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 /// chainrule: train neural networks by backpropagation, and see every number.
+///
+/// With no arguments it trains a network on the embedded digits data set
+/// (`chainrule train`).
 #[derive(Parser)]
 #[command(name = "chainrule", version, about)]
 struct Cli {
     #[command(subcommand)]
-    command: Option<Command>,
+    command: Command,
 }
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the forward and backward pass of the lesson's worked example 1
-    /// (the 2-2-1 sigmoid network) and print every intermediate value.
+    /// Train an MLP on a data set and write the model, metrics and curves.
+    Train(train::Args),
+    /// Loss and accuracy (with a confusion matrix) of a model on a data set.
+    Eval(eval::Args),
+    /// The output of a model for one input.
+    Predict(predict::Args),
+    /// The forward and backward pass of the lesson's worked example 1 (the
+    /// 2-2-1 sigmoid network), every intermediate value printed.
     Example(example::Args),
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let result = match cli.command {
-        Some(Command::Example(args)) => example::run(&args),
-        None => example::run(&example::Args::default()),
+    let cli = if std::env::args_os().len() <= 1 {
+        Cli::parse_from(["chainrule", "train"])
+    } else {
+        Cli::parse()
+    };
+    let result = match &cli.command {
+        Command::Train(args) => train::run(args),
+        Command::Eval(args) => eval::run(args),
+        Command::Predict(args) => predict::run(args),
+        Command::Example(args) => example::run(args).map_err(chainrule_nn::Error::from),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

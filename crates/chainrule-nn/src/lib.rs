@@ -1,1 +1,33 @@
-//! placeholder
+//! # chainrule-nn
+//!
+//! Layers, losses, optimizers, data sets and model files on top of the
+//! chainrule engine: everything a training run needs.
+//!
+//! - [`module`], [`linear`], [`activation`], [`mlp`]: networks, with
+//!   PyTorch's parameter names and layouts.
+//! - [`init`]: seeded initialisers; [`loss`]: losses with their gradients
+//!   stated; [`optim`]: SGD, Adam, AdamW, schedules, clipping.
+//! - [`data`]: the embedded data sets, CSV and MNIST loaders, splits,
+//!   standardization, batches; [`model_file`]: safetensors files.
+
+pub mod activation;
+pub mod atomic;
+pub mod error;
+pub mod init;
+pub mod linear;
+pub mod loss;
+pub mod mlp;
+pub mod model_file;
+pub mod model_io;
+pub mod module;
+pub mod optim;
+pub mod trainer;
+
+pub use activation::Activation;
+pub use error::{Error, Result};
+pub use init::Init;
+pub use linear::Linear;
+pub use loss::{LossKind, Reduction};
+pub use mlp::{Mlp, MlpSpec};
+pub use module::Module;
+pub mod data;

@@ -1,0 +1,70 @@
+//! `chainrule predict`: a saved model's output for one input vector.
+
+use chainrule_nn::model_io::load_model;
+use chainrule_nn::{Error, LossKind, Result};
+use serde_json::json;
+use std::path::PathBuf;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// A model file written by `chainrule train`.
+    #[arg(long)]
+    model: PathBuf,
+    /// The input features, comma separated (raw: the model standardizes them as in training).
+    #[arg(long, allow_hyphen_values = true)]
+    input: String,
+    /// Print one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: &Args) -> Result<()> {
+    let mut model = load_model::<f32>(&args.model, None)?;
+    let input: Vec<f64> = args
+        .input
+        .split(',')
+        .enumerate()
+        .map(|(i, s)| {
+            s.trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|v| v.is_finite())
+                .ok_or_else(|| {
+                    Error::config(
+                        "input",
+                        format!("value {} ('{}') is not a finite number", i + 1, s.trim()),
+                    )
+                })
+        })
+        .collect::<Result<_>>()?;
+    let output: Vec<f64> = model.predict(&input)?.into_iter().map(f64::from).collect();
+    let (probabilities, class) = match model.loss {
+        LossKind::Cce => {
+            let m = output.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+            let total: f64 = output.iter().map(|v| (v - m).exp()).sum();
+            let p: Vec<f64> = output.iter().map(|v| (v - m).exp() / total).collect();
+            let k = (0..p.len()).fold(0, |b, i| if p[i] > p[b] { i } else { b });
+            (Some(p), Some(k))
+        }
+        LossKind::Bce => {
+            let p1 = 1.0 / (1.0 + (-output[0]).exp());
+            (Some(vec![1.0 - p1, p1]), Some(usize::from(p1 > 0.5)))
+        }
+        LossKind::Mse => (None, None),
+    };
+    if args.json {
+        let mut o = json!({"output": output});
+        if let (Some(p), Some(k)) = (&probabilities, class) {
+            o["probabilities"] = json!(p);
+            o["class"] = json!(k);
+        }
+        println!("{o}");
+        return Ok(());
+    }
+    println!("output {output:?}");
+    if let (Some(p), Some(k)) = (probabilities, class) {
+        let shown: Vec<String> = p.iter().map(|v| format!("{v:.4}")).collect();
+        println!("probabilities [{}]\nclass {k}", shown.join(", "));
+    }
+    Ok(())
+}

@@ -1,0 +1,324 @@
+//! `chainrule train`: train an MLP on a data set, show progress, and write
+//! the model, every step's metrics and a curve image to a run folder.
+
+use crate::data_args::{self, is_builtin};
+use crate::plot;
+use chainrule_nn::mlp::parse_sizes;
+use chainrule_nn::model_io::{apply_loaded, save_model};
+use chainrule_nn::trainer::{self, History, Model, OptimizerKind, TrainConfig};
+use chainrule_nn::{Activation, LossKind, Result};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde_json::json;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+#[derive(clap::Args, Clone)]
+pub struct Args {
+    /// digits | breast-cancer | iris | diabetes | csv:PATH | mnist:DIR
+    #[arg(long, default_value = "digits")]
+    pub data: String,
+    /// Hidden layer sizes, comma separated (input and output sizes come from the data).
+    #[arg(long, default_value = "64,32")]
+    pub hidden: String,
+    /// Hidden activation: relu, tanh, sigmoid, leaky_relu[:SLOPE], identity.
+    #[arg(long, default_value = "relu")]
+    pub activation: String,
+    /// auto | mse | bce | cce (auto: MSE for regression, BCE for two classes, cross-entropy for more).
+    #[arg(long, default_value = "auto")]
+    pub loss: String,
+    /// sgd | adam | adamw
+    #[arg(long, default_value = "adam")]
+    pub optimizer: String,
+    /// Learning rate.
+    #[arg(long, default_value_t = 1e-3)]
+    pub lr: f64,
+    /// Momentum (SGD).
+    #[arg(long, default_value_t = 0.9)]
+    pub momentum: f64,
+    /// Weight decay (L2 for SGD and Adam, decoupled for AdamW).
+    #[arg(long, default_value_t = 0.0)]
+    pub weight_decay: f64,
+    /// Passes over the training data.
+    #[arg(long, default_value_t = 30)]
+    pub epochs: usize,
+    /// Rows per mini-batch.
+    #[arg(long, default_value_t = 32)]
+    pub batch_size: usize,
+    /// Seed of the split, the initial weights and the shuffling.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Worker threads for large matrix products (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Fraction of the rows held out for testing.
+    #[arg(long, default_value_t = 0.2)]
+    pub test_fraction: f64,
+    /// Standardize features with training statistics (default for built-in sets).
+    #[arg(long, overrides_with = "no_standardize")]
+    pub standardize: bool,
+    /// Do not standardize (default for csv and mnist).
+    #[arg(long)]
+    pub no_standardize: bool,
+    /// Batches in file order, the last partial batch included.
+    #[arg(long)]
+    pub no_shuffle: bool,
+    /// Start from the weights of this safetensors file.
+    #[arg(long)]
+    pub init: Option<PathBuf>,
+    /// Run folder (default runs/<data>-<timestamp>).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// No progress bar and no per-epoch lines.
+    #[arg(long)]
+    pub quiet: bool,
+    /// Print one JSON object with the final metrics.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The loss flag: `None` for auto.
+pub fn parse_loss(s: &str) -> Result<Option<LossKind>> {
+    if s.trim().eq_ignore_ascii_case("auto") {
+        Ok(None)
+    } else {
+        LossKind::parse(s).map(Some)
+    }
+}
+
+fn config(args: &Args) -> Result<TrainConfig> {
+    Ok(TrainConfig {
+        hidden: parse_sizes(&args.hidden)?,
+        activation: Activation::parse(&args.activation)?,
+        loss: parse_loss(&args.loss)?,
+        optimizer: OptimizerKind::parse(&args.optimizer)?,
+        lr: args.lr,
+        momentum: args.momentum,
+        weight_decay: args.weight_decay,
+        epochs: args.epochs,
+        batch_size: args.batch_size,
+        seed: args.seed,
+        shuffle: !args.no_shuffle,
+        ..TrainConfig::default()
+    })
+}
+
+pub fn run(args: &Args) -> Result<()> {
+    let started = Instant::now();
+    crate::threads::configure(args.threads)?;
+    let cfg = config(args)?;
+    cfg.validate()?;
+    let standardize = if args.no_standardize {
+        false
+    } else {
+        args.standardize || is_builtin(&args.data)
+    };
+    let data = data_args::prepare(
+        &args.data,
+        cfg.loss,
+        args.test_fraction,
+        args.seed,
+        standardize,
+        None,
+    )?;
+    let mut model = Model::<f32>::new(&data.train, &cfg)?;
+    model.standardizer = data.standardizer.clone();
+    if let Some(path) = &args.init {
+        apply_loaded(&mut model, path)?;
+    }
+    let out_dir = args
+        .out
+        .clone()
+        .unwrap_or_else(|| default_run_dir(&args.data));
+    std::fs::create_dir_all(&out_dir)
+        .map_err(|e| chainrule_nn::Error::config("out", format!("{}: {e}", out_dir.display())))?;
+
+    let steps_per_epoch = data.train.n.div_ceil(cfg.batch_size);
+    let bar = progress_bar(args, (steps_per_epoch * cfg.epochs) as u64);
+    let say = |line: String| {
+        if args.quiet {
+            return;
+        }
+        if args.json {
+            bar.suspend(|| eprintln!("{line}"));
+        } else {
+            bar.suspend(|| println!("{line}"));
+        }
+    };
+    say(format!(
+        "training {} → {:?} → {} on {} ({} train rows{}), loss {}, {} lr {}",
+        data.train.d,
+        cfg.hidden,
+        model.mlp.out_features(),
+        args.data,
+        data.train.n,
+        data.test
+            .as_ref()
+            .map(|t| format!(", {} test rows", t.n))
+            .unwrap_or_default(),
+        model.loss.name(),
+        args.optimizer,
+        cfg.lr
+    ));
+    let history = trainer::train(
+        &mut model,
+        &data.train,
+        data.test.as_ref(),
+        &cfg,
+        |s| {
+            bar.set_message(format!("loss {:.4}", s.loss));
+            bar.inc(1);
+        },
+        |e| {
+            let mut line = format!(
+                "epoch {:>3}/{}  train loss {:.4}",
+                e.epoch, cfg.epochs, e.train_loss
+            );
+            if let Some(l) = e.test_loss {
+                line += &format!("  test loss {l:.4}");
+            }
+            if let Some(a) = e.test_accuracy {
+                line += &format!("  test accuracy {:.2}%", 100.0 * a);
+            }
+            say(line);
+        },
+    )?;
+    bar.finish_and_clear();
+
+    let model_path = out_dir.join("model.safetensors");
+    save_model(&model_path, &model)?;
+    write_metrics(&out_dir.join("metrics.json"), &history)?;
+    let curve = out_dir.join("curves.svg");
+    plot::curves(&curve, &history, &args.data)?;
+    let seconds = started.elapsed().as_secs_f64();
+    let last = history.epochs.last();
+    if args.json {
+        let mut summary = json!({
+            "data": args.data,
+            "train_loss": last.map(|e| e.train_loss),
+            "seconds": seconds,
+            "model": model_path.display().to_string(),
+        });
+        if let Some(e) = last.filter(|e| e.test_loss.is_some()) {
+            summary["test_loss"] = json!(e.test_loss);
+            if let Some(a) = e.test_accuracy {
+                summary["test_accuracy"] = json!(a);
+            }
+        }
+        println!("{summary}");
+    } else if !args.quiet {
+        if let Some(a) = last.and_then(|e| e.test_accuracy) {
+            println!(
+                "test accuracy {:.2}% after {} epochs ({seconds:.1} s)",
+                100.0 * a,
+                cfg.epochs
+            );
+        } else if let Some(l) = last.and_then(|e| e.test_loss) {
+            println!(
+                "test loss {l:.4} after {} epochs ({seconds:.1} s)",
+                cfg.epochs
+            );
+        }
+        println!(
+            "model {}\nmetrics {}\ncurves {}",
+            model_path.display(),
+            out_dir.join("metrics.json").display(),
+            curve.display()
+        );
+    }
+    Ok(())
+}
+
+fn progress_bar(args: &Args, total: u64) -> ProgressBar {
+    if args.quiet || !std::io::stderr().is_terminal() {
+        return ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::hidden());
+    }
+    let bar = ProgressBar::new(total);
+    if let Ok(style) =
+        ProgressStyle::with_template("{bar:40} {pos}/{len} steps  {msg}  [{elapsed_precise}]")
+    {
+        bar.set_style(style);
+    }
+    bar
+}
+
+/// `{"steps": [{"epoch", "step", "loss"}...], "epochs": [{"epoch", "train_loss", "test_loss", "test_accuracy"}...]}`.
+pub fn write_metrics(path: &Path, h: &History) -> Result<()> {
+    let steps: Vec<_> = h
+        .steps
+        .iter()
+        .map(|s| json!({"epoch": s.epoch, "step": s.step, "loss": s.loss}))
+        .collect();
+    let epochs: Vec<_> = h
+        .epochs
+        .iter()
+        .map(|e| {
+            let mut o = json!({"epoch": e.epoch, "train_loss": e.train_loss});
+            if let Some(l) = e.test_loss {
+                o["test_loss"] = json!(l);
+            }
+            if let Some(a) = e.test_accuracy {
+                o["test_accuracy"] = json!(a);
+            }
+            o
+        })
+        .collect();
+    let text = serde_json::to_string_pretty(&json!({"steps": steps, "epochs": epochs}))
+        .map_err(|e| chainrule_nn::Error::config("metrics", e.to_string()))?;
+    chainrule_nn::atomic::write_atomically(path, text.as_bytes())
+        .map_err(|e| chainrule_nn::Error::config("out", format!("{}: {e}", path.display())))
+}
+
+/// `runs/<data>-<UTC timestamp>`, the data name made safe for a path.
+fn default_run_dir(data: &str) -> PathBuf {
+    let name: String = data
+        .rsplit(['/', ':'])
+        .next()
+        .unwrap_or(data)
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    PathBuf::from("runs").join(format!("{name}-{}", utc_stamp(secs)))
+}
+
+/// `YYYYMMDD-HHMMSS` in UTC for seconds since 1970 (days to civil date by
+/// Howard Hinnant's algorithm).
+fn utc_stamp(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}{m:02}{d:02}-{:02}{:02}{:02}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn utc_stamps_by_hand() {
+        assert_eq!(super::utc_stamp(0), "19700101-000000");
+        // 2026-11-28 07:44:29 UTC = 1795851869 s (date -d @1795851869 -u).
+        assert_eq!(super::utc_stamp(1_795_851_869), "20261128-074429");
+    }
+}

@@ -1,0 +1,42 @@
+//! The error type of the nn crate: engine errors, configuration errors, and
+//! training failures, each saying what and where.
+
+/// Result of nn operations.
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// What went wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// An error of the engine (shapes, gradients).
+    #[error(transparent)]
+    Engine(#[from] chainrule::Error),
+    /// An invalid setting: names the setting and the value.
+    #[error("{setting}: {detail}")]
+    Config { setting: String, detail: String },
+    /// A data set that could not be loaded.
+    #[error(transparent)]
+    Data(#[from] crate::data::DataError),
+    /// A model file that could not be read or written.
+    #[error(transparent)]
+    ModelFile(#[from] crate::model_file::ModelFileError),
+    /// A model file whose tensors do not fit the architecture.
+    #[error("{path}: {detail}")]
+    ModelMismatch { path: String, detail: String },
+    /// A loss or gradient that is not finite during training.
+    #[error("training stopped: the loss became {value} at epoch {epoch}, step {step} (try a lower learning rate, gradient clipping, or standardized inputs)")]
+    NonFinite {
+        value: f64,
+        epoch: usize,
+        step: usize,
+    },
+}
+
+impl Error {
+    /// A configuration error for `setting`.
+    pub fn config(setting: &str, detail: impl Into<String>) -> Self {
+        Error::Config {
+            setting: setting.to_string(),
+            detail: detail.into(),
+        }
+    }
+}

@@ -1,0 +1,211 @@
+//! A multilayer perceptron as a sequence of layers, named as PyTorch names
+//! the state_dict of the equivalent `torch.nn.Sequential`: Linear,
+//! activation, Linear, …, with the output activation omitted when it is the
+//! identity, so parameters are `0.weight`, `0.bias`, `2.weight`, ….
+
+use crate::activation::Activation;
+use crate::error::{Error, Result};
+use crate::init::Init;
+use crate::linear::Linear;
+use crate::module::Module;
+use chainrule::{Float, Graph, ParamId, Var};
+use std::collections::BTreeMap;
+
+/// The architecture of an MLP: what a model file's metadata records.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MlpSpec {
+    /// Layer sizes from input to output, e.g. `[64, 64, 32, 10]`.
+    pub sizes: Vec<usize>,
+    /// Activation after every hidden layer.
+    pub activation: Activation,
+    /// Activation after the last layer (usually identity: logits).
+    pub output_activation: Activation,
+}
+
+/// One element of the sequence.
+#[derive(Clone, Copy, Debug)]
+pub enum Layer {
+    Linear(Linear),
+    Activation(Activation),
+}
+
+/// A multilayer perceptron.
+#[derive(Clone, Debug)]
+pub struct Mlp {
+    pub spec: MlpSpec,
+    pub layers: Vec<Layer>,
+}
+
+impl MlpSpec {
+    /// Checks the sizes: at least input and output, none zero.
+    pub fn validate(&self) -> Result<()> {
+        if self.sizes.len() < 2 || self.sizes.contains(&0) {
+            return Err(Error::config(
+                "layers",
+                format!(
+                    "need at least an input and an output size, all positive; got {:?}",
+                    self.sizes
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The metadata entries describing this architecture.
+    pub fn to_metadata(&self) -> BTreeMap<String, String> {
+        let sizes: Vec<String> = self.sizes.iter().map(|s| s.to_string()).collect();
+        BTreeMap::from([
+            ("format".to_string(), "chainrule-mlp".to_string()),
+            ("layers".to_string(), sizes.join(",")),
+            ("activation".to_string(), self.activation.name()),
+            (
+                "output_activation".to_string(),
+                self.output_activation.name(),
+            ),
+        ])
+    }
+
+    /// Reads an architecture from model-file metadata.
+    pub fn from_metadata(meta: &BTreeMap<String, String>) -> Result<MlpSpec> {
+        let get = |key: &str| {
+            meta.get(key).ok_or_else(|| {
+                Error::config("model metadata", format!("the key '{key}' is missing"))
+            })
+        };
+        let spec = MlpSpec {
+            sizes: parse_sizes(get("layers")?)?,
+            activation: Activation::parse(get("activation")?)?,
+            output_activation: Activation::parse(get("output_activation")?)?,
+        };
+        spec.validate()?;
+        Ok(spec)
+    }
+}
+
+/// Parses `"64,32"` into sizes.
+pub fn parse_sizes(s: &str) -> Result<Vec<usize>> {
+    if s.trim().is_empty() {
+        return Ok(Vec::new());
+    }
+    s.split(',')
+        .map(|p| {
+            p.trim().parse::<usize>().map_err(|_| {
+                Error::config(
+                    "layers",
+                    format!("'{p}' in '{s}' is not a positive integer"),
+                )
+            })
+        })
+        .collect()
+}
+
+impl Mlp {
+    /// A network with freshly initialised weights: layer `k` draws from
+    /// stream `seed + k`.
+    pub fn new<F: Float>(g: &mut Graph<F>, spec: MlpSpec, init: Init, seed: u64) -> Result<Mlp> {
+        spec.validate()?;
+        let n = spec.sizes.len() - 1;
+        let mut layers = Vec::new();
+        for k in 0..n {
+            let act = if k + 1 < n {
+                spec.activation
+            } else {
+                spec.output_activation
+            };
+            let lin = Linear::new(
+                g,
+                spec.sizes[k],
+                spec.sizes[k + 1],
+                init,
+                act.gain(),
+                seed.wrapping_add(k as u64),
+            )?;
+            layers.push(Layer::Linear(lin));
+            if act != Activation::Identity {
+                layers.push(Layer::Activation(act));
+            }
+        }
+        Ok(Mlp { spec, layers })
+    }
+
+    /// The linear layers, input first.
+    pub fn linears(&self) -> impl Iterator<Item = &Linear> {
+        self.layers.iter().filter_map(|l| match l {
+            Layer::Linear(lin) => Some(lin),
+            Layer::Activation(_) => None,
+        })
+    }
+
+    /// The number of inputs.
+    pub fn in_features(&self) -> usize {
+        self.spec.sizes[0]
+    }
+
+    /// The number of outputs.
+    pub fn out_features(&self) -> usize {
+        self.spec.sizes[self.spec.sizes.len() - 1]
+    }
+}
+
+impl<F: Float> Module<F> for Mlp {
+    fn forward<'g>(&self, g: &'g Graph<F>, x: Var<'g, F>) -> Result<Var<'g, F>> {
+        let mut h = x;
+        for layer in &self.layers {
+            h = match layer {
+                Layer::Linear(lin) => lin.forward(g, h)?,
+                Layer::Activation(a) => a.apply(h),
+            };
+        }
+        Ok(h)
+    }
+
+    /// `"{index}.weight"` and `"{index}.bias"` for each linear layer, its
+    /// index being its position in the sequence (as in PyTorch).
+    fn parameters(&self) -> Vec<(String, ParamId)> {
+        let mut out = Vec::new();
+        for (i, layer) in self.layers.iter().enumerate() {
+            if let Layer::Linear(lin) = layer {
+                out.push((format!("{i}.weight"), lin.weight));
+                out.push((format!("{i}.bias"), lin.bias));
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pytorch_names_and_metadata() {
+        let mut g = Graph::<f32>::new();
+        let spec = MlpSpec {
+            sizes: vec![4, 8, 6, 3],
+            activation: Activation::Relu,
+            output_activation: Activation::Identity,
+        };
+        let mlp = Mlp::new(&mut g, spec.clone(), Init::KaimingUniform, 0).unwrap();
+        let names: Vec<String> = Module::<f32>::parameters(&mlp)
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
+        assert_eq!(
+            names,
+            ["0.weight", "0.bias", "2.weight", "2.bias", "4.weight", "4.bias"]
+        );
+        assert_eq!(MlpSpec::from_metadata(&spec.to_metadata()).unwrap(), spec);
+        let sig = MlpSpec {
+            sizes: vec![2, 2, 1],
+            activation: Activation::Sigmoid,
+            output_activation: Activation::Sigmoid,
+        };
+        let mlp = Mlp::new(&mut g, sig, Init::XavierUniform, 0).unwrap();
+        let names: Vec<String> = Module::<f32>::parameters(&mlp)
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
+        assert_eq!(names, ["0.weight", "0.bias", "2.weight", "2.bias"]);
+        assert!(parse_sizes("64,x").is_err());
+    }
+}

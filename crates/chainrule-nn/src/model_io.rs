@@ -1,0 +1,178 @@
+//! Saving and loading trained networks as safetensors files that PyTorch
+//! reads: tensors named as `torch.nn.Sequential`'s state_dict, the
+//! architecture and loss in the file's metadata.
+
+use crate::data::Standardizer;
+use crate::error::{Error, Result};
+use crate::init::Init;
+use crate::loss::LossKind;
+use crate::mlp::{Mlp, MlpSpec};
+use crate::model_file::{self, NamedTensor};
+use crate::module::Module;
+use crate::trainer::Model;
+use chainrule::{Float, Graph, Tensor};
+use std::path::Path;
+
+/// Writes `model` to `path` atomically (values stored as f32).
+pub fn save_model<F: Float>(path: &Path, model: &Model<F>) -> Result<()> {
+    let mut tensors = Vec::new();
+    for (name, p) in Module::<F>::parameters(&model.mlp) {
+        let t = model.graph.param_value(p)?;
+        tensors.push(NamedTensor {
+            name,
+            shape: t.dims().to_vec(),
+            data: t.data().iter().map(|v| v.as_f64() as f32).collect(),
+        });
+    }
+    let mut meta = model.mlp.spec.to_metadata();
+    meta.insert("loss".into(), model.loss.name().into());
+    if let Some(s) = &model.standardizer {
+        meta.insert("input_mean".into(), join(&s.mean));
+        meta.insert("input_std".into(), join(&s.std));
+    }
+    model_file::save(path, &tensors, &meta)?;
+    Ok(())
+}
+
+/// Reads a model file. The architecture comes from its metadata; a file
+/// without it (one PyTorch wrote) needs `fallback`.
+pub fn load_model<F: Float>(
+    path: &Path,
+    fallback: Option<(MlpSpec, LossKind)>,
+) -> Result<Model<F>> {
+    let (tensors, meta) = model_file::load(path)?;
+    let from_file = match &meta {
+        Some(m) if m.contains_key("layers") => {
+            let spec = MlpSpec::from_metadata(m).map_err(|e| mismatch(path, e.to_string()))?;
+            let loss = m.get("loss").map(|l| LossKind::parse(l)).transpose()?;
+            Some((spec, loss))
+        }
+        _ => None,
+    };
+    let (spec, loss) = match (from_file, fallback) {
+        (Some((spec, Some(loss))), _) => (spec, loss),
+        (Some((spec, None)), Some((_, loss))) => (spec, loss),
+        (Some((spec, None)), None) => (spec, LossKind::Cce),
+        (None, Some(fb)) => fb,
+        (None, None) => {
+            return Err(mismatch(
+                path,
+                "the file has no architecture metadata: give the layer sizes and activations"
+                    .into(),
+            ))
+        }
+    };
+    let standardizer = match meta
+        .as_ref()
+        .map(|m| (m.get("input_mean"), m.get("input_std")))
+    {
+        Some((Some(mean), Some(std))) => {
+            let (mean, std) = (split(mean, path)?, split(std, path)?);
+            if mean.len() != spec.sizes[0] || std.len() != spec.sizes[0] || std.contains(&0.0) {
+                return Err(mismatch(
+                    path,
+                    format!(
+                        "input_mean/input_std must hold {} values (std non-zero)",
+                        spec.sizes[0]
+                    ),
+                ));
+            }
+            Some(Standardizer { mean, std })
+        }
+        _ => None,
+    };
+    let mut graph = Graph::new();
+    let mlp = Mlp::new(&mut graph, spec, Init::Zeros, 0)?;
+    let mut model = Model {
+        graph,
+        mlp,
+        loss,
+        standardizer,
+    };
+    apply_weights(&mut model, &tensors, path)?;
+    Ok(model)
+}
+
+/// Replaces the model's weights with those of the file at `path` (its
+/// metadata, if any, is not used): `--init`.
+pub fn apply_loaded<F: Float>(model: &mut Model<F>, path: &Path) -> Result<()> {
+    let (tensors, _) = model_file::load(path)?;
+    apply_weights(model, &tensors, path)
+}
+
+fn join(values: &[f64]) -> String {
+    values
+        .iter()
+        .map(|v| v.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn split(text: &str, path: &Path) -> Result<Vec<f64>> {
+    text.split(',')
+        .map(|p| {
+            p.trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|v| v.is_finite())
+                .ok_or_else(|| {
+                    mismatch(
+                        path,
+                        format!("'{p}' in the input statistics is not a finite number"),
+                    )
+                })
+        })
+        .collect()
+}
+
+/// Replaces the model's weights by `tensors`, which must match it exactly:
+/// the first missing, unexpected or misshapen tensor is named.
+pub fn apply_weights<F: Float>(
+    model: &mut Model<F>,
+    tensors: &[NamedTensor],
+    path: &Path,
+) -> Result<()> {
+    let params = Module::<F>::parameters(&model.mlp);
+    for t in tensors {
+        if !params.iter().any(|(name, _)| *name == t.name) {
+            let expected: Vec<&str> = params.iter().map(|(n, _)| n.as_str()).collect();
+            return Err(mismatch(
+                path,
+                format!(
+                    "unexpected tensor '{}' (the architecture has {})",
+                    t.name,
+                    expected.join(", ")
+                ),
+            ));
+        }
+    }
+    for (name, p) in params {
+        let t = tensors
+            .iter()
+            .find(|t| t.name == name)
+            .ok_or_else(|| mismatch(path, format!("tensor '{name}' is missing")))?;
+        let want = model.graph.param_shape(p)?;
+        if t.shape != want.dims() {
+            return Err(mismatch(
+                path,
+                format!(
+                    "tensor '{name}' has shape {:?}, the architecture needs {}",
+                    t.shape, want
+                ),
+            ));
+        }
+        let value = Tensor::from_vec(
+            t.data.iter().map(|&v| F::from_f64(v as f64)).collect(),
+            &t.shape,
+        )?;
+        model.graph.set_param(p, &value)?;
+    }
+    Ok(())
+}
+
+fn mismatch(path: &Path, detail: String) -> Error {
+    Error::ModelMismatch {
+        path: path.display().to_string(),
+        detail,
+    }
+}

@@ -1,0 +1,55 @@
+//! Learning-rate schedules, evaluated per epoch (PyTorch's `StepLR` and
+//! `CosineAnnealingLR` closed forms).
+
+/// A learning-rate schedule.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Schedule {
+    /// The base rate throughout.
+    Constant,
+    /// `lr = base · γ^⌊epoch / step_size⌋`.
+    Step { step_size: usize, gamma: f64 },
+    /// `lr = min + (base − min)(1 + cos(π · epoch / total)) / 2`.
+    Cosine { total: usize, min_lr: f64 },
+}
+
+impl Schedule {
+    /// The rate for `epoch` (0-based) given the base rate.
+    pub fn lr_at(&self, base: f64, epoch: usize) -> f64 {
+        match *self {
+            Schedule::Constant => base,
+            Schedule::Step { step_size, gamma } => {
+                base * gamma.powi((epoch / step_size.max(1)) as i32)
+            }
+            Schedule::Cosine { total, min_lr } => {
+                let e = epoch.min(total) as f64;
+                min_lr
+                    + (base - min_lr)
+                        * (1.0 + (std::f64::consts::PI * e / total.max(1) as f64).cos())
+                        / 2.0
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn closed_forms() {
+        let s = Schedule::Step {
+            step_size: 10,
+            gamma: 0.5,
+        };
+        assert_eq!(s.lr_at(0.1, 9), 0.1);
+        assert_eq!(s.lr_at(0.1, 10), 0.05);
+        assert_eq!(s.lr_at(0.1, 25), 0.025);
+        let c = Schedule::Cosine {
+            total: 10,
+            min_lr: 0.0,
+        };
+        assert!((c.lr_at(1.0, 0) - 1.0).abs() < 1e-15);
+        assert!((c.lr_at(1.0, 5) - 0.5).abs() < 1e-15);
+        assert!(c.lr_at(1.0, 10).abs() < 1e-15);
+    }
+}

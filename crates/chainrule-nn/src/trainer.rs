@@ -1,0 +1,492 @@
+//! Training a multilayer perceptron on a [`Dataset`]: the loss chosen from
+//! the data, seeded mini-batches, an optimizer step per batch, and per-epoch
+//! evaluation. Every step's loss is recorded before that step's update.
+
+use crate::activation::Activation;
+use crate::data::{Dataset, Standardizer, Targets};
+use crate::error::{Error, Result};
+use crate::init::Init;
+use crate::loss::{self, LossKind, Reduction};
+use crate::mlp::{Mlp, MlpSpec};
+use crate::module::Module;
+use crate::optim::{clip_grad_norm, Adam, Optimizer, Schedule, Sgd};
+use chainrule::{Float, Graph, Var};
+
+/// Which optimizer to use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OptimizerKind {
+    Sgd,
+    Adam,
+    AdamW,
+}
+
+impl OptimizerKind {
+    /// Parses `sgd`, `adam` or `adamw`.
+    pub fn parse(s: &str) -> Result<OptimizerKind> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "sgd" => Ok(OptimizerKind::Sgd),
+            "adam" => Ok(OptimizerKind::Adam),
+            "adamw" => Ok(OptimizerKind::AdamW),
+            other => Err(Error::config(
+                "optimizer",
+                format!("unknown optimizer '{other}' (expected sgd, adam or adamw)"),
+            )),
+        }
+    }
+}
+
+/// Everything that decides a training run.
+#[derive(Clone, Debug)]
+pub struct TrainConfig {
+    pub hidden: Vec<usize>,
+    pub activation: Activation,
+    /// `None`: chosen from the loss (sigmoid-free logits: identity).
+    pub loss: Option<LossKind>,
+    pub optimizer: OptimizerKind,
+    pub lr: f64,
+    pub momentum: f64,
+    pub weight_decay: f64,
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub seed: u64,
+    pub shuffle: bool,
+    pub init: Init,
+    pub schedule: Schedule,
+    /// Clip the global gradient norm to this value.
+    pub clip_norm: Option<f64>,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            hidden: vec![64, 32],
+            activation: Activation::Relu,
+            loss: None,
+            optimizer: OptimizerKind::Adam,
+            lr: 1e-3,
+            momentum: 0.9,
+            weight_decay: 0.0,
+            epochs: 30,
+            batch_size: 32,
+            seed: 0,
+            shuffle: true,
+            init: Init::KaimingUniform,
+            schedule: Schedule::Constant,
+            clip_norm: None,
+        }
+    }
+}
+
+impl TrainConfig {
+    /// Checks the numbers a user can get wrong.
+    pub fn validate(&self) -> Result<()> {
+        let positive = |name: &str, v: f64| {
+            if v.is_finite() && v > 0.0 {
+                Ok(())
+            } else {
+                Err(Error::config(
+                    name,
+                    format!("must be a positive number, got {v}"),
+                ))
+            }
+        };
+        positive("lr", self.lr)?;
+        if self.epochs == 0 {
+            return Err(Error::config("epochs", "must be at least 1"));
+        }
+        if self.batch_size == 0 {
+            return Err(Error::config("batch-size", "must be at least 1"));
+        }
+        if !(0.0..1.0).contains(&self.momentum) {
+            return Err(Error::config(
+                "momentum",
+                format!("must lie in [0, 1), got {}", self.momentum),
+            ));
+        }
+        if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
+            return Err(Error::config(
+                "weight-decay",
+                format!("must be a non-negative number, got {}", self.weight_decay),
+            ));
+        }
+        if let Some(c) = self.clip_norm {
+            positive("clip-norm", c)?;
+        }
+        if self.hidden.contains(&0) {
+            return Err(Error::config("hidden", "hidden sizes must be positive"));
+        }
+        Ok(())
+    }
+}
+
+/// The loss for a data set: the requested one if it fits the targets, or
+/// (auto) MSE for regression, BCE on one logit for two classes, and
+/// cross-entropy on logits for more.
+pub fn resolve_loss(data: &Dataset, requested: Option<LossKind>) -> Result<LossKind> {
+    match (&data.targets, requested) {
+        (Targets::Real(_), None | Some(LossKind::Mse)) => Ok(LossKind::Mse),
+        (Targets::Real(_), Some(k)) => Err(Error::config(
+            "loss",
+            format!(
+                "{} needs class labels, but {} has real-valued targets",
+                k.name(),
+                data.name
+            ),
+        )),
+        (Targets::Classes { classes, .. }, None) => Ok(if *classes == 2 {
+            LossKind::Bce
+        } else {
+            LossKind::Cce
+        }),
+        (Targets::Classes { classes, .. }, Some(LossKind::Bce)) if *classes != 2 => {
+            Err(Error::config(
+                "loss",
+                format!("bce needs exactly two classes, {} has {classes}", data.name),
+            ))
+        }
+        (Targets::Classes { .. }, Some(k)) => Ok(k),
+    }
+}
+
+/// The number of network outputs for a data set and loss.
+pub fn output_size(data: &Dataset, loss: LossKind) -> usize {
+    match (&data.targets, loss) {
+        (Targets::Classes { classes, .. }, LossKind::Cce | LossKind::Mse) => *classes,
+        _ => 1,
+    }
+}
+
+/// One recorded step: the mini-batch loss before the update.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StepRecord {
+    pub epoch: usize,
+    pub step: usize,
+    pub loss: f64,
+}
+
+/// Metrics after one epoch.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EpochRecord {
+    pub epoch: usize,
+    pub train_loss: f64,
+    pub test_loss: Option<f64>,
+    pub test_accuracy: Option<f64>,
+}
+
+/// Loss and (for classification) accuracy and confusion matrix on a set.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Evaluation {
+    pub loss: f64,
+    pub accuracy: Option<f64>,
+    /// `confusion[true][predicted]` counts.
+    pub confusion: Option<Vec<Vec<usize>>>,
+}
+
+/// A network, its graph and its loss: what training produces and
+/// evaluation uses.
+pub struct Model<F: Float> {
+    pub graph: Graph<F>,
+    pub mlp: Mlp,
+    pub loss: LossKind,
+    /// The input standardization fitted on the training data, if any:
+    /// [`Model::predict`] applies it to raw inputs.
+    pub standardizer: Option<Standardizer>,
+}
+
+/// Reusable input and target buffers for mini-batches.
+struct Batch<F: Float> {
+    x: Vec<F>,
+    y: Vec<F>,
+    labels: Vec<usize>,
+}
+
+impl<F: Float> Batch<F> {
+    fn new() -> Self {
+        Batch {
+            x: Vec::new(),
+            y: Vec::new(),
+            labels: Vec::new(),
+        }
+    }
+
+    /// Fills the buffers with `rows` of `data` for `loss` with `outputs` outputs.
+    fn fill(&mut self, data: &Dataset, rows: &[usize], loss: LossKind, outputs: usize) {
+        self.x.clear();
+        self.y.clear();
+        self.labels.clear();
+        for &r in rows {
+            self.x.extend(data.row(r).iter().map(|&v| F::from_f64(v)));
+            match (&data.targets, loss) {
+                (Targets::Real(v), _) => self.y.push(F::from_f64(v[r])),
+                (Targets::Classes { labels, .. }, LossKind::Cce) => self.labels.push(labels[r]),
+                (Targets::Classes { labels, .. }, LossKind::Bce) => {
+                    self.y.push(F::from_f64(labels[r] as f64))
+                }
+                (Targets::Classes { labels, .. }, LossKind::Mse) => {
+                    self.labels.push(labels[r]);
+                    self.y.extend((0..outputs).map(|k| {
+                        if k == labels[r] {
+                            F::one()
+                        } else {
+                            F::zero()
+                        }
+                    }));
+                }
+            }
+        }
+    }
+}
+
+impl<F: Float> Model<F> {
+    /// A fresh network for `data` under `config`.
+    pub fn new(data: &Dataset, config: &TrainConfig) -> Result<Model<F>> {
+        config.validate()?;
+        let loss = resolve_loss(data, config.loss)?;
+        let mut sizes = vec![data.d];
+        sizes.extend(&config.hidden);
+        sizes.push(output_size(data, loss));
+        let spec = MlpSpec {
+            sizes,
+            activation: config.activation,
+            output_activation: Activation::Identity,
+        };
+        let mut graph = Graph::new();
+        let mlp = Mlp::new(&mut graph, spec, config.init, config.seed)?;
+        Ok(Model {
+            graph,
+            mlp,
+            loss,
+            standardizer: None,
+        })
+    }
+
+    /// Checks that `data` fits this network (features, outputs, targets).
+    pub fn check_data(&self, data: &Dataset) -> Result<()> {
+        if data.d != self.mlp.in_features() {
+            return Err(Error::config(
+                "data",
+                format!(
+                    "{} has {} features but the model expects {}",
+                    data.name,
+                    data.d,
+                    self.mlp.in_features()
+                ),
+            ));
+        }
+        resolve_loss(data, Some(self.loss))?;
+        let want = output_size(data, self.loss);
+        if want != self.mlp.out_features() {
+            return Err(Error::config(
+                "data",
+                format!(
+                    "{} needs {want} outputs but the model has {}",
+                    data.name,
+                    self.mlp.out_features()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The loss of a batch already in `b`.
+    fn batch_loss<'g>(
+        &self,
+        g: &'g Graph<F>,
+        b: &Batch<F>,
+        rows: usize,
+    ) -> Result<(Var<'g, F>, Var<'g, F>)> {
+        let x = g.input_from(&[rows, self.mlp.in_features()], &b.x)?;
+        let out = self.mlp.forward(g, x)?;
+        let outputs = self.mlp.out_features();
+        let l = match self.loss {
+            LossKind::Cce => loss::cross_entropy(out, &b.labels, Reduction::Mean)?,
+            LossKind::Bce => {
+                loss::bce_with_logits(out, g.input_from(&[rows, 1], &b.y)?, Reduction::Mean)?
+            }
+            LossKind::Mse => {
+                loss::mse(out, g.input_from(&[rows, outputs], &b.y)?, Reduction::Mean)?
+            }
+        };
+        Ok((out, l))
+    }
+
+    /// Loss, accuracy and confusion matrix on `data`, without gradients, in
+    /// chunks of 512 rows.
+    pub fn evaluate(&mut self, data: &Dataset) -> Result<Evaluation> {
+        self.check_data(data)?;
+        let classes = data.num_classes();
+        let mut confusion = classes.map(|k| vec![vec![0usize; k]; k]);
+        let (mut total_loss, mut correct) = (0.0f64, 0usize);
+        let mut b = Batch::new();
+        let all: Vec<usize> = (0..data.n).collect();
+        for rows in all.chunks(512) {
+            b.fill(data, rows, self.loss, self.mlp.out_features());
+            {
+                let g = &self.graph;
+                let _off = g.no_grad();
+                let (out, l) = self.batch_loss(g, &b, rows.len())?;
+                total_loss += l.item()?.as_f64() * rows.len() as f64;
+                if let (Some(conf), Some(labels)) = (confusion.as_mut(), data.labels()) {
+                    let values = out.to_vec();
+                    let k = self.mlp.out_features();
+                    for (i, &r) in rows.iter().enumerate() {
+                        let predicted = if k == 1 {
+                            usize::from(values[i] > F::zero())
+                        } else {
+                            argmax(&values[i * k..(i + 1) * k])
+                        };
+                        let last = conf.len() - 1;
+                        conf[labels[r]][predicted.min(last)] += 1;
+                        correct += usize::from(predicted == labels[r]);
+                    }
+                }
+            }
+            self.graph.clear();
+        }
+        let n = data.n.max(1) as f64;
+        Ok(Evaluation {
+            loss: total_loss / n,
+            accuracy: confusion.as_ref().map(|_| correct as f64 / n),
+            confusion,
+        })
+    }
+
+    /// The network's outputs for one raw input row (standardized first if
+    /// the model was trained on standardized data).
+    pub fn predict(&mut self, input: &[f64]) -> Result<Vec<F>> {
+        if input.len() != self.mlp.in_features() {
+            return Err(Error::config(
+                "input",
+                format!(
+                    "{} values given, the model expects {}",
+                    input.len(),
+                    self.mlp.in_features()
+                ),
+            ));
+        }
+        let mut row = input.to_vec();
+        if let Some(s) = &self.standardizer {
+            s.apply_row(&mut row);
+        }
+        let row: Vec<F> = row.into_iter().map(F::from_f64).collect();
+        let out = {
+            let g = &self.graph;
+            let _off = g.no_grad();
+            let x = g.input_from(&[1, row.len()], &row)?;
+            self.mlp.forward(g, x)?.to_vec()
+        };
+        self.graph.clear();
+        Ok(out)
+    }
+}
+
+fn argmax<F: Float>(v: &[F]) -> usize {
+    let mut best = 0;
+    for (i, &x) in v.iter().enumerate() {
+        if x > v[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+/// The order of rows in epoch `epoch` (1-based): a seeded shuffle, or file order.
+pub fn epoch_order(n: usize, seed: u64, epoch: usize, shuffle: bool) -> Vec<usize> {
+    if shuffle {
+        crate::data::shuffled_indices(n, seed.wrapping_mul(0x9E37_79B9).wrapping_add(epoch as u64))
+    } else {
+        (0..n).collect()
+    }
+}
+
+/// Builds the optimizer of a config.
+pub fn make_optimizer<F: Float>(config: &TrainConfig) -> Box<dyn Optimizer<F>> {
+    match config.optimizer {
+        OptimizerKind::Sgd => Box::new(
+            Sgd::new(config.lr)
+                .with_momentum(config.momentum, false)
+                .with_weight_decay(config.weight_decay),
+        ),
+        OptimizerKind::Adam => {
+            Box::new(Adam::new(config.lr).with_weight_decay(config.weight_decay))
+        }
+        OptimizerKind::AdamW => Box::new(Adam::adamw(config.lr, config.weight_decay)),
+    }
+}
+
+/// What a training run records.
+#[derive(Clone, Debug, Default)]
+pub struct History {
+    pub steps: Vec<StepRecord>,
+    pub epochs: Vec<EpochRecord>,
+}
+
+/// Trains `model` on `train` for `config.epochs` epochs, evaluating on
+/// `test` (if any) after each; `on_step(step, loss)` and `on_epoch(record)`
+/// report progress. Stops with [`Error::NonFinite`] if a loss is NaN or
+/// infinite, before the update that would spread it into the weights.
+pub fn train<F: Float>(
+    model: &mut Model<F>,
+    train: &Dataset,
+    test: Option<&Dataset>,
+    config: &TrainConfig,
+    mut on_step: impl FnMut(&StepRecord),
+    mut on_epoch: impl FnMut(&EpochRecord),
+) -> Result<History> {
+    config.validate()?;
+    model.check_data(train)?;
+    if train.n == 0 {
+        return Err(Error::config(
+            "data",
+            format!("{} has no training rows", train.name),
+        ));
+    }
+    let mut optimizer = make_optimizer::<F>(config);
+    let mut history = History::default();
+    let mut b = Batch::new();
+    let mut step = 0;
+    for epoch in 1..=config.epochs {
+        optimizer.set_lr(config.schedule.lr_at(config.lr, epoch - 1));
+        let order = epoch_order(train.n, config.seed, epoch, config.shuffle);
+        let mut weighted = 0.0f64;
+        for rows in order.chunks(config.batch_size) {
+            step += 1;
+            b.fill(train, rows, model.loss, model.mlp.out_features());
+            model.graph.zero_grad();
+            let loss = {
+                let (_, l) = model.batch_loss(&model.graph, &b, rows.len())?;
+                let value = l.item()?.as_f64();
+                if !value.is_finite() {
+                    return Err(Error::NonFinite { value, epoch, step });
+                }
+                l.backward()?;
+                value
+            };
+            if let Some(max_norm) = config.clip_norm {
+                clip_grad_norm(&mut model.graph, max_norm);
+            }
+            optimizer.step(&mut model.graph);
+            model.graph.clear();
+            weighted += loss * rows.len() as f64;
+            let record = StepRecord { epoch, step, loss };
+            on_step(&record);
+            history.steps.push(record);
+        }
+        let (test_loss, test_accuracy) = match test {
+            Some(t) if t.n > 0 => {
+                let e = model.evaluate(t)?;
+                (Some(e.loss), e.accuracy)
+            }
+            _ => (None, None),
+        };
+        let record = EpochRecord {
+            epoch,
+            train_loss: weighted / train.n as f64,
+            test_loss,
+            test_accuracy,
+        };
+        on_epoch(&record);
+        history.epochs.push(record);
+    }
+    Ok(history)
+}
