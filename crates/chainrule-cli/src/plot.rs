@@ -16,9 +16,15 @@ fn draw(
     h: &History,
     title: &str,
 ) -> std::result::Result<(), Box<dyn std::error::Error>> {
-    let root = SVGBackend::new(path, (960, 420)).into_drawing_area();
+    let has_accuracy = h.epochs.iter().any(|e| e.test_accuracy.is_some());
+    let root =
+        SVGBackend::new(path, (if has_accuracy { 960 } else { 560 }, 420)).into_drawing_area();
     root.fill(&WHITE)?;
-    let (left, right) = root.split_horizontally(560);
+    let (left, right) = if has_accuracy {
+        root.split_horizontally(560)
+    } else {
+        (root.clone(), root.clone())
+    };
     let steps_per_epoch = h.steps.len() as f64 / h.epochs.len().max(1) as f64;
     let epoch_x = |e: usize| e as f64;
     let step_x = |s: usize| s as f64 / steps_per_epoch.max(1.0);
@@ -76,6 +82,10 @@ fn draw(
         .border_style(BLACK)
         .background_style(WHITE.mix(0.8))
         .draw()?;
+    if !has_accuracy {
+        root.present()?;
+        return Ok(());
+    }
 
     let mut acc = ChartBuilder::on(&right)
         .caption("test accuracy", ("sans-serif", 18))

@@ -31,13 +31,13 @@ pub struct Args {
     #[arg(long, default_value = "adam")]
     pub optimizer: String,
     /// Learning rate.
-    #[arg(long, default_value_t = 1e-3)]
+    #[arg(long, default_value_t = 1e-3, allow_negative_numbers = true)]
     pub lr: f64,
     /// Momentum (SGD).
-    #[arg(long, default_value_t = 0.9)]
+    #[arg(long, default_value_t = 0.9, allow_negative_numbers = true)]
     pub momentum: f64,
     /// Weight decay (L2 for SGD and Adam, decoupled for AdamW).
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
     pub weight_decay: f64,
     /// Passes over the training data.
     #[arg(long, default_value_t = 30)]
@@ -52,7 +52,7 @@ pub struct Args {
     #[arg(long)]
     pub threads: Option<usize>,
     /// Fraction of the rows held out for testing.
-    #[arg(long, default_value_t = 0.2)]
+    #[arg(long, default_value_t = 0.2, allow_negative_numbers = true)]
     pub test_fraction: f64,
     /// Standardize features with training statistics (default for built-in sets).
     #[arg(long, overrides_with = "no_standardize")]
@@ -88,7 +88,7 @@ pub fn parse_loss(s: &str) -> Result<Option<LossKind>> {
 
 fn config(args: &Args) -> Result<TrainConfig> {
     Ok(TrainConfig {
-        hidden: parse_sizes(&args.hidden)?,
+        hidden: parse_sizes("hidden", &args.hidden)?,
         activation: Activation::parse(&args.activation)?,
         loss: parse_loss(&args.loss)?,
         optimizer: OptimizerKind::parse(&args.optimizer)?,
@@ -192,6 +192,10 @@ pub fn run(args: &Args) -> Result<()> {
     plot::curves(&curve, &history, &args.data)?;
     let seconds = started.elapsed().as_secs_f64();
     let last = history.epochs.last();
+    let baseline = data
+        .test
+        .as_ref()
+        .and_then(|t| trainer::mean_baseline(&data.train, t));
     if args.json {
         let mut summary = json!({
             "data": args.data,
@@ -204,6 +208,9 @@ pub fn run(args: &Args) -> Result<()> {
             if let Some(a) = e.test_accuracy {
                 summary["test_accuracy"] = json!(a);
             }
+        }
+        if let Some(b) = baseline {
+            summary["baseline_test_loss"] = json!(b);
         }
         println!("{summary}");
     } else if !args.quiet {
@@ -218,6 +225,9 @@ pub fn run(args: &Args) -> Result<()> {
                 "test loss {l:.4} after {} epochs ({seconds:.1} s)",
                 cfg.epochs
             );
+            if let Some(b) = baseline {
+                println!("predicting the training mean instead gives test loss {b:.4}");
+            }
         }
         println!(
             "model {}\nmetrics {}\ncurves {}",

@@ -73,7 +73,7 @@ impl MlpSpec {
             })
         };
         let spec = MlpSpec {
-            sizes: parse_sizes(get("layers")?)?,
+            sizes: parse_sizes("layers", get("layers")?)?,
             activation: Activation::parse(get("activation")?)?,
             output_activation: Activation::parse(get("output_activation")?)?,
         };
@@ -82,18 +82,15 @@ impl MlpSpec {
     }
 }
 
-/// Parses `"64,32"` into sizes.
-pub fn parse_sizes(s: &str) -> Result<Vec<usize>> {
+/// Parses `"64,32"` into sizes; errors name `setting`.
+pub fn parse_sizes(setting: &str, s: &str) -> Result<Vec<usize>> {
     if s.trim().is_empty() {
         return Ok(Vec::new());
     }
     s.split(',')
         .map(|p| {
             p.trim().parse::<usize>().map_err(|_| {
-                Error::config(
-                    "layers",
-                    format!("'{p}' in '{s}' is not a positive integer"),
-                )
+                Error::config(setting, format!("'{p}' in '{s}' is not a positive integer"))
             })
         })
         .collect()
@@ -206,6 +203,9 @@ mod tests {
             .map(|(n, _)| n)
             .collect();
         assert_eq!(names, ["0.weight", "0.bias", "2.weight", "2.bias"]);
-        assert!(parse_sizes("64,x").is_err());
+        assert!(parse_sizes("hidden", "64,x")
+            .unwrap_err()
+            .to_string()
+            .starts_with("hidden:"));
     }
 }

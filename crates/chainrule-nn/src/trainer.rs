@@ -156,6 +156,18 @@ pub fn output_size(data: &Dataset, loss: LossKind) -> usize {
     }
 }
 
+/// For regression: the mean squared error on `test` of always predicting
+/// the mean target of `train` (the bar a model must clear).
+pub fn mean_baseline(train: &Dataset, test: &Dataset) -> Option<f64> {
+    match (&train.targets, &test.targets) {
+        (Targets::Real(a), Targets::Real(b)) if !a.is_empty() && !b.is_empty() => {
+            let mean = a.iter().sum::<f64>() / a.len() as f64;
+            Some(b.iter().map(|y| (y - mean) * (y - mean)).sum::<f64>() / b.len() as f64)
+        }
+        _ => None,
+    }
+}
+
 /// One recorded step: the mini-batch loss before the update.
 #[derive(Clone, Debug, PartialEq)]
 pub struct StepRecord {
