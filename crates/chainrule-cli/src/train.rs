@@ -5,6 +5,7 @@ use crate::data_args::{self, is_builtin};
 use crate::plot;
 use chainrule_nn::mlp::parse_sizes;
 use chainrule_nn::model_io::{apply_loaded, save_model};
+use chainrule_nn::optim::Schedule;
 use chainrule_nn::trainer::{self, History, Model, OptimizerKind, TrainConfig};
 use chainrule_nn::{Activation, LossKind, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -63,6 +64,12 @@ pub struct Args {
     /// Batches in file order, the last partial batch included.
     #[arg(long)]
     pub no_shuffle: bool,
+    /// Learning-rate schedule per epoch: constant, step:SIZE:GAMMA or cosine[:MIN_LR].
+    #[arg(long, default_value = "constant")]
+    pub schedule: String,
+    /// Clip the global gradient norm to this value before each update.
+    #[arg(long)]
+    pub clip_norm: Option<f64>,
     /// Start from the weights of this safetensors file.
     #[arg(long)]
     pub init: Option<PathBuf>,
@@ -99,6 +106,8 @@ fn config(args: &Args) -> Result<TrainConfig> {
         batch_size: args.batch_size,
         seed: args.seed,
         shuffle: !args.no_shuffle,
+        schedule: Schedule::parse(&args.schedule, args.epochs)?,
+        clip_norm: args.clip_norm,
         ..TrainConfig::default()
     })
 }

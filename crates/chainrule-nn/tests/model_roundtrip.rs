@@ -101,3 +101,37 @@ fn mismatched_files_are_refused_with_the_first_mismatch_named() {
     let err = load_model::<f32>(&path, None).err().unwrap().to_string();
     assert!(err.contains("no architecture metadata"), "{err}");
 }
+
+#[test]
+fn a_non_finite_loss_stops_training_with_a_clear_error() {
+    use chainrule_nn::data::{Dataset, Targets};
+    // Features of 1e38 overflow f32 in the first layer: the loss is not finite.
+    let ds = Dataset::new(
+        "huge",
+        2,
+        vec![1e38, -1e38, 3e38, 2e38],
+        Targets::Classes {
+            labels: vec![0, 1],
+            classes: 2,
+        },
+        vec![],
+    )
+    .unwrap();
+    let cfg = TrainConfig {
+        epochs: 2,
+        ..TrainConfig::default()
+    };
+    let mut model = Model::<f32>::new(&ds, &cfg).unwrap();
+    let before = model.graph.param_value(model.graph.params()[0]).unwrap();
+    let err = train(&mut model, &ds, None, &cfg, |_| {}, |_| {}).unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("epoch 1, step 1") && text.contains("training stopped"),
+        "{text}"
+    );
+    // The update that would spread it was not applied.
+    assert_eq!(
+        model.graph.param_value(model.graph.params()[0]).unwrap(),
+        before
+    );
+}

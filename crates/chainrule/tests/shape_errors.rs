@@ -497,3 +497,19 @@ fn max_over_an_empty_axis_is_an_error() {
     let message = expect_err(empty.max_axis(1, false), "max", &["[2, 0]"]);
     assert!(message.contains("empty"), "{message}");
 }
+
+#[test]
+fn activations_propagate_nan() {
+    // A NaN must stay visible through every activation (PyTorch's behaviour).
+    let g = Graph::<f64>::new();
+    let x = g.input(&Tensor::from_vec(vec![f64::NAN], &[1]).unwrap());
+    for (name, y) in [
+        ("relu", x.relu()),
+        ("leaky_relu", x.leaky_relu(0.1)),
+        ("sigmoid", x.sigmoid()),
+        ("tanh", x.tanh()),
+        ("softplus", x.softplus()),
+    ] {
+        assert!(y.item().unwrap().is_nan(), "{name}(NaN) is not NaN");
+    }
+}

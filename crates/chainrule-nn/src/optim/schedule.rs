@@ -13,6 +13,47 @@ pub enum Schedule {
 }
 
 impl Schedule {
+    /// Parses `constant`, `step:SIZE:GAMMA` or `cosine[:MIN_LR]` (cosine
+    /// over `epochs` epochs).
+    pub fn parse(s: &str, epochs: usize) -> crate::Result<Schedule> {
+        let bad = || {
+            crate::Error::config(
+                "schedule",
+                format!("'{s}' is not constant, step:SIZE:GAMMA or cosine[:MIN_LR]"),
+            )
+        };
+        let parts: Vec<&str> = s.trim().split(':').collect();
+        let num = |t: &str| {
+            t.parse::<f64>()
+                .ok()
+                .filter(|v| v.is_finite() && *v >= 0.0)
+                .ok_or_else(bad)
+        };
+        match parts.as_slice() {
+            ["constant"] => Ok(Schedule::Constant),
+            ["step", size, gamma] => {
+                let step_size = size
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|&n| n > 0)
+                    .ok_or_else(bad)?;
+                Ok(Schedule::Step {
+                    step_size,
+                    gamma: num(gamma)?,
+                })
+            }
+            ["cosine"] => Ok(Schedule::Cosine {
+                total: epochs,
+                min_lr: 0.0,
+            }),
+            ["cosine", min] => Ok(Schedule::Cosine {
+                total: epochs,
+                min_lr: num(min)?,
+            }),
+            _ => Err(bad()),
+        }
+    }
+
     /// The rate for `epoch` (0-based) given the base rate.
     pub fn lr_at(&self, base: f64, epoch: usize) -> f64 {
         match *self {
@@ -51,5 +92,12 @@ mod tests {
         assert!((c.lr_at(1.0, 0) - 1.0).abs() < 1e-15);
         assert!((c.lr_at(1.0, 5) - 0.5).abs() < 1e-15);
         assert!(c.lr_at(1.0, 10).abs() < 1e-15);
+        assert_eq!(Schedule::parse("step:10:0.5", 30).unwrap(), s);
+        assert_eq!(Schedule::parse("cosine", 10).unwrap(), c);
+        assert!(Schedule::parse("step:0:0.5", 30).is_err());
+        assert!(Schedule::parse("linear", 30)
+            .unwrap_err()
+            .to_string()
+            .starts_with("schedule:"));
     }
 }

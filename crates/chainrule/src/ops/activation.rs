@@ -34,8 +34,9 @@ impl<'g, F: Float> Var<'g, F> {
     }
 
     /// `max(0, x)`. ∂/∂x = 1 for x > 0, else 0 (0 at the kink, as PyTorch).
+    /// A NaN input stays NaN, so a broken value is never hidden.
     pub fn relu(self) -> Var<'g, F> {
-        self.unary(Op::Relu, |x| if x > F::zero() { x } else { F::zero() })
+        self.unary(Op::Relu, |x| if x < F::zero() { F::zero() } else { x })
     }
 
     /// `x` for x > 0, else `slope · x`. ∂/∂x = 1 for x > 0, else `slope`.
