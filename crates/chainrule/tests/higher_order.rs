@@ -142,3 +142,33 @@ fn hessian_vector_product_of_an_mlp_matches_finite_differences() {
     );
     eprintln!("HVP max abs error vs finite differences: {max_err:e}");
 }
+
+#[test]
+fn backward_with_a_seed_is_a_vector_jacobian_product() {
+    // y = x² elementwise; with seed v the gradient is vᵀ J = 2 x ⊙ v.
+    let g = Graph::<f64>::new();
+    let x = g.variable(&Tensor::from_vec(vec![1.0, -2.0, 3.0], &[3]).unwrap());
+    let y = x.square();
+    y.backward_with(&Tensor::from_vec(vec![1.0, 0.5, -1.0], &[3]).unwrap()).unwrap();
+    assert_eq!(x.grad().unwrap().into_vec(), vec![2.0, -2.0, -6.0]);
+    // A second backward pass accumulates into the leaf (as PyTorch).
+    y.backward_with(&Tensor::from_vec(vec![1.0, 1.0, 1.0], &[3]).unwrap()).unwrap();
+    assert_eq!(x.grad().unwrap().into_vec(), vec![4.0, -6.0, 0.0]);
+}
+
+#[test]
+fn no_grad_and_detach_stop_gradients() {
+    let g = Graph::<f64>::new();
+    let x = g.scalar_variable(2.0);
+    // d/dx [x · detach(x)] = detach(x) = 2, not 2x = 4.
+    let y = x.mul(x.detach()).unwrap();
+    y.backward().unwrap();
+    assert_eq!(x.grad().unwrap().item().unwrap(), 2.0);
+    let z = {
+        let _off = g.no_grad();
+        x.mul(x).unwrap()
+    };
+    assert!(!z.requires_grad());
+    assert!(z.backward().is_err());
+    assert!(g.is_grad_enabled(), "the guard restores recording");
+}
