@@ -175,7 +175,8 @@ pub fn run(args: &Args) -> Result<()> {
         data.test.as_ref(),
         &cfg,
         |s| {
-            bar.set_message(format!("loss {:.4}", s.loss));
+            // `+ 0.0` shows a loss of −0 as 0.
+            bar.set_message(format!("loss {:.4}", s.loss + 0.0));
             bar.inc(1);
         },
         |e| {
