@@ -112,6 +112,9 @@ pub enum ErrorKind {
     /// A scalar was expected (`item`).
     #[error("{op}: expected a single value, found shape {shape}")]
     NotAScalar { op: &'static str, shape: Shape },
+    /// A NaN or infinity caught in anomaly mode.
+    #[error("anomaly: {0}")]
+    Anomaly(Box<crate::anomaly::Anomaly>),
     /// A handle used with a graph it does not belong to, or after it was cleared.
     #[error("{op}: {detail}")]
     ForeignHandle { op: &'static str, detail: String },

@@ -24,6 +24,7 @@
 //! loop, no maths), [`ops`] (each operation's forward and backward side by
 //! side), [`gradcheck`] (finite differences in f64).
 
+pub mod anomaly;
 pub mod error;
 pub mod float;
 pub mod gradcheck;
@@ -32,14 +33,19 @@ pub mod kernels;
 pub mod ops;
 pub mod rng;
 pub mod shape;
+pub mod stats;
 pub mod tensor;
 pub mod worked;
 
+pub use anomaly::{Anomaly, Phase};
 pub use error::{Error, ErrorKind, Result};
 pub use float::Float;
-pub use graph::{BackwardCtx, Graph, NoGradGuard, NodeInfo, ParamId, Var};
+pub use graph::{
+    BackwardCtx, BackwardTrace, Contribution, Graph, NoGradGuard, NodeInfo, ParamId, Var,
+};
 pub use ops::Op;
 pub use shape::Shape;
+pub use stats::Summary;
 pub use tensor::Tensor;
 
 /// The README's examples, compiled and run as doctests.

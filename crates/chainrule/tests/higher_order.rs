@@ -149,10 +149,12 @@ fn backward_with_a_seed_is_a_vector_jacobian_product() {
     let g = Graph::<f64>::new();
     let x = g.variable(&Tensor::from_vec(vec![1.0, -2.0, 3.0], &[3]).unwrap());
     let y = x.square();
-    y.backward_with(&Tensor::from_vec(vec![1.0, 0.5, -1.0], &[3]).unwrap()).unwrap();
+    y.backward_with(&Tensor::from_vec(vec![1.0, 0.5, -1.0], &[3]).unwrap())
+        .unwrap();
     assert_eq!(x.grad().unwrap().into_vec(), vec![2.0, -2.0, -6.0]);
     // A second backward pass accumulates into the leaf (as PyTorch).
-    y.backward_with(&Tensor::from_vec(vec![1.0, 1.0, 1.0], &[3]).unwrap()).unwrap();
+    y.backward_with(&Tensor::from_vec(vec![1.0, 1.0, 1.0], &[3]).unwrap())
+        .unwrap();
     assert_eq!(x.grad().unwrap().into_vec(), vec![4.0, -6.0, 0.0]);
 }
 

@@ -9,6 +9,7 @@
 
 use super::tape::{Graph, NONE};
 use super::var::Var;
+use crate::anomaly::Phase;
 use crate::error::{Error, ErrorKind, Result};
 use crate::float::Float;
 use crate::kernels::elementwise;
@@ -131,6 +132,60 @@ impl<F: Float> Graph<F> {
     }
 }
 
+/// One gradient that flowed from a node to one of its inputs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Contribution {
+    /// The node whose backward rule produced it.
+    pub consumer: usize,
+    /// The input that received it.
+    pub input: usize,
+    /// Which input of the consumer (0 or 1).
+    pub position: usize,
+    /// The node holding the contribution's value.
+    pub grad: usize,
+}
+
+/// Everything a backward pass computed, node by node: for teaching and
+/// drawing, where several paths add up.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BackwardTrace {
+    /// For every node up to the output: the node holding its total gradient.
+    pub grads: Vec<Option<usize>>,
+    /// Every contribution, in the order the reverse loop made them.
+    pub contributions: Vec<Contribution>,
+}
+
+impl<F: Float> Graph<F> {
+    /// Backpropagates from the scalar `output` and returns every node's
+    /// gradient and every contribution (without storing gradients on
+    /// leaves). The gradient nodes stay readable until the graph is cleared.
+    pub fn backward_trace<'g>(&'g self, output: Var<'g, F>) -> Result<BackwardTrace> {
+        let seed = output.seed(None)?;
+        self.tape.borrow_mut().trace = Some(Vec::new());
+        let result = run(self, output, seed, false, Delivery::Return);
+        let mut tape = self.tape.borrow_mut();
+        let raw = tape.trace.take().unwrap_or_default();
+        result?;
+        let grads = tape.slots[..=output.id as usize]
+            .iter()
+            .map(|&s| (s != NONE).then_some(s as usize))
+            .collect();
+        let contributions = raw
+            .into_iter()
+            .map(|[c, i, p, g]| Contribution {
+                consumer: c as usize,
+                input: i as usize,
+                position: p as usize,
+                grad: g as usize,
+            })
+            .collect();
+        Ok(BackwardTrace {
+            grads,
+            contributions,
+        })
+    }
+}
+
 /// The reverse loop from `root` (seeded with `seed`) down to the first node.
 fn run<'g, F: Float>(
     graph: &'g Graph<F>,
@@ -149,12 +204,14 @@ fn run<'g, F: Float>(
         tape.slot_owned.resize(n, false);
         tape.slots[top] = seed.id;
     }
+    graph.check_anomaly()?;
     let previous = graph.set_grad_enabled(create_graph);
     let result = reverse_loop(graph, top, create_graph).and_then(|()| match delivery {
         Delivery::Store => deliver(graph, top),
         Delivery::Return => Ok(()),
     });
     graph.set_grad_enabled(previous);
+    graph.phase.set(Phase::Forward);
     result
 }
 
@@ -184,12 +241,20 @@ fn reverse_loop<F: Float>(graph: &Graph<F>, top: usize, create_graph: bool) -> R
             b,
             needs,
         };
+        graph.phase.set(Phase::Backward {
+            of_node: i,
+            of_op: node.op,
+        });
         let grads = node.op.backward(&ctx)?;
         for (k, g) in grads.into_iter().enumerate() {
             if let (true, Some(g)) = (needs[k], g) {
+                if let Some(trace) = graph.tape.borrow_mut().trace.as_mut() {
+                    trace.push([i as u32, node.inputs[k], k as u32, g.id]);
+                }
                 accumulate(graph, node.op, node.inputs[k], g, create_graph)?;
             }
         }
+        graph.check_anomaly()?;
     }
     Ok(())
 }

@@ -11,10 +11,12 @@
 //!   arena keeps its size, so after the first step nothing is allocated.
 
 use super::var::Var;
+use crate::anomaly::{self, Anomaly, Phase};
 use crate::error::{Error, ErrorKind, Result};
 use crate::float::Float;
 use crate::ops::Op;
 use crate::shape::Shape;
+use crate::stats::Summary;
 use crate::tensor::Tensor;
 use std::cell::{Cell, RefCell};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -84,6 +86,9 @@ pub(crate) struct Tape<F: Float> {
     pub slot_owned: Vec<bool>,
     /// Integer arguments of operations (class labels of gathers).
     pub indices: Vec<usize>,
+    /// While tracing a backward pass: every gradient contribution as
+    /// `(consumer, input, position, gradient node)`.
+    pub trace: Option<Vec<[u32; 4]>>,
 }
 
 /// A computational graph of `F` values, recorded as operations run.
@@ -95,6 +100,10 @@ pub struct Graph<F: Float> {
     pub(crate) tape: RefCell<Tape<F>>,
     grad_enabled: Cell<bool>,
     id: u64,
+    detect_anomaly: Cell<bool>,
+    /// Forward, or the node whose backward rule is running.
+    pub(crate) phase: Cell<Phase>,
+    anomaly: RefCell<Option<Anomaly>>,
 }
 
 impl<F: Float> Default for Graph<F> {
@@ -119,9 +128,13 @@ impl<F: Float> Graph<F> {
                 slots: Vec::new(),
                 slot_owned: Vec::new(),
                 indices: Vec::new(),
+                trace: None,
             }),
             grad_enabled: Cell::new(true),
             id: NEXT_GRAPH_ID.fetch_add(1, Ordering::Relaxed),
+            detect_anomaly: Cell::new(false),
+            phase: Cell::new(Phase::Forward),
+            anomaly: RefCell::new(None),
         }
     }
 
@@ -153,6 +166,26 @@ impl<F: Float> Graph<F> {
             })
         };
         kernel([slice_of(0), slice_of(1)], &mut after[..n]);
+        if self.detect_anomaly.get()
+            && self.anomaly.borrow().is_none()
+            && after[..n].iter().any(|v| !v.is_finite())
+        {
+            let ins: Vec<Summary> = (0..inputs.len())
+                .map(|k| Summary::of(slice_of(k)))
+                .collect();
+            let output = Summary::of(&after[..n]);
+            let (cause, hint) = anomaly::explain(op, &ins, &output, F::max_value().ln().as_f64());
+            let node = t.nodes.len();
+            *self.anomaly.borrow_mut() = Some(Anomaly {
+                node,
+                op,
+                phase: self.phase.get(),
+                output,
+                inputs: ins,
+                cause,
+                hint,
+            });
+        }
         let id = push_node(t, op, inputs, shape, offset, requires_grad);
         Var::new(self, id)
     }
@@ -415,6 +448,7 @@ impl<F: Float> Graph<F> {
         tape.grads.truncate(tape.n_params);
         tape.grads.fill(NONE);
         tape.indices.clear();
+        *self.anomaly.get_mut() = None;
     }
 
     /// The number of nodes on the tape (parameters included).
@@ -464,6 +498,34 @@ impl<F: Float> Graph<F> {
             + (t.grads.capacity() + t.slots.capacity()) * 4
             + t.slot_owned.capacity()
             + t.indices.capacity() * std::mem::size_of::<usize>()
+    }
+
+    // ----- anomaly mode ----------------------------------------------------
+
+    /// Turns anomaly mode on or off: while on, every operation's output is
+    /// checked (forward and backward) and the first NaN or infinity is kept
+    /// as an [`Anomaly`]; backward passes and [`Graph::check_anomaly`] then
+    /// fail with it. Off by default (the check reads every value).
+    pub fn set_detect_anomaly(&self, on: bool) {
+        self.detect_anomaly.set(on);
+    }
+
+    /// Whether anomaly mode is on.
+    pub fn detect_anomaly(&self) -> bool {
+        self.detect_anomaly.get()
+    }
+
+    /// The first non-finite value recorded in anomaly mode, if any.
+    pub fn anomaly(&self) -> Option<Anomaly> {
+        self.anomaly.borrow().clone()
+    }
+
+    /// An error describing the first non-finite value, if anomaly mode saw one.
+    pub fn check_anomaly(&self) -> Result<()> {
+        match self.anomaly.borrow().as_ref() {
+            Some(a) => Err(Error::from(ErrorKind::Anomaly(Box::new(a.clone())))),
+            None => Ok(()),
+        }
     }
 
     // ----- gradient mode ---------------------------------------------------
