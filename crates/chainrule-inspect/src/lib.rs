@@ -1,0 +1,6 @@
+//! # chainrule-inspect
+//!
+//! Seeing inside a computation: step-by-step traces of forward and backward
+//! passes, the graph drawn as Mermaid, Graphviz DOT or SVG, gradient checks
+//! of whole models, per-layer gradient-flow diagnosis, and NaN provenance.
+
