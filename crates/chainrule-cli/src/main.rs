@@ -3,6 +3,7 @@
 mod data_args;
 mod eval;
 mod example;
+mod gradcheck;
 mod plot;
 mod predict;
 mod threads;
@@ -35,6 +36,9 @@ enum Command {
     /// The forward and backward pass of the lesson's worked example 1 (the
     /// 2-2-1 sigmoid network), every intermediate value printed.
     Example(example::Args),
+    /// Check a model's gradients against finite differences (exit status 1
+    /// when a check fails).
+    Gradcheck(gradcheck::Args),
 }
 
 fn main() -> ExitCode {
@@ -48,12 +52,18 @@ fn main() -> ExitCode {
         Command::Eval(args) => eval::run(args),
         Command::Predict(args) => predict::run(args),
         Command::Example(args) => example::run(args).map_err(chainrule_nn::Error::from),
+        Command::Gradcheck(args) => match gradcheck::run(args) {
+            Ok(true) => Ok(()),
+            Ok(false) => return ExitCode::from(1),
+            Err(e) => Err(e),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
-            ExitCode::FAILURE
+            // 2, as for usage errors: 1 is reserved for a failed check.
+            ExitCode::from(2)
         }
     }
 }

@@ -254,3 +254,34 @@ fn worked_example_prints_every_value() {
         assert!(text.contains(value), "missing {value}:\n{text}");
     }
 }
+
+#[test]
+fn gradcheck_passes_and_reports_every_parameter() {
+    let o = chainrule(&[
+        "gradcheck",
+        "--layers",
+        "3,5,2",
+        "--activation",
+        "sigmoid",
+        "--loss",
+        "cce",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert_eq!(r["passed"], true);
+    let names: Vec<&str> = r["params"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["0.weight", "0.bias", "2.weight", "2.bias"]);
+    for p in r["params"].as_array().unwrap() {
+        assert_eq!(p["verdict"], "correct");
+        assert!(p["max_rel_error"].as_f64().unwrap() < 1e-5);
+    }
+    // A usage error is exit status 2, not 1 (reserved for a failed check).
+    let o = chainrule(&["gradcheck", "--loss", "bce", "--layers", "3,5,2"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+}

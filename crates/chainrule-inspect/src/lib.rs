@@ -4,3 +4,4 @@
 //! passes, the graph drawn as Mermaid, Graphviz DOT or SVG, gradient checks
 //! of whole models, per-layer gradient-flow diagnosis, and NaN provenance.
 
+pub mod gradcheck_model;

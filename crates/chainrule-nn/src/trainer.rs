@@ -168,6 +168,47 @@ pub fn mean_baseline(train: &Dataset, test: &Dataset) -> Option<f64> {
     }
 }
 
+/// The network's output and mean loss for a batch already in `b`.
+fn network_loss<'g, F: Float>(
+    g: &'g Graph<F>,
+    mlp: &Mlp,
+    kind: LossKind,
+    b: &Batch<F>,
+    rows: usize,
+) -> Result<(Var<'g, F>, Var<'g, F>)> {
+    let x = g.input_from(&[rows, mlp.in_features()], &b.x)?;
+    let out = mlp.forward(g, x)?;
+    let outputs = mlp.out_features();
+    let l = match kind {
+        LossKind::Cce => loss::cross_entropy(out, &b.labels, Reduction::Mean)?,
+        LossKind::Bce => {
+            loss::bce_with_logits(out, g.input_from(&[rows, 1], &b.y)?, Reduction::Mean)?
+        }
+        LossKind::Mse => loss::mse(out, g.input_from(&[rows, outputs], &b.y)?, Reduction::Mean)?,
+    };
+    Ok((out, l))
+}
+
+/// The mean loss of network `mlp` on `rows` of `data`, recorded on `g`
+/// (any graph holding the network's parameters).
+pub fn loss_on_rows<'g, F: Float>(
+    g: &'g Graph<F>,
+    mlp: &Mlp,
+    kind: LossKind,
+    data: &Dataset,
+    rows: &[usize],
+) -> Result<Var<'g, F>> {
+    if let Some(&bad) = rows.iter().find(|&&r| r >= data.n) {
+        return Err(Error::config(
+            "rows",
+            format!("row {bad} is outside {} ({} rows)", data.name, data.n),
+        ));
+    }
+    let mut b = Batch::new();
+    b.fill(data, rows, kind, mlp.out_features());
+    Ok(network_loss(g, mlp, kind, &b, rows.len())?.1)
+}
+
 /// One recorded step: the mini-batch loss before the update.
 #[derive(Clone, Debug, PartialEq)]
 pub struct StepRecord {
@@ -301,25 +342,19 @@ impl<F: Float> Model<F> {
     }
 
     /// The loss of a batch already in `b`.
+    /// The mean loss of `rows` of `data`, recorded on the model's graph.
+    pub fn loss_on_rows(&self, data: &Dataset, rows: &[usize]) -> Result<Var<'_, F>> {
+        self.check_data(data)?;
+        loss_on_rows(&self.graph, &self.mlp, self.loss, data, rows)
+    }
+
     fn batch_loss<'g>(
         &self,
         g: &'g Graph<F>,
         b: &Batch<F>,
         rows: usize,
     ) -> Result<(Var<'g, F>, Var<'g, F>)> {
-        let x = g.input_from(&[rows, self.mlp.in_features()], &b.x)?;
-        let out = self.mlp.forward(g, x)?;
-        let outputs = self.mlp.out_features();
-        let l = match self.loss {
-            LossKind::Cce => loss::cross_entropy(out, &b.labels, Reduction::Mean)?,
-            LossKind::Bce => {
-                loss::bce_with_logits(out, g.input_from(&[rows, 1], &b.y)?, Reduction::Mean)?
-            }
-            LossKind::Mse => {
-                loss::mse(out, g.input_from(&[rows, outputs], &b.y)?, Reduction::Mean)?
-            }
-        };
-        Ok((out, l))
+        network_loss(g, &self.mlp, self.loss, b, rows)
     }
 
     /// Loss, accuracy and confusion matrix on `data`, without gradients, in

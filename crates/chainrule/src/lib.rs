@@ -41,9 +41,9 @@ pub use anomaly::{Anomaly, Phase};
 pub use error::{Error, ErrorKind, Result};
 pub use float::Float;
 pub use graph::{
-    BackwardCtx, BackwardTrace, Contribution, Graph, NoGradGuard, NodeInfo, ParamId, Var,
+    BackwardCtx, BackwardTrace, Contribution, Grads, Graph, NoGradGuard, NodeInfo, ParamId, Var,
 };
-pub use ops::Op;
+pub use ops::{CustomOp, CustomOpId, Op};
 pub use shape::Shape;
 pub use stats::Summary;
 pub use tensor::Tensor;

@@ -335,6 +335,18 @@ fn rows() -> Vec<Row> {
             x[0].tanh_backward_of(x[0])
         }),
         row("relu", vec![away(&[3, 4], 140)], |_, x| Ok(x[0].relu())),
+        row("custom cube", vec![u(&[2, 3], 147)], |g, x| {
+            let id = g.register_op(std::rc::Rc::new(Cube))?;
+            x[0].custom(id, None)
+        }),
+        row(
+            "custom cube of a product",
+            vec![u(&[2, 3], 148), u(&[3], 149)],
+            |g, x| {
+                let id = g.register_op(std::rc::Rc::new(Cube))?;
+                x[0].mul(x[1])?.custom(id, None)?.sum_axis(1, false)
+            },
+        ),
         row("softplus", vec![ur(&[3, 4], -4.0, 4.0, 145)], |_, x| {
             Ok(x[0].softplus())
         }),
@@ -822,6 +834,30 @@ fn rows() -> Vec<Row> {
             },
         ),
     ]
+}
+
+/// A user-defined operation, x³, with its backward rule g · 3x² written in
+/// the engine's own operations (so second order works too).
+struct Cube;
+
+impl chainrule::CustomOp<f64> for Cube {
+    fn name(&self) -> &str {
+        "cube"
+    }
+    fn output_shape(&self, inputs: &[chainrule::Shape]) -> Result<chainrule::Shape> {
+        Ok(inputs[0])
+    }
+    fn forward(&self, inputs: &[&[f64]], _shapes: &[chainrule::Shape], out: &mut [f64]) {
+        for (o, &x) in out.iter_mut().zip(inputs[0]) {
+            *o = x * x * x;
+        }
+    }
+    fn backward<'g>(
+        &self,
+        c: &chainrule::BackwardCtx<'g, f64>,
+    ) -> Result<chainrule::Grads<'g, f64>> {
+        Ok([Some(c.grad.mul(c.a.square().mul_scalar(3.0))?), None])
+    }
 }
 
 // ----- the tests --------------------------------------------------------------

@@ -18,7 +18,7 @@ use crate::tensor::Tensor;
 
 /// The gradients a backward rule returns, one per input (`None`: not needed
 /// or identically zero).
-pub(crate) type Grads<'g, F> = [Option<Var<'g, F>>; 2];
+pub type Grads<'g, F> = [Option<Var<'g, F>>; 2];
 
 /// What a backward rule sees of the node it differentiates.
 pub struct BackwardCtx<'g, F: Float> {

@@ -7,7 +7,7 @@ mod backward;
 mod tape;
 mod var;
 
-pub(crate) use backward::Grads;
+pub use backward::Grads;
 pub use backward::{BackwardCtx, BackwardTrace, Contribution};
 pub use tape::{Graph, NoGradGuard, NodeInfo, ParamId};
 pub use var::Var;

@@ -14,11 +14,12 @@ use super::var::Var;
 use crate::anomaly::{self, Anomaly, Phase};
 use crate::error::{Error, ErrorKind, Result};
 use crate::float::Float;
-use crate::ops::Op;
+use crate::ops::{CustomOp, Op};
 use crate::shape::Shape;
 use crate::stats::Summary;
 use crate::tensor::Tensor;
 use std::cell::{Cell, RefCell};
+use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 pub(crate) const NONE: u32 = u32::MAX;
@@ -104,6 +105,8 @@ pub struct Graph<F: Float> {
     /// Forward, or the node whose backward rule is running.
     pub(crate) phase: Cell<Phase>,
     anomaly: RefCell<Option<Anomaly>>,
+    /// Operations registered with [`Graph::register_op`].
+    pub(crate) custom_ops: RefCell<Vec<Rc<dyn CustomOp<F>>>>,
 }
 
 impl<F: Float> Default for Graph<F> {
@@ -135,6 +138,7 @@ impl<F: Float> Graph<F> {
             detect_anomaly: Cell::new(false),
             phase: Cell::new(Phase::Forward),
             anomaly: RefCell::new(None),
+            custom_ops: RefCell::new(Vec::new()),
         }
     }
 

@@ -8,6 +8,7 @@
 
 mod activation;
 mod arith;
+mod custom;
 mod index;
 mod layout;
 mod math;
@@ -18,7 +19,9 @@ mod softmax;
 use crate::error::Result;
 use crate::float::Float;
 use crate::graph::{BackwardCtx, Grads};
+
 use crate::shape::MAX_RANK;
+pub use custom::{CustomOp, CustomOpId};
 
 /// The operation that produced a node, with its non-tensor arguments.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -108,10 +111,12 @@ pub enum Op {
         axis: u8,
         start: u32,
     },
+    /// A user-defined operation registered on the graph.
+    Custom(u16),
 }
 
 /// The name of every operation, as [`Op::name`] gives it.
-pub const ALL_OP_NAMES: [&str; 43] = [
+pub const ALL_OP_NAMES: [&str; 44] = [
     "leaf",
     "param",
     "add",
@@ -155,6 +160,7 @@ pub const ALL_OP_NAMES: [&str; 43] = [
     "concat",
     "slice",
     "pad",
+    "custom",
 ];
 
 impl Op {
@@ -204,6 +210,7 @@ impl Op {
             Op::Concat { .. } => "concat",
             Op::Slice { .. } => "slice",
             Op::Pad { .. } => "pad",
+            Op::Custom(_) => "custom",
         }
     }
 
@@ -253,6 +260,7 @@ impl Op {
             Op::Concat { axis } => index::concat_backward(c, axis as usize),
             Op::Slice { axis, start } => index::slice_backward(c, axis as usize, start as usize),
             Op::Pad { axis, start } => index::pad_backward(c, axis as usize, start as usize),
+            Op::Custom(id) => custom::custom_backward(c, id),
         }
     }
 }
