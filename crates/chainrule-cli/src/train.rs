@@ -70,6 +70,10 @@ pub struct Args {
     /// Clip the global gradient norm to this value before each update.
     #[arg(long)]
     pub clip_norm: Option<f64>,
+    /// Check every operation for NaN or infinity (forward and backward) and
+    /// stop at the first, naming it (slower).
+    #[arg(long)]
+    pub detect_anomaly: bool,
     /// Start from the weights of this safetensors file.
     #[arg(long)]
     pub init: Option<PathBuf>,
@@ -108,6 +112,7 @@ fn config(args: &Args) -> Result<TrainConfig> {
         shuffle: !args.no_shuffle,
         schedule: Schedule::parse(&args.schedule, args.epochs)?,
         clip_norm: args.clip_norm,
+        detect_anomaly: args.detect_anomaly,
         ..TrainConfig::default()
     })
 }

@@ -285,3 +285,35 @@ fn gradcheck_passes_and_reports_every_parameter() {
     let o = chainrule(&["gradcheck", "--loss", "bce", "--layers", "3,5,2"]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
 }
+
+#[test]
+fn anomaly_mode_names_the_operation_that_overflowed() {
+    // Plain SGD with a learning rate of 1e6 on unscaled regression targets
+    // overflows f32 within a few steps.
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().to_str().unwrap();
+    let o = chainrule(&[
+        "train",
+        "--data",
+        "diabetes",
+        "--optimizer",
+        "sgd",
+        "--lr",
+        "1e6",
+        "--detect-anomaly",
+        "--quiet",
+        "--out",
+        out,
+    ]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("training stopped at epoch 1, step"), "{err}");
+    assert!(
+        err.contains("anomaly: ") && err.contains("(node ") && err.contains("Hint:"),
+        "{err}"
+    );
+    assert!(
+        !dir.path().join("model.safetensors").exists(),
+        "no model is written from a broken run"
+    );
+}

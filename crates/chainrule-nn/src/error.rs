@@ -22,6 +22,13 @@ pub enum Error {
     /// A model file whose tensors do not fit the architecture.
     #[error("{path}: {detail}")]
     ModelMismatch { path: String, detail: String },
+    /// A NaN or infinity caught by anomaly mode during training.
+    #[error("training stopped at epoch {epoch}, step {step}: {source}")]
+    Anomaly {
+        epoch: usize,
+        step: usize,
+        source: chainrule::Error,
+    },
     /// A loss or gradient that is not finite during training.
     #[error("training stopped: the loss became {value} at epoch {epoch}, step {step} (try a lower learning rate, gradient clipping, or standardized inputs)")]
     NonFinite {

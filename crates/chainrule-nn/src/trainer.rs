@@ -54,6 +54,9 @@ pub struct TrainConfig {
     pub schedule: Schedule,
     /// Clip the global gradient norm to this value.
     pub clip_norm: Option<f64>,
+    /// Check every operation's output, forward and backward, and stop at
+    /// the first NaN or infinity, naming the operation.
+    pub detect_anomaly: bool,
 }
 
 impl Default for TrainConfig {
@@ -73,6 +76,7 @@ impl Default for TrainConfig {
             init: Init::KaimingUniform,
             schedule: Schedule::Constant,
             clip_norm: None,
+            detect_anomaly: false,
         }
     }
 }
@@ -489,6 +493,7 @@ pub fn train<F: Float>(
         ));
     }
     let mut optimizer = make_optimizer::<F>(config);
+    model.graph.set_detect_anomaly(config.detect_anomaly);
     let mut history = History::default();
     let mut b = Batch::new();
     let mut step = 0;
@@ -501,12 +506,18 @@ pub fn train<F: Float>(
             b.fill(train, rows, model.loss, model.mlp.out_features());
             model.graph.zero_grad();
             let loss = {
+                let at = |source| Error::Anomaly {
+                    epoch,
+                    step,
+                    source,
+                };
                 let (_, l) = model.batch_loss(&model.graph, &b, rows.len())?;
+                model.graph.check_anomaly().map_err(at)?;
                 let value = l.item()?.as_f64();
                 if !value.is_finite() {
                     return Err(Error::NonFinite { value, epoch, step });
                 }
-                l.backward()?;
+                l.backward().map_err(at)?;
                 value
             };
             if let Some(max_norm) = config.clip_norm {
