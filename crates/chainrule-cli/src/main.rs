@@ -1,5 +1,6 @@
 //! The `chainrule` command-line program: one file per subcommand.
 
+mod bench;
 mod data_args;
 mod eval;
 mod example;
@@ -36,12 +37,15 @@ enum Command {
     /// The forward and backward pass of the lesson's worked example 1 (the
     /// 2-2-1 sigmoid network), every intermediate value printed.
     Example(example::Args),
+    /// Run the benchmark workloads W1–W3 and print steps per second.
+    Bench(bench::Args),
     /// Check a model's gradients against finite differences (exit status 1
     /// when a check fails).
     Gradcheck(gradcheck::Args),
 }
 
 fn main() -> ExitCode {
+    restore_sigpipe();
     let cli = if std::env::args_os().len() <= 1 {
         Cli::parse_from(["chainrule", "train"])
     } else {
@@ -52,6 +56,7 @@ fn main() -> ExitCode {
         Command::Eval(args) => eval::run(args),
         Command::Predict(args) => predict::run(args),
         Command::Example(args) => example::run(args).map_err(chainrule_nn::Error::from),
+        Command::Bench(args) => bench::run(args),
         Command::Gradcheck(args) => match gradcheck::run(args) {
             Ok(true) => Ok(()),
             Ok(false) => return ExitCode::from(1),
@@ -65,5 +70,17 @@ fn main() -> ExitCode {
             // 2, as for usage errors: 1 is reserved for a failed check.
             ExitCode::from(2)
         }
+    }
+}
+
+/// Lets the process end quietly when its output pipe closes (`chainrule
+/// bench | head -1`), as command-line tools do, instead of failing on the
+/// next print.
+fn restore_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: resetting a signal to its default action at start-up, before
+    // any thread exists, has no other effect.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }

@@ -22,6 +22,7 @@ pub mod model_io;
 pub mod module;
 pub mod optim;
 pub mod trainer;
+pub mod workloads;
 
 pub use activation::Activation;
 pub use error::{Error, Result};

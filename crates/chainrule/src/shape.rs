@@ -12,7 +12,10 @@ pub const MAX_RANK: usize = 6;
 pub const MAX_ELEMENTS: usize = 1 << 31;
 
 /// The dimensions of a tensor, row-major. A scalar has rank 0.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
+///
+/// Equality and hashing look only at the used dimensions (comparing whole
+/// arrays calls `memcmp`, and shapes are compared on every operation).
+#[derive(Clone, Copy, Eq, Default)]
 pub struct Shape {
     dims: [usize; MAX_RANK],
     rank: u8,
@@ -182,6 +185,19 @@ impl Shape {
             }
         }
         strides
+    }
+}
+
+impl PartialEq for Shape {
+    #[inline]
+    fn eq(&self, other: &Shape) -> bool {
+        self.rank == other.rank && (0..self.rank as usize).all(|i| self.dims[i] == other.dims[i])
+    }
+}
+
+impl std::hash::Hash for Shape {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.dims().hash(state);
     }
 }
 

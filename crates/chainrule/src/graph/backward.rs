@@ -219,20 +219,25 @@ fn reverse_loop<F: Float>(graph: &Graph<F>, top: usize, create_graph: bool) -> R
     for i in (0..=top).rev() {
         let (node, slot, needs) = {
             let tape = graph.tape.borrow();
-            let node = tape.nodes[i];
+            let slot = tape.slots[i];
+            let node = &tape.nodes[i];
+            if slot == NONE || !node.requires_grad {
+                continue;
+            }
             let needs = node
                 .inputs
                 .map(|k| k != NONE && tape.nodes[k as usize].requires_grad);
-            (node, tape.slots[i], needs)
+            ((node.op, node.inputs), slot, needs)
         };
-        if slot == NONE || !node.requires_grad || !(needs[0] || needs[1]) {
+        if !(needs[0] || needs[1]) {
             continue;
         }
-        let a = Var::new(graph, node.inputs[0]);
-        let b = if node.inputs[1] == NONE {
+        let (op, inputs) = node;
+        let a = Var::new(graph, inputs[0]);
+        let b = if inputs[1] == NONE {
             a
         } else {
-            Var::new(graph, node.inputs[1])
+            Var::new(graph, inputs[1])
         };
         let ctx = BackwardCtx {
             out: Var::new(graph, i as u32),
@@ -243,18 +248,20 @@ fn reverse_loop<F: Float>(graph: &Graph<F>, top: usize, create_graph: bool) -> R
         };
         graph.phase.set(Phase::Backward {
             of_node: i,
-            of_op: node.op,
+            of_op: op,
         });
-        let grads = node.op.backward(&ctx)?;
+        let grads = op.backward(&ctx)?;
         for (k, g) in grads.into_iter().enumerate() {
             if let (true, Some(g)) = (needs[k], g) {
                 if let Some(trace) = graph.tape.borrow_mut().trace.as_mut() {
-                    trace.push([i as u32, node.inputs[k], k as u32, g.id]);
+                    trace.push([i as u32, inputs[k], k as u32, g.id]);
                 }
-                accumulate(graph, node.op, node.inputs[k], g, create_graph)?;
+                accumulate(graph, op, inputs[k], g, create_graph)?;
             }
         }
-        graph.check_anomaly()?;
+        if graph.detect_anomaly() {
+            graph.check_anomaly()?;
+        }
     }
     Ok(())
 }
@@ -317,45 +324,48 @@ fn add_in_place<F: Float>(graph: &Graph<F>, acc: u32, g: u32) -> bool {
 /// Moves the slots of leaves, parameters and retained values into their
 /// stored gradients.
 fn deliver<F: Float>(graph: &Graph<F>, top: usize) -> Result<()> {
-    for i in 0..=top {
-        let (node, slot, n_params, stored) = {
-            let tape = graph.tape.borrow();
-            let stored = tape.grads.get(i).copied().unwrap_or(NONE);
-            (tape.nodes[i], tape.slots[i], tape.n_params, stored)
-        };
-        let keeps = node.retain_grad || matches!(node.op, Op::Leaf | Op::Param);
-        if slot == NONE || !node.requires_grad || !keeps {
-            continue;
-        }
-        if i < n_params {
-            let mut tape = graph.tape.borrow_mut();
-            let tape = &mut *tape;
-            if tape.grads.len() < n_params {
-                tape.grads.resize(n_params, NONE);
-            }
-            tape.grads[i] = slot;
-            let grad = tape.nodes[slot as usize];
-            let n = node.shape.numel();
-            let src = &tape.values[grad.offset..grad.offset + n];
-            let dst = &mut tape.param_grads[node.offset..node.offset + n];
-            if tape.param_grad_valid[i] {
-                elementwise::add_assign(dst, src);
-            } else {
-                dst.copy_from_slice(src);
-                tape.param_grad_valid[i] = true;
-            }
-            continue;
-        }
-        let total = if stored == NONE {
-            slot
-        } else {
-            Var::new(graph, stored).add(Var::new(graph, slot))?.id
-        };
+    // Leaves seen for the second time need an addition recorded on the
+    // graph, which cannot happen under the borrow: they are rare (repeated
+    // backward passes), so they are collected and done after.
+    let mut sums: Vec<(usize, u32, u32)> = Vec::new();
+    {
         let mut tape = graph.tape.borrow_mut();
-        if tape.grads.len() <= i {
-            tape.grads.resize(i + 1, NONE);
+        let t = &mut *tape;
+        if t.grads.len() <= top {
+            t.grads.resize(top + 1, NONE);
         }
-        tape.grads[i] = total;
+        for i in 0..=top {
+            let slot = t.slots[i];
+            if slot == NONE {
+                continue;
+            }
+            let node = &t.nodes[i];
+            let keeps = node.retain_grad || matches!(node.op, Op::Leaf | Op::Param);
+            if !node.requires_grad || !keeps {
+                continue;
+            }
+            if i < t.n_params {
+                let (offset, n) = (node.offset, node.shape.numel());
+                let from = t.nodes[slot as usize].offset;
+                let src = &t.values[from..from + n];
+                let dst = &mut t.param_grads[offset..offset + n];
+                if t.param_grad_valid[i] {
+                    elementwise::add_assign(dst, src);
+                } else {
+                    dst.copy_from_slice(src);
+                    t.param_grad_valid[i] = true;
+                }
+                t.grads[i] = slot;
+            } else if t.grads[i] == NONE {
+                t.grads[i] = slot;
+            } else {
+                sums.push((i, t.grads[i], slot));
+            }
+        }
+    }
+    for (i, stored, slot) in sums {
+        let total = Var::new(graph, stored).add(Var::new(graph, slot))?.id;
+        graph.tape.borrow_mut().grads[i] = total;
     }
     Ok(())
 }

@@ -51,14 +51,52 @@ pub fn permute<F: Float>(
     for_each_strided(out_shape, &strides, |i, off| out[i] = x[off]);
 }
 
+/// How a broadcast from one shape to another lays out in memory, for the
+/// two patterns that cover bias terms and per-row scalars.
+enum Pattern {
+    /// `x` repeats whole: `to` = `[outer…] + from` (a bias row).
+    Repeat,
+    /// Each element of `x` repeats `n` times in a row: `[m, 1] → [m, n]`.
+    Spread(usize),
+    /// Anything else: the general strided walk.
+    General,
+}
+
+fn pattern(from: Shape, to: Shape) -> Pattern {
+    let (f, t) = (from.dims(), to.dims());
+    // Leading ones of `from` do not change the memory layout.
+    let first = f.iter().position(|&d| d != 1).unwrap_or(f.len());
+    let core = &f[first..];
+    if t.ends_with(core) {
+        return Pattern::Repeat;
+    }
+    if let (Some((&1, lead)), Some((&n, t_lead))) = (core.split_last(), t.split_last()) {
+        if t_lead.ends_with(lead) && t_lead[..t_lead.len() - lead.len()].iter().all(|&d| d == 1) {
+            return Pattern::Spread(n);
+        }
+    }
+    Pattern::General
+}
+
 /// `out = broadcast(x)` from `from` to `to` (which `from` broadcasts to).
 pub fn broadcast<F: Float>(x: &[F], from: Shape, to: Shape, out: &mut [F]) {
     if from.numel() == to.numel() {
         out.copy_from_slice(x);
         return;
     }
-    let strides = from.broadcast_strides(to);
-    for_each_strided(to, &strides, |i, off| out[i] = x[off]);
+    match pattern(from, to) {
+        Pattern::Repeat if !x.is_empty() => out
+            .chunks_exact_mut(x.len())
+            .for_each(|row| row.copy_from_slice(x)),
+        Pattern::Spread(n) if n > 0 => out
+            .chunks_exact_mut(n)
+            .zip(x)
+            .for_each(|(row, &v)| row.fill(v)),
+        _ => {
+            let strides = from.broadcast_strides(to);
+            for_each_strided(to, &strides, |i, off| out[i] = x[off]);
+        }
+    }
 }
 
 /// `out = sum of x over the dimensions broadcast from `to` to `from``: the
@@ -69,8 +107,21 @@ pub fn sum_to<F: Float>(x: &[F], from: Shape, to: Shape, out: &mut [F]) {
         return;
     }
     out.fill(F::zero());
-    let strides = to.broadcast_strides(from);
-    for_each_strided(from, &strides, |i, off| out[off] += x[i]);
+    match pattern(to, from) {
+        Pattern::Repeat if !out.is_empty() => {
+            let n = out.len();
+            x.chunks_exact(n)
+                .for_each(|row| super::elementwise::add_assign(out, row));
+        }
+        Pattern::Spread(n) if n > 0 => out
+            .iter_mut()
+            .zip(x.chunks_exact(n))
+            .for_each(|(o, row)| *o = row.iter().copied().sum()),
+        _ => {
+            let strides = to.broadcast_strides(from);
+            for_each_strided(from, &strides, |i, off| out[off] += x[i]);
+        }
+    }
 }
 
 /// Copies the slab `start..start+len` along `axis` of `x` into `out`.
@@ -160,6 +211,36 @@ mod tests {
             &mut col,
         );
         assert_eq!(col, [6.0, 15.0]);
+    }
+
+    #[test]
+    fn fast_patterns_agree_with_the_general_walk() {
+        // Every pair below goes through a fast path; the general strided
+        // walk (the reference) must give the same numbers.
+        let cases: [(&[usize], &[usize]); 6] = [
+            (&[3], &[4, 3]),
+            (&[1, 3], &[2, 4, 3]),
+            (&[4, 1], &[4, 3]),
+            (&[2, 1], &[5, 2, 3]),
+            (&[], &[2, 2]),
+            (&[1, 1], &[3, 2]),
+        ];
+        for (f, t) in cases {
+            let (from, to) = (s(f), s(t));
+            let x: Vec<f64> = (0..from.numel()).map(|i| i as f64 + 1.0).collect();
+            let mut fast = vec![0.0; to.numel()];
+            broadcast(&x, from, to, &mut fast);
+            let mut slow = vec![0.0; to.numel()];
+            let strides = from.broadcast_strides(to);
+            for_each_strided(to, &strides, |i, off| slow[i] = x[off]);
+            assert_eq!(fast, slow, "broadcast {from} → {to}");
+            let g: Vec<f64> = (0..to.numel()).map(|i| (i * i) as f64).collect();
+            let mut fast = vec![0.0; from.numel()];
+            sum_to(&g, to, from, &mut fast);
+            let mut slow = vec![0.0; from.numel()];
+            for_each_strided(to, &strides, |i, off| slow[off] += g[i]);
+            assert_eq!(fast, slow, "sum_to {to} → {from}");
+        }
     }
 
     #[test]

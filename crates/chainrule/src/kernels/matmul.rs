@@ -4,6 +4,7 @@
 //! worked example's 2×2) to a plain loop that has no packing overhead.
 
 use crate::float::Float;
+use rayon::prelude::*;
 
 /// Products with fewer multiply-adds than this use the plain loop.
 const SMALL_PRODUCT: usize = 4096;
@@ -60,11 +61,53 @@ pub fn matmul<F: Float>(a: &[F], b: &[F], out: &mut [F], d: MatMulDims) {
                 }
             }
         } else {
-            // The slices hold exactly m*k, k*n and m*n elements, which is
-            // what the strides above address.
-            F::gemm(m, k, n, a, rsa, csa, b, rsb, csb, F::zero(), c, n);
+            gemm_rows(m, k, n, (a, rsa, csa), (b, rsb, csb), c);
         }
     }
+}
+
+/// `c = op(A) op(B)` through the tuned GEMM, the rows of `c` split over
+/// threads when the product is large (each block is one GEMM call).
+fn gemm_rows<F: Float>(
+    m: usize,
+    k: usize,
+    n: usize,
+    (a, rsa, csa): (&[F], usize, usize),
+    (b, rsb, csb): (&[F], usize, usize),
+    c: &mut [F],
+) {
+    let threads = super::threads::threads_for(m * n * k)
+        .min(m.div_ceil(8))
+        .max(1);
+    if threads == 1 {
+        // The slices hold exactly m*k, k*n and m*n elements, which is what
+        // the strides address.
+        F::gemm(m, k, n, a, rsa, csa, b, rsb, csb, F::zero(), c, n);
+        return;
+    }
+    let rows = m.div_ceil(threads);
+    c.par_chunks_mut(rows * n)
+        .enumerate()
+        .for_each(|(t, block)| {
+            let first = t * rows;
+            let count = block.len() / n;
+            // Row `first` of op(A) starts at element `first * rsa`; the rest of
+            // the slice covers every element the block addresses.
+            F::gemm(
+                count,
+                k,
+                n,
+                &a[first * rsa..],
+                rsa,
+                csa,
+                b,
+                rsb,
+                csb,
+                F::zero(),
+                block,
+                n,
+            );
+        });
 }
 
 #[cfg(test)]
@@ -110,5 +153,25 @@ mod tests {
         let mut c = vec![0.0f32; 40 * 50];
         matmul(&a, &b, &mut c, dims(40, 30, 50, false, true));
         assert!(c.iter().all(|&v| v == 30.0));
+    }
+
+    #[test]
+    fn threaded_blocks_agree_with_hand_arithmetic() {
+        // A large product split over threads, A used transposed: with
+        // A[p][i] = i + p and B = ones, C[i][j] = Σ_p (i + p) = k·i + k(k−1)/2.
+        super::super::threads::set_num_threads(2);
+        let (m, k, n) = (300, 100, 80);
+        let a: Vec<f64> = (0..k * m).map(|idx| ((idx % m) + idx / m) as f64).collect();
+        let b = vec![1.0f64; k * n];
+        let mut c = vec![0.0f64; m * n];
+        matmul(&a, &b, &mut c, dims(m, k, n, true, false));
+        for i in 0..m {
+            let expected = (k * i) as f64 + (k * (k - 1) / 2) as f64;
+            assert!(
+                c[i * n..(i + 1) * n].iter().all(|&v| v == expected),
+                "row {i}"
+            );
+        }
+        super::super::threads::set_num_threads(0);
     }
 }

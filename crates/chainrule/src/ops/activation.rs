@@ -30,7 +30,10 @@ impl<'g, F: Float> Var<'g, F> {
 
     /// `tanh x`. ∂/∂x = 1 − tanh²x = 1 − out².
     pub fn tanh(self) -> Var<'g, F> {
-        self.unary(Op::Tanh, |x| x.tanh())
+        self.graph
+            .record(Op::Tanh, &[self], self.shape(), |[x, _], out| {
+                F::tanh_slice(x, out)
+            })
     }
 
     /// `max(0, x)`. ∂/∂x = 1 for x > 0, else 0 (0 at the kink, as PyTorch).

@@ -32,19 +32,24 @@ impl<'g, F: Float> Var<'g, F> {
         } else {
             Shape::broadcast(op.name(), sa, sb)?
         };
-        let a = if sa == shape {
-            self
-        } else {
-            self.broadcast_to(shape)?
-        };
-        let b = if sb == shape {
-            other
-        } else {
-            other.broadcast_to(shape)?
-        };
+        let a = self.expand_to(shape)?;
+        let b = other.expand_to(shape)?;
         Ok(self
             .graph
             .record(op, &[a, b], shape, |[x, y], out| zip(x, y, out, f)))
+    }
+
+    /// This value with `shape` (which it broadcasts to): itself, a view when
+    /// only leading ones are added (no copy), else `broadcast_to`.
+    fn expand_to(self, shape: Shape) -> Result<Var<'g, F>> {
+        let own = self.shape();
+        if own == shape {
+            Ok(self)
+        } else if own.numel() == shape.numel() {
+            self.reshape(shape.dims())
+        } else {
+            self.broadcast_to(shape)
+        }
     }
 
     /// Records an elementwise unary operation.

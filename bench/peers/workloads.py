@@ -1,0 +1,77 @@
+"""The benchmark workloads of shared/WORKLOADS.md for the Python peers.
+
+Data and weights come from the same counter-based generator as chainrule
+(SplitMix64 finaliser), so every engine starts from bit-identical f32
+arrays and must print the same losses.
+"""
+import numpy as np
+
+M64 = (1 << 64) - 1
+
+
+def _mix(z):
+    z = np.asarray(z, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        z = z ^ (z >> np.uint64(30))
+        z = z * np.uint64(0xBF58476D1CE4E5B9)
+        z = z ^ (z >> np.uint64(27))
+        z = z * np.uint64(0x94D049BB133111EB)
+        return z ^ (z >> np.uint64(31))
+
+
+def u64(seed, n):
+    i = np.arange(n, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        z = np.uint64(seed) * np.uint64(1 << 32) + (i + np.uint64(1)) * np.uint64(0x9E3779B97F4A7C15)
+    return _mix(z)
+
+
+def unit(seed, n):
+    return ((u64(seed, n) >> np.uint64(40)).astype(np.float64) * 2.0**-24).astype(np.float32)
+
+
+def sym(seed, n):
+    return (2.0 * unit(seed, n).astype(np.float64) - 1.0).astype(np.float32)
+
+
+def kaiming(fan_in, fan_out, seed):
+    bound = np.float32(np.sqrt(6.0 / fan_in))
+    return (sym(seed, fan_in * fan_out) * bound).reshape(fan_in, fan_out)
+
+
+def w2():
+    x = unit(1, 128 * 784).reshape(128, 784)
+    labels = (u64(2, 128) % np.uint64(10)).astype(np.int64)
+    sizes = [784, 512, 256, 10]
+    weights = [kaiming(sizes[k], sizes[k + 1], 3 + k) for k in range(3)]
+    biases = [np.zeros(s, np.float32) for s in sizes[1:]]
+    return x, labels, weights, biases
+
+
+def w3():
+    x = sym(11, 32 * 64).reshape(32, 64)
+    y = sym(12, 32).reshape(32, 1)
+    sizes = [64] * 33 + [1]
+    weights = [kaiming(sizes[k], sizes[k + 1], 100 + k) for k in range(33)]
+    biases = [np.zeros(s, np.float32) for s in sizes[1:]]
+    return x, y, weights, biases
+
+
+W1 = dict(
+    w1=np.array([[0.15, 0.20], [0.25, 0.30]], np.float32),
+    b1=np.array([0.35, 0.35], np.float32),
+    w2=np.array([[0.40, 0.45]], np.float32),
+    b2=np.array([0.60], np.float32),
+    x=np.array([[0.05, 0.10]], np.float32),
+    t=np.array([[1.0]], np.float32),
+)
+
+STEPS = {"W1": (1000, 100000), "W2": (20, 200), "W3": (20, 1000)}
+
+
+def peak_rss_kb():
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return None

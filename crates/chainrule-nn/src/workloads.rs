@@ -1,0 +1,256 @@
+//! The benchmark workloads W1–W3 of `shared/WORKLOADS.md`, built exactly as
+//! fixed there so that every engine does the same arithmetic and prints the
+//! same losses. A step is: forward, loss, backward (all parameter
+//! gradients), plain SGD update; gradients are fresh each step.
+//!
+//! | id | network | loss | batch | lr |
+//! |----|---------|------|-------|----|
+//! | W1 | 2-2-1 sigmoid/sigmoid, the worked example's weights | MSE | 1 | 0.5 |
+//! | W2 | 784-512-256-10, ReLU hidden, linear output | softmax cross-entropy | 128 | 0.01 |
+//! | W3 | 64 inputs, 32 tanh layers of 64, 1 linear output | MSE | 32 | 0.01 |
+//!
+//! W2 and W3 draw data and weights from the counter-based generator of
+//! [`chainrule::rng`]: `unit(s, i)`, `sym(s, i) = 2 unit − 1`, Kaiming
+//! `sym · f32(√(6 / fan_in))`, labels `u64(s, i) mod 10`; weights are
+//! `[in, out]` (y = x W + b), biases zero.
+
+use crate::error::{Error, Result};
+use crate::loss::{self, Reduction};
+use chainrule::worked::{sgd_update, TinyNet};
+use chainrule::{rng, Graph, ParamId, Tensor, Var};
+
+/// Which workload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WorkloadId {
+    W1,
+    W2,
+    W3,
+}
+
+impl WorkloadId {
+    /// All three, in order.
+    pub const ALL: [WorkloadId; 3] = [WorkloadId::W1, WorkloadId::W2, WorkloadId::W3];
+
+    /// `"W1"`, `"W2"` or `"W3"`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            WorkloadId::W1 => "W1",
+            WorkloadId::W2 => "W2",
+            WorkloadId::W3 => "W3",
+        }
+    }
+
+    /// Parses `W1`, `w2`, ….
+    pub fn parse(s: &str) -> Result<WorkloadId> {
+        match s.trim().to_ascii_uppercase().as_str() {
+            "W1" => Ok(WorkloadId::W1),
+            "W2" => Ok(WorkloadId::W2),
+            "W3" => Ok(WorkloadId::W3),
+            other => Err(Error::config(
+                "workload",
+                format!("unknown workload '{other}' (expected W1, W2, W3 or all)"),
+            )),
+        }
+    }
+
+    /// `(warm-up steps, timed steps)` as WORKLOADS.md fixes them.
+    pub fn steps(&self) -> (usize, usize) {
+        match self {
+            WorkloadId::W1 => (1_000, 100_000),
+            WorkloadId::W2 => (20, 200),
+            WorkloadId::W3 => (20, 1_000),
+        }
+    }
+}
+
+/// The Kaiming-uniform weight `[fan_in, fan_out]` of stream `seed`, exactly
+/// as every engine builds it (the bound rounded to f32 first).
+fn kaiming(fan_in: usize, fan_out: usize, seed: u64) -> Result<Tensor<f32>> {
+    let bound = (6.0f64 / fan_in as f64).sqrt() as f32;
+    let n = fan_in * fan_out;
+    let data = (0..n as u64)
+        .map(|i| rng::sym_at(seed, i) as f32 * bound)
+        .collect();
+    Ok(Tensor::from_vec(data, &[fan_in, fan_out])?)
+}
+
+/// A multilayer perceptron in the workloads' layout (`y = x W + b`).
+struct Dense {
+    layers: Vec<(ParamId, ParamId)>,
+}
+
+impl Dense {
+    fn new(g: &mut Graph<f32>, sizes: &[usize], seed0: u64) -> Result<Dense> {
+        let mut layers = Vec::new();
+        for (k, pair) in sizes.windows(2).enumerate() {
+            let w = g.parameter(&kaiming(pair[0], pair[1], seed0 + k as u64)?);
+            let b = g.parameter(&Tensor::zeros(&[pair[1]])?);
+            layers.push((w, b));
+        }
+        Ok(Dense { layers })
+    }
+
+    /// Hidden layers with `act`, the last one linear.
+    fn forward<'g>(
+        &self,
+        g: &'g Graph<f32>,
+        x: Var<'g, f32>,
+        act: fn(Var<'g, f32>) -> Var<'g, f32>,
+    ) -> Result<Var<'g, f32>> {
+        let mut h = x;
+        for (k, &(w, b)) in self.layers.iter().enumerate() {
+            h = h.matmul(g.param(w)?)?.add(g.param(b)?)?;
+            if k + 1 < self.layers.len() {
+                h = act(h);
+            }
+        }
+        Ok(h)
+    }
+}
+
+/// A workload ready to run: its graph, parameters and fixed batch.
+pub struct Workload {
+    pub id: WorkloadId,
+    graph: Graph<f32>,
+    kind: Kind,
+}
+
+enum Kind {
+    W1 {
+        net: TinyNet,
+        x: Tensor<f32>,
+        t: Tensor<f32>,
+    },
+    W2 {
+        net: Dense,
+        x: Tensor<f32>,
+        labels: Vec<usize>,
+    },
+    W3 {
+        net: Dense,
+        x: Tensor<f32>,
+        y: Tensor<f32>,
+    },
+}
+
+impl Workload {
+    /// Builds workload `id` with its weights and data.
+    pub fn new(id: WorkloadId) -> Result<Workload> {
+        let mut graph = Graph::new();
+        let kind = match id {
+            WorkloadId::W1 => {
+                let net = TinyNet::new(&mut graph)?;
+                let (x, t) = TinyNet::example_data()?;
+                Kind::W1 { net, x, t }
+            }
+            WorkloadId::W2 => {
+                let net = Dense::new(&mut graph, &[784, 512, 256, 10], 3)?;
+                let x = Tensor::from_vec(
+                    (0..128 * 784).map(|i| rng::unit_at(1, i) as f32).collect(),
+                    &[128, 784],
+                )?;
+                let labels = (0..128)
+                    .map(|i| (rng::u64_at(2, i) % 10) as usize)
+                    .collect();
+                Kind::W2 { net, x, labels }
+            }
+            WorkloadId::W3 => {
+                let mut sizes = vec![64; 33];
+                sizes.push(1);
+                let net = Dense::new(&mut graph, &sizes, 100)?;
+                let x = Tensor::from_vec(
+                    (0..32 * 64).map(|i| rng::sym_at(11, i) as f32).collect(),
+                    &[32, 64],
+                )?;
+                let y = Tensor::from_vec(
+                    (0..32).map(|i| rng::sym_at(12, i) as f32).collect(),
+                    &[32, 1],
+                )?;
+                Kind::W3 { net, x, y }
+            }
+        };
+        Ok(Workload { id, graph, kind })
+    }
+
+    /// One training step; returns the loss computed in its forward pass
+    /// (before its update).
+    pub fn step(&mut self) -> Result<f32> {
+        let g = &mut self.graph;
+        g.zero_grad();
+        let loss = {
+            let l = match &self.kind {
+                Kind::W1 { net, x, t } => net.forward(g, x, t)?.loss,
+                Kind::W2 { net, x, labels } => {
+                    let logits = net.forward(g, g.input(x), |h| h.relu())?;
+                    loss::cross_entropy(logits, labels, Reduction::Mean)?
+                }
+                Kind::W3 { net, x, y } => {
+                    let out = net.forward(g, g.input(x), |h| h.tanh())?;
+                    loss::mse(out, g.input(y), Reduction::Mean)?
+                }
+            };
+            l.backward()?;
+            l.item()?
+        };
+        let lr = match self.id {
+            WorkloadId::W1 => 0.5,
+            WorkloadId::W2 | WorkloadId::W3 => 0.01,
+        };
+        sgd_update(g, lr);
+        g.clear();
+        Ok(loss)
+    }
+
+    /// The loss at the current weights, without a step.
+    pub fn loss(&mut self) -> Result<f32> {
+        let g = &self.graph;
+        let l = {
+            let _off = g.no_grad();
+            match &self.kind {
+                Kind::W1 { net, x, t } => net.forward(g, x, t)?.loss.item()?,
+                Kind::W2 { net, x, labels } => loss::cross_entropy(
+                    net.forward(g, g.input(x), |h| h.relu())?,
+                    labels,
+                    Reduction::Mean,
+                )?
+                .item()?,
+                Kind::W3 { net, x, y } => loss::mse(
+                    net.forward(g, g.input(x), |h| h.tanh())?,
+                    g.input(y),
+                    Reduction::Mean,
+                )?
+                .item()?,
+            }
+        };
+        self.graph.clear();
+        Ok(l)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn losses_match_every_peer() {
+        // WORKLOADS.md: W1 after 1 step 5.47188e-2; W2 after 1 step 2.288159;
+        // W3 after 1 step about 0.63141 (PyTorch, JAX, candle, burn agree).
+        let mut w1 = Workload::new(WorkloadId::W1).unwrap();
+        w1.step().unwrap();
+        assert!((w1.loss().unwrap() as f64 - 5.47188e-2).abs() < 1e-6);
+        let mut w2 = Workload::new(WorkloadId::W2).unwrap();
+        w2.step().unwrap();
+        assert!(
+            (w2.loss().unwrap() as f64 - 2.288159).abs() < 2e-5,
+            "{}",
+            w2.loss().unwrap()
+        );
+        let mut w3 = Workload::new(WorkloadId::W3).unwrap();
+        w3.step().unwrap();
+        assert!(
+            (w3.loss().unwrap() as f64 - 0.63141).abs() < 1e-4,
+            "{}",
+            w3.loss().unwrap()
+        );
+    }
+}
