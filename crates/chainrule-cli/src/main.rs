@@ -2,6 +2,7 @@
 
 mod bench;
 mod data_args;
+mod diagnose;
 mod eval;
 mod example;
 mod gradcheck;
@@ -37,6 +38,9 @@ enum Command {
     /// The forward and backward pass of the lesson's worked example 1 (the
     /// 2-2-1 sigmoid network), every intermediate value printed.
     Example(example::Args),
+    /// Per-layer gradient flow: which layers' gradients vanish or explode
+    /// (the vanishing-gradient lesson, Example 3 with `--chain`).
+    Diagnose(diagnose::Args),
     /// Run the benchmark workloads W1–W3 and print steps per second.
     Bench(bench::Args),
     /// Check a model's gradients against finite differences (exit status 1
@@ -57,6 +61,7 @@ fn main() -> ExitCode {
         Command::Predict(args) => predict::run(args),
         Command::Example(args) => example::run(args).map_err(chainrule_nn::Error::from),
         Command::Bench(args) => bench::run(args),
+        Command::Diagnose(args) => diagnose::run(args),
         Command::Gradcheck(args) => match gradcheck::run(args) {
             Ok(true) => Ok(()),
             Ok(false) => return ExitCode::from(1),

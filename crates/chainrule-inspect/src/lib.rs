@@ -5,3 +5,6 @@
 //! of whole models, per-layer gradient-flow diagnosis, and NaN provenance.
 
 pub mod gradcheck_model;
+
+pub mod flow;
+pub mod flow_chart;

@@ -1,0 +1,355 @@
+//! `chainrule diagnose` end to end: the lesson's Example 3 in one command,
+//! vanishing gradients in a sigmoid stack that a ReLU stack does not have,
+//! the JSON keys, the chart files, saved models, and bad flags as errors.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn chainrule_in(dir: Option<&Path>, args: &[&str]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_chainrule"));
+    c.args(args);
+    if let Some(d) = dir {
+        c.current_dir(d);
+    }
+    c.output().expect("the chainrule binary runs")
+}
+
+fn chainrule(args: &[&str]) -> Output {
+    chainrule_in(None, args)
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn json(args: &[&str]) -> serde_json::Value {
+    let o = chainrule(args);
+    assert!(o.status.success(), "{args:?} failed: {}", stderr(&o));
+    serde_json::from_str(stdout(&o).trim()).expect("one JSON object on stdout")
+}
+
+fn close(a: f64, b: f64, tol: f64) {
+    assert!((a - b).abs() <= tol * b.abs().max(1e-300), "{a} vs {b}");
+}
+
+fn non_empty_svg(path: &Path) -> String {
+    let svg = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert!(svg.starts_with("<svg") && svg.contains("<rect"), "{svg}");
+    svg
+}
+
+const DEEP: &str = "32,32,32,32,32,32,1";
+
+#[test]
+fn five_sigmoid_layers_vanish_and_relu_does_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("sigmoid.svg");
+    let sig = json(&[
+        "diagnose",
+        "--layers",
+        DEEP,
+        "--activation",
+        "sigmoid",
+        "--json",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let layers = sig["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), 6);
+    assert_eq!(layers[0]["verdict"], "vanishing", "{sig}");
+    assert!(layers[0]["reason"]
+        .as_str()
+        .unwrap()
+        .starts_with("layer 1 gradient "));
+    assert_eq!(layers[5]["verdict"], "healthy");
+    non_empty_svg(&out);
+
+    let out = dir.path().join("relu.svg");
+    let relu = json(&[
+        "diagnose",
+        "--layers",
+        DEEP,
+        "--activation",
+        "relu",
+        "--json",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    for l in relu["layers"].as_array().unwrap() {
+        assert_eq!(l["verdict"], "healthy", "{l}");
+    }
+    non_empty_svg(&out);
+
+    // Other seeds, a BCE loss and another batch size agree.
+    for seed in ["1", "2", "3"] {
+        for (loss, batch) in [("mse", "16"), ("bce", "128")] {
+            let out = dir.path().join(format!("{seed}-{loss}.svg"));
+            let both = json(&[
+                "diagnose",
+                "--layers",
+                DEEP,
+                "--compare",
+                "relu",
+                "--seed",
+                seed,
+                "--loss",
+                loss,
+                "--batch",
+                batch,
+                "--json",
+                "--out",
+                out.to_str().unwrap(),
+            ]);
+            assert_eq!(both["layers"][0]["verdict"], "vanishing", "{both}");
+            assert_eq!(both["compare"]["activation"], "relu");
+            assert_eq!(both["compare"]["layers"][0]["verdict"], "healthy", "{both}");
+        }
+    }
+}
+
+#[test]
+fn json_has_exactly_the_documented_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("x.svg");
+    let j = json(&[
+        "diagnose",
+        "--layers",
+        "8,8,3",
+        "--activation",
+        "tanh",
+        "--loss",
+        "cce",
+        "--json",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let top: Vec<&String> = j.as_object().unwrap().keys().collect();
+    assert_eq!(top, ["layers"]);
+    let mut want = [
+        "dead_fraction",
+        "grad_norm",
+        "grad_to_weight",
+        "layer",
+        "mean_abs_grad",
+        "reason",
+        "saturated_fraction",
+        "verdict",
+    ];
+    want.sort_unstable();
+    let layers = j["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), 2);
+    for (i, l) in layers.iter().enumerate() {
+        let mut keys: Vec<&str> = l.as_object().unwrap().keys().map(|k| k.as_str()).collect();
+        keys.sort_unstable();
+        assert_eq!(keys, want);
+        assert_eq!(l["layer"], i + 1);
+        for k in [
+            "grad_norm",
+            "mean_abs_grad",
+            "grad_to_weight",
+            "saturated_fraction",
+            "dead_fraction",
+        ] {
+            assert!(l[k].as_f64().unwrap() >= 0.0);
+        }
+    }
+}
+
+#[test]
+fn example_3_in_one_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("chain.svg");
+    let args = [
+        "diagnose",
+        "--chain",
+        "5",
+        "--chain-output",
+        "0.9",
+        "--compare",
+        "relu",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    let mut with_json = args.to_vec();
+    with_json.push("--json");
+    let j = json(&with_json);
+    // σ'(z) = 0.9 × 0.1 = 0.09 per unit; 0.09⁵ = 5.9049e-6 at layer 1
+    // (0.09² = 0.0081, 0.0081² = 6.561e-5, × 0.09 = 5.9049e-6).
+    let chain = j["chain"].as_array().unwrap();
+    assert_eq!(chain.len(), 5);
+    for c in chain {
+        close(c["local_factor"].as_f64().unwrap(), 0.09, 1e-9);
+        close(c["output"].as_f64().unwrap(), 0.9, 1e-12);
+    }
+    close(chain[0]["cumulative"].as_f64().unwrap(), 5.9049e-6, 1e-9);
+    close(chain[4]["cumulative"].as_f64().unwrap(), 0.09, 1e-9);
+    assert_eq!(j["layers"][0]["verdict"], "vanishing");
+    // ReLU at 0.9: derivative 1, nothing lost.
+    assert_eq!(j["compare"]["activation"], "relu");
+    for c in j["compare"]["chain"].as_array().unwrap() {
+        close(c["local_factor"].as_f64().unwrap(), 1.0, 1e-12);
+        close(c["cumulative"].as_f64().unwrap(), 1.0, 1e-12);
+    }
+    for l in j["compare"]["layers"].as_array().unwrap() {
+        assert_eq!(l["verdict"], "healthy");
+    }
+    let svg = non_empty_svg(&out);
+    assert!(svg.contains("sigmoid") && svg.contains("relu"));
+
+    // The table shows the same numbers.
+    let o = chainrule(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    let first = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("1 "))
+        .expect("a row for layer 1");
+    assert!(first.contains("0.090000"), "{first}");
+    assert!(first.contains("5.9049e-6"), "{first}");
+    assert!(first.contains("1.000000"), "{first}");
+}
+
+#[test]
+fn chain_at_one_half_loses_a_quarter_per_layer() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("half.svg");
+    let j = json(&[
+        "diagnose",
+        "--chain",
+        "5",
+        "--chain-output",
+        "0.5",
+        "--json",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    // σ'(0) = 0.5 × 0.5 = 0.25; 0.25⁵ = 1/1024 = 9.765625e-4.
+    for c in j["chain"].as_array().unwrap() {
+        close(c["local_factor"].as_f64().unwrap(), 0.25, 1e-9);
+    }
+    close(
+        j["chain"][0]["cumulative"].as_f64().unwrap(),
+        9.765625e-4,
+        1e-9,
+    );
+    assert!(j.get("compare").is_none());
+}
+
+#[test]
+fn default_chart_goes_to_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = chainrule_in(Some(dir.path()), &["diagnose", "--chain", "5"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let path = dir.path().join("runs/diagnose-chain5-sigmoid-0.9.svg");
+    non_empty_svg(&path);
+    assert!(stdout(&o).contains("runs/diagnose-chain5-sigmoid-0.9.svg"));
+    let o = chainrule_in(
+        Some(dir.path()),
+        &["diagnose", "--layers", "4,4,1", "--compare", "relu"],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    non_empty_svg(&dir.path().join("runs/diagnose-sigmoid-4-4-1-vs-relu.svg"));
+    let text = stdout(&o);
+    assert!(text.contains("side by side"), "{text}");
+    assert!(
+        text.contains("verdict") && text.contains("reason"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_saved_model_on_its_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let o = chainrule(&[
+        "train",
+        "--data",
+        "iris",
+        "--epochs",
+        "1",
+        "--hidden",
+        "8,8",
+        "--quiet",
+        "--out",
+        run.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "train failed: {}", stderr(&o));
+    let model = run.join("model.safetensors");
+    let out = dir.path().join("model.svg");
+    let j = json(&[
+        "diagnose",
+        "--model",
+        model.to_str().unwrap(),
+        "--data",
+        "iris",
+        "--batch",
+        "32",
+        "--json",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    // 4 → 8 → 8 → 3: three linear layers.
+    assert_eq!(j["layers"].as_array().unwrap().len(), 3);
+    non_empty_svg(&out);
+    // The model's own data shape is checked.
+    let o = chainrule(&[
+        "diagnose",
+        "--model",
+        model.to_str().unwrap(),
+        "--data",
+        "digits",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).starts_with("error: "), "{}", stderr(&o));
+}
+
+#[test]
+fn bad_flags_are_errors_not_panics() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("x.svg");
+    let out = out.to_str().unwrap();
+    let cases: [(&[&str], &str); 14] = [
+        (&["--layers", "3,x"], "layers:"),
+        (&["--layers", "3"], "layers:"),
+        (&["--layers", "3,0,1"], "layers:"),
+        (&["--activation", "swish"], "activation:"),
+        (&["--compare", "swish"], "compare:"),
+        (&["--loss", "cce"], "loss:"),
+        (&["--batch", "0"], "batch:"),
+        (&["--init", "bogus"], "init:"),
+        (&["--chain", "0"], "chain:"),
+        (&["--chain", "5", "--chain-output", "1.5"], "chain-output:"),
+        (&["--chain", "5", "--layers", "3,3"], "layers:"),
+        (&["--chain-output", "0.5"], "chain-output:"),
+        (&["--model", "missing.safetensors"], "data:"),
+        (&["--data", "iris"], "data:"),
+    ];
+    for (args, setting) in cases {
+        let mut all = vec!["diagnose"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--out", out]);
+        let o = chainrule(&all);
+        let err = stderr(&o);
+        assert!(!o.status.success(), "{args:?} succeeded");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert!(
+            err.starts_with(&format!("error: {setting}")),
+            "{args:?}: {err}"
+        );
+    }
+    let o = chainrule(&[
+        "diagnose",
+        "--model",
+        "missing.safetensors",
+        "--data",
+        "iris",
+    ]);
+    assert!(!o.status.success());
+    assert!(!stderr(&o).contains("panicked"));
+}
