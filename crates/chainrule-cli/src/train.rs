@@ -3,6 +3,8 @@
 
 use crate::data_args::{self, is_builtin};
 use crate::plot;
+use chainrule_inspect::flow;
+use chainrule_nn::data::shuffled_indices;
 use chainrule_nn::mlp::parse_sizes;
 use chainrule_nn::model_io::{apply_loaded, save_model};
 use chainrule_nn::optim::Schedule;
@@ -83,6 +85,10 @@ pub struct Args {
     /// No progress bar and no per-epoch lines.
     #[arg(long)]
     pub quiet: bool,
+    /// Record the per-layer gradient flow (as `chainrule diagnose`) of 64
+    /// training rows every epoch into metrics.json.
+    #[arg(long)]
+    pub grad_report: bool,
     /// Print one JSON object with the final metrics.
     #[arg(long)]
     pub json: bool,
@@ -174,6 +180,12 @@ pub fn run(args: &Args) -> Result<()> {
         args.optimizer,
         cfg.lr
     ));
+    // A fixed sample of training rows for the per-epoch gradient-flow report.
+    let report_rows: Vec<usize> = shuffled_indices(data.train.n, args.seed)
+        .into_iter()
+        .take(64)
+        .collect();
+    let mut grad_reports: Vec<serde_json::Value> = Vec::new();
     let history = trainer::train(
         &mut model,
         &data.train,
@@ -184,7 +196,11 @@ pub fn run(args: &Args) -> Result<()> {
             bar.set_message(format!("loss {:.4}", s.loss + 0.0));
             bar.inc(1);
         },
-        |e| {
+        |e, model| {
+            if args.grad_report {
+                let report = flow::layer_report(model, &data.train, &report_rows)?;
+                grad_reports.push(report.layers_json());
+            }
             let mut line = format!(
                 "epoch {:>3}/{}  train loss {:.4}",
                 e.epoch, cfg.epochs, e.train_loss
@@ -196,13 +212,14 @@ pub fn run(args: &Args) -> Result<()> {
                 line += &format!("  test accuracy {:.2}%", 100.0 * a);
             }
             say(line);
+            Ok(())
         },
     )?;
     bar.finish_and_clear();
 
     let model_path = out_dir.join("model.safetensors");
     save_model(&model_path, &model)?;
-    write_metrics(&out_dir.join("metrics.json"), &history)?;
+    write_metrics(&out_dir.join("metrics.json"), &history, &grad_reports)?;
     let curve = out_dir.join("curves.svg");
     plot::curves(&curve, &history, &args.data)?;
     let seconds = started.elapsed().as_secs_f64();
@@ -267,8 +284,10 @@ fn progress_bar(args: &Args, total: u64) -> ProgressBar {
     bar
 }
 
-/// `{"steps": [{"epoch", "step", "loss"}...], "epochs": [{"epoch", "train_loss", "test_loss", "test_accuracy"}...]}`.
-pub fn write_metrics(path: &Path, h: &History) -> Result<()> {
+/// `{"steps": [{"epoch", "step", "loss"}...], "epochs": [{"epoch", "train_loss", "test_loss", "test_accuracy"}...]}`;
+/// with `--grad-report` each epoch also has `"grad_report"`: the per-layer
+/// figures of `chainrule diagnose`.
+pub fn write_metrics(path: &Path, h: &History, grad_reports: &[serde_json::Value]) -> Result<()> {
     let steps: Vec<_> = h
         .steps
         .iter()
@@ -277,8 +296,12 @@ pub fn write_metrics(path: &Path, h: &History) -> Result<()> {
     let epochs: Vec<_> = h
         .epochs
         .iter()
-        .map(|e| {
+        .enumerate()
+        .map(|(i, e)| {
             let mut o = json!({"epoch": e.epoch, "train_loss": e.train_loss});
+            if let Some(r) = grad_reports.get(i) {
+                o["grad_report"] = r.clone();
+            }
             if let Some(l) = e.test_loss {
                 o["test_loss"] = json!(l);
             }

@@ -317,3 +317,34 @@ fn anomaly_mode_names_the_operation_that_overflowed() {
         "no model is written from a broken run"
     );
 }
+
+#[test]
+fn grad_report_records_every_layer_without_changing_training() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    train_iris(&a, &["--grad-report"]);
+    train_iris(&b, &[]);
+    assert_eq!(
+        std::fs::read(a.join("model.safetensors")).unwrap(),
+        std::fs::read(b.join("model.safetensors")).unwrap()
+    );
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(a.join("metrics.json")).unwrap()).unwrap();
+    for e in m["epochs"].as_array().unwrap() {
+        let layers = e["grad_report"].as_array().unwrap();
+        // 4 → 64 → 32 → 3: three linear layers, layer 1 nearest the input.
+        assert_eq!(layers.len(), 3);
+        assert_eq!(layers[0]["layer"], 1);
+        for key in [
+            "grad_norm",
+            "mean_abs_grad",
+            "grad_to_weight",
+            "saturated_fraction",
+            "dead_fraction",
+            "verdict",
+            "reason",
+        ] {
+            assert!(layers[0].get(key).is_some(), "missing {key}");
+        }
+    }
+}

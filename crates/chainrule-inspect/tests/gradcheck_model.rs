@@ -26,7 +26,7 @@ fn a_trained_tanh_model_passes_with_every_parameter_named() {
         ..TrainConfig::default()
     };
     let mut model = Model::<f32>::new(&d, &cfg).unwrap();
-    train(&mut model, &d, None, &cfg, |_| {}, |_| {}).unwrap();
+    train(&mut model, &d, None, &cfg, |_| {}, |_, _| Ok(())).unwrap();
     let rows: Vec<usize> = (0..150).step_by(7).collect();
     let report = check_model(&model, &d, &rows, ModelCheckOptions::default()).unwrap();
     let names: Vec<&str> = report.params.iter().map(|p| p.name.as_str()).collect();

@@ -473,8 +473,9 @@ pub struct History {
 }
 
 /// Trains `model` on `train` for `config.epochs` epochs, evaluating on
-/// `test` (if any) after each; `on_step(step, loss)` and `on_epoch(record)`
-/// report progress. Stops with [`Error::NonFinite`] if a loss is NaN or
+/// `test` (if any) after each; `on_step(step, loss)` and
+/// `on_epoch(record, model)` report progress (the latter may inspect the
+/// model between epochs, e.g. for gradient-flow reports). Stops with [`Error::NonFinite`] if a loss is NaN or
 /// infinite, before the update that would spread it into the weights.
 pub fn train<F: Float>(
     model: &mut Model<F>,
@@ -482,7 +483,7 @@ pub fn train<F: Float>(
     test: Option<&Dataset>,
     config: &TrainConfig,
     mut on_step: impl FnMut(&StepRecord),
-    mut on_epoch: impl FnMut(&EpochRecord),
+    mut on_epoch: impl FnMut(&EpochRecord, &mut Model<F>) -> Result<()>,
 ) -> Result<History> {
     config.validate()?;
     model.check_data(train)?;
@@ -543,7 +544,7 @@ pub fn train<F: Float>(
             test_loss,
             test_accuracy,
         };
-        on_epoch(&record);
+        on_epoch(&record, model)?;
         history.epochs.push(record);
     }
     Ok(history)

@@ -22,7 +22,7 @@ fn save_load_gives_identical_predictions() {
     };
     let mut model = Model::<f32>::new(&iris, &cfg).unwrap();
     model.standardizer = Some(s);
-    train(&mut model, &iris, None, &cfg, |_| {}, |_| {}).unwrap();
+    train(&mut model, &iris, None, &cfg, |_| {}, |_, _| Ok(())).unwrap();
 
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("iris.safetensors");
@@ -123,7 +123,7 @@ fn a_non_finite_loss_stops_training_with_a_clear_error() {
     };
     let mut model = Model::<f32>::new(&ds, &cfg).unwrap();
     let before = model.graph.param_value(model.graph.params()[0]).unwrap();
-    let err = train(&mut model, &ds, None, &cfg, |_| {}, |_| {}).unwrap_err();
+    let err = train(&mut model, &ds, None, &cfg, |_| {}, |_, _| Ok(())).unwrap_err();
     let text = err.to_string();
     assert!(
         text.contains("epoch 1, step 1") && text.contains("training stopped"),
