@@ -53,7 +53,7 @@ pub fn mse<'g, F: Float>(
     reduction: Reduction,
 ) -> Result<Var<'g, F>> {
     same_shape("mse", pred, target)?;
-    Ok(reduce(pred.sub(target)?.square(), reduction))
+    Ok(pred.mse_loss(target, reduction == Reduction::Mean)?)
 }
 
 /// Binary cross-entropy on probabilities: `−[y ln p + (1 − y) ln(1 − p)]`,
@@ -90,13 +90,14 @@ pub fn bce_with_logits<'g, F: Float>(
 }
 
 /// Categorical cross-entropy on logits `[n, classes]` with fused, stable
-/// log-softmax: `−ln softmax(z)ᵢ[yᵢ]`. ∂/∂z = softmax(z) − onehot(y) = p − y.
+/// log-softmax, one node (`Var::cross_entropy_loss`):
+/// `−ln softmax(z)ᵢ[yᵢ]`. ∂/∂z = softmax(z) − onehot(y) = p − y.
 pub fn cross_entropy<'g, F: Float>(
     logits: Var<'g, F>,
     labels: &[usize],
     reduction: Reduction,
 ) -> Result<Var<'g, F>> {
-    nll(logits.log_softmax(1)?, labels, reduction)
+    Ok(logits.cross_entropy_loss(labels, reduction == Reduction::Mean)?)
 }
 
 /// Negative log-likelihood of log-probabilities `[n, classes]`:

@@ -9,8 +9,11 @@ use crate::init::Init;
 use crate::loss::{self, LossKind, Reduction};
 use crate::mlp::{Mlp, MlpSpec};
 use crate::module::Module;
-use crate::optim::{clip_grad_norm, Adam, Optimizer, Schedule, Sgd};
+use crate::optim::{Adam, Optimizer, Schedule, Sgd};
 use chainrule::{Float, Graph, Var};
+
+mod run;
+pub use run::{TrainState, Trainer};
 
 /// Which optimizer to use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,7 +39,7 @@ impl OptimizerKind {
 }
 
 /// Everything that decides a training run.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct TrainConfig {
     pub hidden: Vec<usize>,
     pub activation: Activation,
@@ -466,7 +469,7 @@ pub fn make_optimizer<F: Float>(config: &TrainConfig) -> Box<dyn Optimizer<F>> {
 }
 
 /// What a training run records.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct History {
     pub steps: Vec<StepRecord>,
     pub epochs: Vec<EpochRecord>,
@@ -477,6 +480,9 @@ pub struct History {
 /// `on_epoch(record, model)` report progress (the latter may inspect the
 /// model between epochs, e.g. for gradient-flow reports). Stops with [`Error::NonFinite`] if a loss is NaN or
 /// infinite, before the update that would spread it into the weights.
+///
+/// A run that is to be checkpointed and resumed uses [`Trainer`], which
+/// runs one epoch at a time; this is `Trainer::new` and every epoch.
 pub fn train<F: Float>(
     model: &mut Model<F>,
     train: &Dataset,
@@ -485,67 +491,10 @@ pub fn train<F: Float>(
     mut on_step: impl FnMut(&StepRecord),
     mut on_epoch: impl FnMut(&EpochRecord, &mut Model<F>) -> Result<()>,
 ) -> Result<History> {
-    config.validate()?;
-    model.check_data(train)?;
-    if train.n == 0 {
-        return Err(Error::config(
-            "data",
-            format!("{} has no training rows", train.name),
-        ));
-    }
-    let mut optimizer = make_optimizer::<F>(config);
-    model.graph.set_detect_anomaly(config.detect_anomaly);
-    let mut history = History::default();
-    let mut b = Batch::new();
-    let mut step = 0;
-    for epoch in 1..=config.epochs {
-        optimizer.set_lr(config.schedule.lr_at(config.lr, epoch - 1));
-        let order = epoch_order(train.n, config.seed, epoch, config.shuffle);
-        let mut weighted = 0.0f64;
-        for rows in order.chunks(config.batch_size) {
-            step += 1;
-            b.fill(train, rows, model.loss, model.mlp.out_features());
-            model.graph.zero_grad();
-            let loss = {
-                let at = |source| Error::Anomaly {
-                    epoch,
-                    step,
-                    source,
-                };
-                let (_, l) = model.batch_loss(&model.graph, &b, rows.len())?;
-                model.graph.check_anomaly().map_err(at)?;
-                let value = l.item()?.as_f64();
-                if !value.is_finite() {
-                    return Err(Error::NonFinite { value, epoch, step });
-                }
-                l.backward().map_err(at)?;
-                value
-            };
-            if let Some(max_norm) = config.clip_norm {
-                clip_grad_norm(&mut model.graph, max_norm);
-            }
-            optimizer.step(&mut model.graph);
-            model.graph.clear();
-            weighted += loss * rows.len() as f64;
-            let record = StepRecord { epoch, step, loss };
-            on_step(&record);
-            history.steps.push(record);
-        }
-        let (test_loss, test_accuracy) = match test {
-            Some(t) if t.n > 0 => {
-                let e = model.evaluate(t)?;
-                (Some(e.loss), e.accuracy)
-            }
-            _ => (None, None),
-        };
-        let record = EpochRecord {
-            epoch,
-            train_loss: weighted / train.n as f64,
-            test_loss,
-            test_accuracy,
-        };
+    let mut trainer = Trainer::new(config)?;
+    while !trainer.is_done() {
+        let record = trainer.run_epoch(model, train, test, &mut on_step)?;
         on_epoch(&record, model)?;
-        history.epochs.push(record);
     }
-    Ok(history)
+    Ok(trainer.into_history())
 }

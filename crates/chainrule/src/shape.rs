@@ -15,10 +15,24 @@ pub const MAX_ELEMENTS: usize = 1 << 31;
 ///
 /// Equality and hashing look only at the used dimensions (comparing whole
 /// arrays calls `memcmp`, and shapes are compared on every operation).
-#[derive(Clone, Copy, Eq, Default)]
+#[derive(Clone, Copy, Eq)]
 pub struct Shape {
     dims: [usize; MAX_RANK],
     rank: u8,
+    /// The element count, kept so that `numel` is a load (it is asked for
+    /// on every operation).
+    len: usize,
+}
+
+impl Default for Shape {
+    /// The scalar shape.
+    fn default() -> Shape {
+        Shape {
+            dims: [0; MAX_RANK],
+            rank: 0,
+            len: 1,
+        }
+    }
 }
 
 impl Shape {
@@ -53,6 +67,7 @@ impl Shape {
         let mut s = Shape::default();
         s.dims[..dims.len()].copy_from_slice(dims);
         s.rank = dims.len() as u8;
+        s.len = total;
         Ok(s)
     }
 
@@ -72,8 +87,15 @@ impl Shape {
     }
 
     /// The number of elements (1 for a scalar).
+    #[inline]
     pub fn numel(&self) -> usize {
-        self.dims().iter().product()
+        self.len
+    }
+
+    /// Recomputes the element count after the dimensions changed.
+    fn counted(mut self) -> Shape {
+        self.len = self.dims().iter().product();
+        self
     }
 
     /// Row-major strides, in elements.
@@ -117,7 +139,7 @@ impl Shape {
     pub(crate) fn with_dim(&self, axis: usize, size: usize) -> Shape {
         let mut s = *self;
         s.dims[axis] = size;
-        s
+        s.counted()
     }
 
     /// The same shape with `axis` removed.
@@ -131,7 +153,7 @@ impl Shape {
             }
         }
         s.rank = r as u8;
-        s
+        s.counted()
     }
 
     /// The shape both `a` and `b` broadcast to under NumPy's rule: align the
@@ -141,6 +163,7 @@ impl Shape {
         let mut out = Shape {
             dims: [0; MAX_RANK],
             rank: rank as u8,
+            len: 1,
         };
         for i in 0..rank {
             let da = a.dim_from_right(i);
@@ -152,7 +175,7 @@ impl Shape {
                 _ => return Err(Error::from(ErrorKind::Broadcast { op, lhs: a, rhs: b })),
             };
         }
-        Ok(out)
+        Ok(out.counted())
     }
 
     /// Whether this shape broadcasts to `target` (NumPy's rule, one way).

@@ -68,7 +68,7 @@ impl TinyNet {
             .matmul_t(g.param(self.w2)?, false, true)?
             .add(g.param(self.b2)?)?;
         let y = z2.sigmoid();
-        let loss = y.sub(g.input(t))?.square().mean();
+        let loss = y.mse_loss(g.input(t), true)?;
         Ok(TinyTrace {
             x,
             z1,

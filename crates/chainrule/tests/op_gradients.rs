@@ -335,6 +335,24 @@ fn rows() -> Vec<Row> {
             x[0].tanh_backward_of(x[0])
         }),
         row("relu", vec![away(&[3, 4], 140)], |_, x| Ok(x[0].relu())),
+        row(
+            "mse_loss mean",
+            vec![u(&[3, 4], 150), u(&[3, 4], 151)],
+            |_, x| x[0].mse_loss(x[1], true),
+        ),
+        row(
+            "mse_loss sum of a product",
+            vec![u(&[2, 3], 152), u(&[2, 3], 153)],
+            |_, x| x[0].mul(x[1])?.mse_loss(x[1], false),
+        ),
+        row("cross_entropy mean", vec![n(&[4, 5], 154)], |_, x| {
+            x[0].cross_entropy_loss(&[0, 4, 2, 2], true)
+        }),
+        row(
+            "cross_entropy sum of tanh",
+            vec![n(&[3, 3], 155)],
+            |_, x| x[0].tanh().cross_entropy_loss(&[1, 0, 2], false),
+        ),
         row("custom cube", vec![u(&[2, 3], 147)], |g, x| {
             let id = g.register_op(std::rc::Rc::new(Cube))?;
             x[0].custom(id, None)

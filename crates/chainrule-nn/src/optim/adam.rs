@@ -8,7 +8,7 @@
 //! θ = θ − lr · m̂ / (√v̂ + ε)
 //! ```
 
-use super::{Optimizer, Slots};
+use super::{Optimizer, OptimizerState, Slots};
 use chainrule::{Float, Graph};
 
 /// Adam (or AdamW with `decoupled` weight decay).
@@ -112,5 +112,32 @@ impl<F: Float> Optimizer<F> for Adam<F> {
 
     fn set_lr(&mut self, lr: f64) {
         self.lr = lr;
+    }
+
+    fn export_state(&self) -> OptimizerState<F> {
+        OptimizerState {
+            kind: "adam".into(),
+            steps: self.steps,
+            buffers: vec![
+                ("m".into(), self.m.all().to_vec()),
+                ("v".into(), self.v.all().to_vec()),
+            ],
+        }
+    }
+
+    fn import_state(&mut self, state: &OptimizerState<F>) -> crate::Result<()> {
+        state.expect("adam", &["m", "v"])?;
+        let (m, v) = (state.buffer("m")?, state.buffer("v")?);
+        let lens = |b: &[Vec<F>]| b.iter().map(Vec::len).collect::<Vec<_>>();
+        if lens(m) != lens(v) {
+            return Err(crate::Error::config(
+                "optimizer state",
+                "the adam moments m and v differ in their sizes",
+            ));
+        }
+        self.steps = state.steps;
+        self.m = Slots::from_vecs(m.to_vec());
+        self.v = Slots::from_vecs(v.to_vec());
+        Ok(())
     }
 }

@@ -5,10 +5,12 @@
 mod adam;
 mod schedule;
 mod sgd;
+mod state;
 
 pub use adam::Adam;
 pub use schedule::Schedule;
 pub use sgd::Sgd;
+pub use state::OptimizerState;
 
 use chainrule::{Float, Graph};
 
@@ -20,6 +22,12 @@ pub trait Optimizer<F: Float> {
     fn lr(&self) -> f64;
     /// Sets the learning rate (schedules call this between epochs).
     fn set_lr(&mut self, lr: f64);
+    /// The state carried between steps (momentum, moments, step count),
+    /// for checkpoints.
+    fn export_state(&self) -> OptimizerState<F>;
+    /// Restores a state from [`Optimizer::export_state`] of an optimizer of
+    /// the same kind; refuses a state of another kind.
+    fn import_state(&mut self, state: &OptimizerState<F>) -> crate::Result<()>;
 }
 
 /// Per-parameter state vectors, created on first use (indexed by the
@@ -46,6 +54,11 @@ impl<F: Float> Slots<F> {
     /// Every state vector (for checkpoints).
     pub fn all(&self) -> &[Vec<F>] {
         &self.slots
+    }
+
+    /// Slots holding `slots` (restored from a checkpoint).
+    pub(crate) fn from_vecs(slots: Vec<Vec<F>>) -> Self {
+        Slots { slots }
     }
 }
 

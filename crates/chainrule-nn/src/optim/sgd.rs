@@ -7,7 +7,7 @@
 //! θ = θ − lr · d
 //! ```
 
-use super::{Optimizer, Slots};
+use super::{Optimizer, OptimizerState, Slots};
 use chainrule::{Float, Graph};
 
 /// SGD with optional momentum, Nesterov momentum and weight decay.
@@ -90,5 +90,23 @@ impl<F: Float> Optimizer<F> for Sgd<F> {
 
     fn set_lr(&mut self, lr: f64) {
         self.lr = lr;
+    }
+
+    fn export_state(&self) -> OptimizerState<F> {
+        OptimizerState {
+            kind: "sgd".into(),
+            steps: 0,
+            buffers: vec![("velocity".into(), self.velocity.all().to_vec())],
+        }
+    }
+
+    /// A parameter counts as started (its next step updates the buffer
+    /// rather than starting it) exactly when its buffer is not empty.
+    fn import_state(&mut self, state: &OptimizerState<F>) -> crate::Result<()> {
+        state.expect("sgd", &["velocity"])?;
+        let velocity = state.buffer("velocity")?.to_vec();
+        self.started = velocity.iter().map(|v| !v.is_empty()).collect();
+        self.velocity = Slots::from_vecs(velocity);
+        Ok(())
     }
 }

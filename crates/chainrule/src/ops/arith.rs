@@ -46,7 +46,7 @@ impl<'g, F: Float> Var<'g, F> {
         if own == shape {
             Ok(self)
         } else if own.numel() == shape.numel() {
-            self.reshape(shape.dims())
+            self.reshape_to(shape)
         } else {
             self.broadcast_to(shape)
         }

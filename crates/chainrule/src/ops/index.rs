@@ -52,7 +52,7 @@ impl<'g, F: Float> Var<'g, F> {
 
     /// The adjoint of [`Var::gather_rows`]: a `[n, classes]` matrix of zeros
     /// with `self[i]` at `[i, labels[i]]`.
-    fn scatter_rows(self, labels: (u32, u32), classes: usize) -> Result<Var<'g, F>> {
+    pub(crate) fn scatter_rows(self, labels: (u32, u32), classes: usize) -> Result<Var<'g, F>> {
         let n = self.shape().numel();
         let out = Shape::new(&[n, classes])?;
         let graph = self.graph;

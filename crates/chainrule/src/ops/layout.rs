@@ -13,7 +13,11 @@ impl<'g, F: Float> Var<'g, F> {
     /// The same values with new dimensions (same element count); shares the
     /// storage. ∂: the gradient reshaped back.
     pub fn reshape(self, dims: &[usize]) -> Result<Var<'g, F>> {
-        let to = Shape::for_op("reshape", dims)?;
+        self.reshape_to(Shape::for_op("reshape", dims)?)
+    }
+
+    /// As [`Var::reshape`], for a shape already built.
+    pub(crate) fn reshape_to(self, to: Shape) -> Result<Var<'g, F>> {
         let from = self.shape();
         if to.numel() != from.numel() {
             return Err(Error::from(ErrorKind::ShapeMismatch {
@@ -111,7 +115,7 @@ impl<'g, F: Float> Var<'g, F> {
 
 /// `∂reshape = reshape(g, input shape)`.
 pub(crate) fn reshape_backward<'g, F: Float>(c: &BackwardCtx<'g, F>) -> Result<Grads<'g, F>> {
-    Ok([Some(c.grad.reshape(c.a.shape().dims())?), None])
+    Ok([Some(c.grad.reshape_to(c.a.shape())?), None])
 }
 
 /// `∂permute(perm) = permute(g, perm⁻¹)`.

@@ -11,6 +11,7 @@ mod arith;
 mod custom;
 mod index;
 mod layout;
+mod loss;
 mod math;
 mod matmul;
 mod reduce;
@@ -111,12 +112,22 @@ pub enum Op {
         axis: u8,
         start: u32,
     },
+    /// Mean (or sum) of squared differences of two equal shapes, fused.
+    MseLoss {
+        mean: bool,
+    },
+    /// Softmax cross-entropy of logits with stored labels, fused.
+    CrossEntropy {
+        start: u32,
+        len: u32,
+        mean: bool,
+    },
     /// A user-defined operation registered on the graph.
     Custom(u16),
 }
 
 /// The name of every operation, as [`Op::name`] gives it.
-pub const ALL_OP_NAMES: [&str; 44] = [
+pub const ALL_OP_NAMES: [&str; 46] = [
     "leaf",
     "param",
     "add",
@@ -160,6 +171,8 @@ pub const ALL_OP_NAMES: [&str; 44] = [
     "concat",
     "slice",
     "pad",
+    "mse_loss",
+    "cross_entropy",
     "custom",
 ];
 
@@ -210,6 +223,8 @@ impl Op {
             Op::Concat { .. } => "concat",
             Op::Slice { .. } => "slice",
             Op::Pad { .. } => "pad",
+            Op::MseLoss { .. } => "mse_loss",
+            Op::CrossEntropy { .. } => "cross_entropy",
             Op::Custom(_) => "custom",
         }
     }
@@ -260,6 +275,10 @@ impl Op {
             Op::Concat { axis } => index::concat_backward(c, axis as usize),
             Op::Slice { axis, start } => index::slice_backward(c, axis as usize, start as usize),
             Op::Pad { axis, start } => index::pad_backward(c, axis as usize, start as usize),
+            Op::MseLoss { mean } => loss::mse_backward(c, mean),
+            Op::CrossEntropy { start, len, mean } => {
+                loss::cross_entropy_backward(c, (start, len), mean)
+            }
             Op::Custom(id) => custom::custom_backward(c, id),
         }
     }

@@ -96,7 +96,7 @@ fn reduced_shape(from: Shape, axis: usize, keepdim: bool) -> Shape {
 
 /// The reduced gradient with its axis restored as size 1, ready to broadcast.
 fn with_axis_kept<'g, F: Float>(g: Var<'g, F>, input: Shape, axis: usize) -> Result<Var<'g, F>> {
-    g.reshape(input.with_dim(axis, 1).dims())
+    g.reshape_to(input.with_dim(axis, 1))
 }
 
 /// `∂sum_axis = broadcast(g)` along the axis.

@@ -1,0 +1,201 @@
+//! The training loop as a [`Trainer`] that runs one epoch at a time and can
+//! hand over, and take back, everything that the next epoch depends on
+//! besides the model: a [`TrainState`]. That is what makes checkpoints exact
+//! (see [`crate::checkpoint`]).
+//!
+//! Nothing else carries over between epochs: the order of the rows in epoch
+//! `e` is [`epoch_order`]`(n, seed, e, shuffle)`, a function of the seed and
+//! the epoch number only (there is no random-generator state to save), and
+//! the learning rate of epoch `e` is the schedule's closed form at `e − 1`.
+
+use super::{
+    epoch_order, make_optimizer, Batch, EpochRecord, History, Model, StepRecord, TrainConfig,
+};
+use crate::data::Dataset;
+use crate::error::{Error, Result};
+use crate::optim::{clip_grad_norm, Optimizer, OptimizerState};
+use chainrule::Float;
+
+/// Where a run stands between two epochs, apart from the model's weights.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrainState<F: Float> {
+    /// Epochs completed; the next epoch is `epochs_done + 1`.
+    pub epochs_done: usize,
+    /// Optimizer steps taken so far (the last step's number).
+    pub steps_done: usize,
+    /// Every step's and epoch's record so far.
+    pub history: History,
+    /// The optimizer's momentum, moments and step count.
+    pub optimizer: OptimizerState<F>,
+}
+
+/// A training run, one epoch per [`Trainer::run_epoch`].
+pub struct Trainer<F: Float> {
+    config: TrainConfig,
+    optimizer: Box<dyn Optimizer<F>>,
+    history: History,
+    epochs_done: usize,
+    steps_done: usize,
+    batch: Batch<F>,
+}
+
+impl<F: Float> Trainer<F> {
+    /// A run at its start.
+    pub fn new(config: &TrainConfig) -> Result<Trainer<F>> {
+        config.validate()?;
+        Ok(Trainer {
+            config: config.clone(),
+            optimizer: make_optimizer::<F>(config),
+            history: History::default(),
+            epochs_done: 0,
+            steps_done: 0,
+            batch: Batch::new(),
+        })
+    }
+
+    /// A run continued from `state` (from [`Trainer::state`], usually
+    /// through a checkpoint): the next epoch is `state.epochs_done + 1`.
+    pub fn resume(config: &TrainConfig, state: TrainState<F>) -> Result<Trainer<F>> {
+        let mut t = Trainer::new(config)?;
+        let bad = |detail: String| Error::config("resume", detail);
+        if state.epochs_done > config.epochs {
+            return Err(bad(format!(
+                "the state has {} epochs done, more than the {} of the run",
+                state.epochs_done, config.epochs
+            )));
+        }
+        if state.history.epochs.len() != state.epochs_done
+            || state.history.steps.len() != state.steps_done
+            || state.history.steps.last().map_or(0, |s| s.step) != state.steps_done
+        {
+            return Err(bad(format!(
+                "the history ({} epochs, {} steps) does not match the progress \
+                 ({} epochs, {} steps done)",
+                state.history.epochs.len(),
+                state.history.steps.len(),
+                state.epochs_done,
+                state.steps_done
+            )));
+        }
+        t.optimizer.import_state(&state.optimizer)?;
+        t.history = state.history;
+        t.epochs_done = state.epochs_done;
+        t.steps_done = state.steps_done;
+        Ok(t)
+    }
+
+    /// The run's settings.
+    pub fn config(&self) -> &TrainConfig {
+        &self.config
+    }
+
+    /// Epochs completed.
+    pub fn epochs_done(&self) -> usize {
+        self.epochs_done
+    }
+
+    /// Whether every epoch of the config has run.
+    pub fn is_done(&self) -> bool {
+        self.epochs_done >= self.config.epochs
+    }
+
+    /// The records so far.
+    pub fn history(&self) -> &History {
+        &self.history
+    }
+
+    /// The records, ending the run.
+    pub fn into_history(self) -> History {
+        self.history
+    }
+
+    /// Everything the next epoch depends on besides the model.
+    pub fn state(&self) -> TrainState<F> {
+        TrainState {
+            epochs_done: self.epochs_done,
+            steps_done: self.steps_done,
+            history: self.history.clone(),
+            optimizer: self.optimizer.export_state(),
+        }
+    }
+
+    /// Runs the next epoch on `train` and evaluates on `test` (if any);
+    /// `on_step` sees every step's record. The epoch's record is returned and
+    /// kept in the history. Stops with [`Error::NonFinite`] if a loss is NaN
+    /// or infinite, before the update that would spread it into the weights.
+    pub fn run_epoch(
+        &mut self,
+        model: &mut Model<F>,
+        train: &Dataset,
+        test: Option<&Dataset>,
+        mut on_step: impl FnMut(&StepRecord),
+    ) -> Result<EpochRecord> {
+        let config = &self.config;
+        if self.is_done() {
+            return Err(Error::config(
+                "epochs",
+                format!("all {} epochs have run", config.epochs),
+            ));
+        }
+        model.check_data(train)?;
+        if train.n == 0 {
+            return Err(Error::config(
+                "data",
+                format!("{} has no training rows", train.name),
+            ));
+        }
+        model.graph.set_detect_anomaly(config.detect_anomaly);
+        let epoch = self.epochs_done + 1;
+        self.optimizer
+            .set_lr(config.schedule.lr_at(config.lr, epoch - 1));
+        let order = epoch_order(train.n, config.seed, epoch, config.shuffle);
+        let b = &mut self.batch;
+        let mut weighted = 0.0f64;
+        for rows in order.chunks(config.batch_size) {
+            let step = self.steps_done + 1;
+            b.fill(train, rows, model.loss, model.mlp.out_features());
+            model.graph.zero_grad();
+            let loss = {
+                let at = |source| Error::Anomaly {
+                    epoch,
+                    step,
+                    source,
+                };
+                let (_, l) = model.batch_loss(&model.graph, b, rows.len())?;
+                model.graph.check_anomaly().map_err(at)?;
+                let value = l.item()?.as_f64();
+                if !value.is_finite() {
+                    return Err(Error::NonFinite { value, epoch, step });
+                }
+                l.backward().map_err(at)?;
+                value
+            };
+            if let Some(max_norm) = config.clip_norm {
+                clip_grad_norm(&mut model.graph, max_norm);
+            }
+            self.optimizer.step(&mut model.graph);
+            model.graph.clear();
+            self.steps_done = step;
+            weighted += loss * rows.len() as f64;
+            let record = StepRecord { epoch, step, loss };
+            on_step(&record);
+            self.history.steps.push(record);
+        }
+        let (test_loss, test_accuracy) = match test {
+            Some(t) if t.n > 0 => {
+                let e = model.evaluate(t)?;
+                (Some(e.loss), e.accuracy)
+            }
+            _ => (None, None),
+        };
+        let record = EpochRecord {
+            epoch,
+            train_loss: weighted / train.n as f64,
+            test_loss,
+            test_accuracy,
+        };
+        self.history.epochs.push(record.clone());
+        self.epochs_done = epoch;
+        Ok(record)
+    }
+}
