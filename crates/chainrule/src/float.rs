@@ -30,25 +30,29 @@ pub trait Float:
     /// vectorizable rational approximation (see [`tanh_f32`]).
     fn tanh_slice(x: &[Self], out: &mut [Self]);
 
-    /// General matrix product `C = alpha * A B + beta * C` on strided
-    /// row-major views (`rs*` row strides, `cs*` column strides, in elements).
+    /// General matrix product `C = A B + beta * C` on strided views given
+    /// as raw pointers (`rs*` row strides, `cs*` column strides, in
+    /// elements).
     ///
-    /// The caller guarantees that every index reached through the sizes and
-    /// strides lies inside the slices (checked by [`crate::kernels::matmul`]).
+    /// # Safety
+    /// Every element addressed by `(m, k, n)` and the strides must lie
+    /// inside live allocations, and no other thread may access the part of
+    /// `c` written (`c + i·rsc + j·csc` for `i < m`, `j < n`).
     #[allow(clippy::too_many_arguments)]
-    fn gemm(
+    unsafe fn gemm_raw(
         m: usize,
         k: usize,
         n: usize,
-        a: &[Self],
+        a: *const Self,
         rsa: usize,
         csa: usize,
-        b: &[Self],
+        b: *const Self,
         rsb: usize,
         csb: usize,
         beta: Self,
-        c: &mut [Self],
+        c: *mut Self,
         rsc: usize,
+        csc: usize,
     );
 }
 
@@ -106,38 +110,38 @@ impl Float for f32 {
     fn as_f64(self) -> f64 {
         self as f64
     }
-    fn gemm(
+    unsafe fn gemm_raw(
         m: usize,
         k: usize,
         n: usize,
-        a: &[f32],
+        a: *const f32,
         rsa: usize,
         csa: usize,
-        b: &[f32],
+        b: *const f32,
         rsb: usize,
         csb: usize,
         beta: f32,
-        c: &mut [f32],
+        c: *mut f32,
         rsc: usize,
+        csc: usize,
     ) {
-        // SAFETY: `kernels::matmul` checked that every element addressed by
-        // (m, k, n) and the strides lies inside `a`, `b` and `c`.
+        // SAFETY: the caller's contract is matrixmultiply's.
         unsafe {
             matrixmultiply::sgemm(
                 m,
                 k,
                 n,
                 1.0,
-                a.as_ptr(),
+                a,
                 rsa as isize,
                 csa as isize,
-                b.as_ptr(),
+                b,
                 rsb as isize,
                 csb as isize,
                 beta,
-                c.as_mut_ptr(),
+                c,
                 rsc as isize,
-                1,
+                csc as isize,
             )
         }
     }
@@ -156,38 +160,38 @@ impl Float for f64 {
     fn as_f64(self) -> f64 {
         self
     }
-    fn gemm(
+    unsafe fn gemm_raw(
         m: usize,
         k: usize,
         n: usize,
-        a: &[f64],
+        a: *const f64,
         rsa: usize,
         csa: usize,
-        b: &[f64],
+        b: *const f64,
         rsb: usize,
         csb: usize,
         beta: f64,
-        c: &mut [f64],
+        c: *mut f64,
         rsc: usize,
+        csc: usize,
     ) {
-        // SAFETY: `kernels::matmul` checked that every element addressed by
-        // (m, k, n) and the strides lies inside `a`, `b` and `c`.
+        // SAFETY: the caller's contract is matrixmultiply's.
         unsafe {
             matrixmultiply::dgemm(
                 m,
                 k,
                 n,
                 1.0,
-                a.as_ptr(),
+                a,
                 rsa as isize,
                 csa as isize,
-                b.as_ptr(),
+                b,
                 rsb as isize,
                 csb as isize,
                 beta,
-                c.as_mut_ptr(),
+                c,
                 rsc as isize,
-                1,
+                csc as isize,
             )
         }
     }

@@ -66,8 +66,18 @@ pub fn matmul<F: Float>(a: &[F], b: &[F], out: &mut [F], d: MatMulDims) {
     }
 }
 
-/// `c = op(A) op(B)` through the tuned GEMM, the rows of `c` split over
-/// threads when the product is large (each block is one GEMM call).
+/// A pointer that may cross to a worker thread: each worker writes a
+/// disjoint block of the output.
+#[derive(Clone, Copy)]
+struct Shared<F>(*mut F);
+// SAFETY: only used for disjoint writes, joined before the borrow ends.
+unsafe impl<F> Send for Shared<F> {}
+unsafe impl<F> Sync for Shared<F> {}
+
+/// `c = op(A) op(B)` through the tuned GEMM. A large product is split over
+/// threads along the dimension whose operand is larger, so that no thread
+/// packs the big operand whole: by rows of `c` when `op(A)` is the larger,
+/// by columns when `op(B)` is (each block is one GEMM call).
 fn gemm_rows<F: Float>(
     m: usize,
     k: usize,
@@ -76,38 +86,69 @@ fn gemm_rows<F: Float>(
     (b, rsb, csb): (&[F], usize, usize),
     c: &mut [F],
 ) {
+    debug_assert!(a.len() >= m * k && b.len() >= k * n && c.len() >= m * n);
+    let by_columns = k * n > m * k;
+    let span = if by_columns { n } else { m };
     let threads = super::threads::threads_for(m * n * k)
-        .min(m.div_ceil(8))
+        .min(span.div_ceil(16))
         .max(1);
+    let block = span.div_ceil(threads);
+    let (pa, pb, pc) = (
+        a.as_ptr() as usize,
+        b.as_ptr() as usize,
+        Shared(c.as_mut_ptr()),
+    );
+    let run = |t: usize| {
+        let first = t * block;
+        let count = block.min(span - first);
+        let (pa, pb) = (pa as *const F, pb as *const F);
+        // SAFETY: `a`, `b` and `c` hold m·k, k·n and m·n elements, which is
+        // all the strides address; block `t` covers rows (or columns)
+        // first..first+count of op(A) (or op(B)) and of `c`, disjoint from
+        // every other block's part of `c`; the borrow of `c` outlives the
+        // join below.
+        unsafe {
+            let c = pc;
+            if by_columns {
+                F::gemm_raw(
+                    m,
+                    k,
+                    count,
+                    pa,
+                    rsa,
+                    csa,
+                    pb.add(first * csb),
+                    rsb,
+                    csb,
+                    F::zero(),
+                    c.0.add(first),
+                    n,
+                    1,
+                );
+            } else {
+                F::gemm_raw(
+                    count,
+                    k,
+                    n,
+                    pa.add(first * rsa),
+                    rsa,
+                    csa,
+                    pb,
+                    rsb,
+                    csb,
+                    F::zero(),
+                    c.0.add(first * n),
+                    n,
+                    1,
+                );
+            }
+        }
+    };
     if threads == 1 {
-        // The slices hold exactly m*k, k*n and m*n elements, which is what
-        // the strides address.
-        F::gemm(m, k, n, a, rsa, csa, b, rsb, csb, F::zero(), c, n);
-        return;
+        run(0);
+    } else {
+        (0..threads).into_par_iter().for_each(run);
     }
-    let rows = m.div_ceil(threads);
-    c.par_chunks_mut(rows * n)
-        .enumerate()
-        .for_each(|(t, block)| {
-            let first = t * rows;
-            let count = block.len() / n;
-            // Row `first` of op(A) starts at element `first * rsa`; the rest of
-            // the slice covers every element the block addresses.
-            F::gemm(
-                count,
-                k,
-                n,
-                &a[first * rsa..],
-                rsa,
-                csa,
-                b,
-                rsb,
-                csb,
-                F::zero(),
-                block,
-                n,
-            );
-        });
 }
 
 #[cfg(test)]
@@ -171,6 +212,24 @@ mod tests {
                 c[i * n..(i + 1) * n].iter().all(|&v| v == expected),
                 "row {i}"
             );
+        }
+        // Split by columns (op(B) the larger), B used transposed:
+        // B[j][p] = j − p, A = ones → C[i][j] = Σ_p (j − p) = k·j − k(k−1)/2.
+        let (m, k, n) = (40, 100, 600);
+        let a = vec![1.0f64; m * k];
+        let b: Vec<f64> = (0..n * k)
+            .map(|idx| (idx / k) as f64 - (idx % k) as f64)
+            .collect();
+        let mut c = vec![0.0f64; m * n];
+        matmul(&a, &b, &mut c, dims(m, k, n, false, true));
+        for i in 0..m {
+            for j in 0..n {
+                assert_eq!(
+                    c[i * n + j],
+                    (k * j) as f64 - (k * (k - 1) / 2) as f64,
+                    "({i}, {j})"
+                );
+            }
         }
         super::super::threads::set_num_threads(0);
     }
