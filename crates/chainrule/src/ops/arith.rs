@@ -41,7 +41,7 @@ impl<'g, F: Float> Var<'g, F> {
 
     /// This value with `shape` (which it broadcasts to): itself, a view when
     /// only leading ones are added (no copy), else `broadcast_to`.
-    fn expand_to(self, shape: Shape) -> Result<Var<'g, F>> {
+    pub(crate) fn expand_to(self, shape: Shape) -> Result<Var<'g, F>> {
         let own = self.shape();
         if own == shape {
             Ok(self)

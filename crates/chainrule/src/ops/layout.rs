@@ -19,6 +19,9 @@ impl<'g, F: Float> Var<'g, F> {
     /// As [`Var::reshape`], for a shape already built.
     pub(crate) fn reshape_to(self, to: Shape) -> Result<Var<'g, F>> {
         let from = self.shape();
+        if from == to {
+            return Ok(self);
+        }
         if to.numel() != from.numel() {
             return Err(Error::from(ErrorKind::ShapeMismatch {
                 op: "reshape",

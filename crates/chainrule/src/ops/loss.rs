@@ -91,7 +91,7 @@ impl<'g, F: Float> Var<'g, F> {
 
 /// The scalar gradient `g` spread over `shape`.
 fn spread<'g, F: Float>(g: Var<'g, F>, shape: Shape) -> Result<Var<'g, F>> {
-    g.reshape_to(Shape::scalar())?.broadcast_to(shape)
+    g.expand_to(shape)
 }
 
 /// `∂mse = (2(p − t)·g/n, −2(p − t)·g/n)`.
