@@ -5,7 +5,9 @@ mod data_args;
 mod diagnose;
 mod eval;
 mod example;
+mod explain;
 mod gradcheck;
+mod graph;
 mod plot;
 mod predict;
 mod threads;
@@ -41,6 +43,15 @@ enum Command {
     /// Per-layer gradient flow: which layers' gradients vanish or explode
     /// (the vanishing-gradient lesson, Example 3 with `--chain`).
     Diagnose(diagnose::Args),
+    /// Every step of a forward and backward pass, generated from the
+    /// recorded graph: worked example 1 by default, any MLP (--model,
+    /// --init, --layers), or an expression (--expr "(x + y) * (x - 1)"
+    /// --at x=3,y=2), as a table, Markdown or JSON.
+    Explain(explain::Args),
+    /// Draw the computational graph of an expression or of a network's
+    /// forward pass and loss, with values and gradients: Mermaid, DOT, SVG
+    /// or PNG.
+    Graph(graph::Args),
     /// Run the benchmark workloads W1–W3 and print steps per second.
     Bench(bench::Args),
     /// Check a model's gradients against finite differences (exit status 1
@@ -62,6 +73,8 @@ fn main() -> ExitCode {
         Command::Example(args) => example::run(args).map_err(chainrule_nn::Error::from),
         Command::Bench(args) => bench::run(args),
         Command::Diagnose(args) => diagnose::run(args),
+        Command::Explain(args) => explain::run(args),
+        Command::Graph(args) => graph::run(args),
         Command::Gradcheck(args) => match gradcheck::run(args) {
             Ok(true) => Ok(()),
             Ok(false) => return ExitCode::from(1),

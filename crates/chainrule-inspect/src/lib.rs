@@ -8,3 +8,8 @@ pub mod gradcheck_model;
 
 pub mod flow;
 pub mod flow_chart;
+
+pub mod draw;
+pub mod expr;
+pub mod formula;
+pub mod trace;

@@ -1,0 +1,260 @@
+//! `chainrule explain`: every step of a forward and backward pass as a
+//! table (or Markdown, or JSON), generated from the recorded graph: worked
+//! example 1 by default, any MLP (`--model`, `--init`, `--layers`), or a
+//! scalar expression (`--expr "(x + y) * (x - 1)" --at x=3,y=2`).
+
+use chainrule_inspect::expr::ExprError;
+use chainrule_inspect::trace::{self, NetworkSetup, Show, Trace};
+use chainrule_nn::mlp::parse_sizes;
+use chainrule_nn::model_io;
+use chainrule_nn::trainer::Model;
+use chainrule_nn::{Activation, Error, Init, LossKind, Mlp, MlpSpec, Result};
+use std::path::PathBuf;
+
+/// What to trace: an expression, or a network and one example.
+#[derive(clap::Args, Clone, Debug)]
+pub struct Source {
+    /// A scalar expression instead of a network: numbers, variables,
+    /// + - * / ^, parentheses, exp log sqrt abs sin cos tanh sigmoid relu.
+    #[arg(long, allow_hyphen_values = true)]
+    pub expr: Option<String>,
+    /// The values of the expression's variables, e.g. x=3,y=2.
+    #[arg(long, allow_hyphen_values = true, requires = "expr")]
+    pub at: Option<String>,
+    /// A model file written by `chainrule train` (architecture from its metadata).
+    #[arg(long, conflicts_with_all = ["expr", "init", "layers"])]
+    pub model: Option<PathBuf>,
+    /// A weights file for the architecture given by --layers.
+    #[arg(long, requires = "layers", conflicts_with = "expr")]
+    pub init: Option<PathBuf>,
+    /// Layer sizes from input to output, e.g. 2,2,1 (weights drawn with
+    /// --seed unless --init). Without --model or --layers: worked example 1.
+    #[arg(long, conflicts_with = "expr")]
+    pub layers: Option<String>,
+    /// Hidden activation with --layers [default: sigmoid].
+    #[arg(long, requires = "layers")]
+    pub activation: Option<String>,
+    /// Output activation with --layers [default: sigmoid].
+    #[arg(long, requires = "layers")]
+    pub output_activation: Option<String>,
+    /// Seed of the weights drawn for --layers (Xavier uniform, zero biases).
+    #[arg(long, default_value_t = 0, conflicts_with = "expr")]
+    pub seed: u64,
+    /// One input row, comma separated (worked example 1: 0.05,0.10).
+    #[arg(long, allow_hyphen_values = true, conflicts_with = "expr")]
+    pub input: Option<String>,
+    /// The target: one value per output (mse, bce) or a class index (cce)
+    /// (worked example 1: 1).
+    #[arg(long, allow_hyphen_values = true, conflicts_with = "expr")]
+    pub target: Option<String>,
+    /// The loss: mse, bce or cce [default: the model file's, else mse].
+    #[arg(long, conflicts_with = "expr")]
+    pub loss: Option<String>,
+}
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    pub source: Source,
+    /// Learning rate of the gradient-descent step shown after the backward pass.
+    #[arg(long, default_value_t = 0.5, allow_hyphen_values = true)]
+    pub lr: f64,
+    /// Output: table (terminal), markdown or json.
+    #[arg(long, default_value = "table", value_parser = ["table", "markdown", "json"])]
+    pub format: String,
+    /// Print every value of large tensors instead of a summary.
+    #[arg(long)]
+    pub full: bool,
+}
+
+/// A traced source: an expression or one training step of a network.
+pub enum Traced {
+    Expression(Box<trace::ExpressionExplanation>),
+    Network(Box<trace::NetworkExplanation>),
+}
+
+impl Traced {
+    /// The trace underneath.
+    pub fn trace(&self) -> &Trace {
+        match self {
+            Traced::Expression(e) => &e.trace,
+            Traced::Network(n) => &n.trace,
+        }
+    }
+
+    /// A one-line title for drawings.
+    pub fn title(&self) -> String {
+        match self {
+            Traced::Expression(e) => {
+                let at: Vec<String> =
+                    e.at.iter()
+                        .map(|(n, v)| format!("{n}={}", chainrule_inspect::formula::num(*v)))
+                        .collect();
+                if at.is_empty() {
+                    format!("f = {}", e.expression)
+                } else {
+                    format!("f = {} at {}", e.expression, at.join(", "))
+                }
+            }
+            Traced::Network(n) => format!("{}, loss {}", n.title, n.loss_text),
+        }
+    }
+}
+
+fn expr_error(e: ExprError) -> Error {
+    match e {
+        ExprError::Engine(e) => Error::Engine(e),
+        other => Error::config("expr", other.to_string()),
+    }
+}
+
+fn numbers(setting: &str, s: &str) -> Result<Vec<f64>> {
+    s.split(',')
+        .enumerate()
+        .map(|(i, p)| {
+            p.trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|v| v.is_finite())
+                .ok_or_else(|| {
+                    Error::config(
+                        setting,
+                        format!("value {} ('{}') is not a finite number", i + 1, p.trim()),
+                    )
+                })
+        })
+        .collect()
+}
+
+/// Runs the source: parses and traces the expression, or builds the
+/// network and traces one step with learning rate `lr`.
+pub fn trace_source(src: &Source, lr: f64) -> Result<Traced> {
+    if let Some(e) = &src.expr {
+        let at = src.at.as_deref().unwrap_or("");
+        let x = trace::explain_expression(e, at).map_err(expr_error)?;
+        return Ok(Traced::Expression(Box::new(x)));
+    }
+    let loss = src.loss.as_deref().map(LossKind::parse).transpose()?;
+    let (mut model, mut setup) = match (&src.model, &src.layers) {
+        (Some(path), _) => {
+            let model = model_io::load_model::<f64>(path, None)?;
+            let setup = NetworkSetup {
+                title: format!("Model {}", path.display()),
+                input: Vec::new(),
+                target: Vec::new(),
+                loss: model.loss,
+                lr,
+            };
+            (model, setup)
+        }
+        (None, Some(layers)) => {
+            let spec = MlpSpec {
+                sizes: parse_sizes("layers", layers)?,
+                activation: Activation::parse(src.activation.as_deref().unwrap_or("sigmoid"))?,
+                output_activation: Activation::parse(
+                    src.output_activation.as_deref().unwrap_or("sigmoid"),
+                )?,
+            };
+            spec.validate()?;
+            let mut graph = chainrule::Graph::new();
+            let mlp = Mlp::new(&mut graph, spec, Init::XavierUniform, src.seed)?;
+            let mut model = Model {
+                graph,
+                mlp,
+                loss: LossKind::Mse,
+                standardizer: None,
+            };
+            let title = match &src.init {
+                Some(path) => {
+                    model_io::apply_loaded(&mut model, path)?;
+                    format!("Network {layers} with the weights of {}", path.display())
+                }
+                None => format!("Network {layers} with weights drawn from seed {}", src.seed),
+            };
+            let setup = NetworkSetup {
+                title,
+                input: Vec::new(),
+                target: Vec::new(),
+                loss: LossKind::Mse,
+                lr,
+            };
+            (model, setup)
+        }
+        (None, None) => trace::worked_example_1(lr)?,
+    };
+    if let Some(l) = loss {
+        setup.loss = l;
+    }
+    match &src.input {
+        Some(s) => setup.input = numbers("input", s)?,
+        None if setup.input.is_empty() => {
+            return Err(Error::config(
+                "input",
+                format!(
+                    "give one input row with --input ({} comma-separated values)",
+                    model.mlp.in_features()
+                ),
+            ))
+        }
+        None => {}
+    }
+    match &src.target {
+        Some(s) => setup.target = numbers("target", s)?,
+        None if setup.target.is_empty() => {
+            let what = if setup.loss == LossKind::Cce {
+                "a class index".to_string()
+            } else {
+                format!("{} value(s)", model.mlp.out_features())
+            };
+            return Err(Error::config(
+                "target",
+                format!("give the target with --target ({what})"),
+            ));
+        }
+        None => {}
+    }
+    let x = trace::explain_network(&mut model, &setup)?;
+    Ok(Traced::Network(Box::new(x)))
+}
+
+pub fn run(args: &Args) -> Result<()> {
+    if !(args.lr.is_finite() && args.lr > 0.0) {
+        return Err(Error::config(
+            "lr",
+            format!("must be a positive number, got {}", args.lr),
+        ));
+    }
+    let traced = trace_source(&args.source, args.lr)?;
+    let show = Show { full: args.full };
+    let text = match (&traced, args.format.as_str()) {
+        (Traced::Expression(e), "json") => pretty(&e.to_json(show)),
+        (Traced::Network(n), "json") => pretty(&n.to_json(show)),
+        (Traced::Expression(e), "markdown") => e.report(show).to_markdown(),
+        (Traced::Network(n), "markdown") => n.report(show).to_markdown(),
+        (Traced::Expression(e), _) => e.report(show).to_table(),
+        (Traced::Network(n), _) => n.report(show).to_table(),
+    };
+    let mut text = text;
+    if !text.ends_with('\n') {
+        text.push('\n');
+    }
+    write_stdout(text.as_bytes())
+}
+
+/// Writes to standard output; a closed pipe (`| head`) is not an error.
+pub fn write_stdout(bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(Error::config(
+            "output",
+            format!("cannot write to standard output: {e}"),
+        )),
+    }
+}
+
+fn pretty(v: &serde_json::Value) -> String {
+    serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string())
+}

@@ -1,0 +1,644 @@
+//! The mathematics of each operation as text: its forward formula, its
+//! local derivative `∂out/∂input` (with the numbers, for elementwise
+//! operations), and the gradient it sends back to each input (the
+//! vector-Jacobian product of its backward rule).
+//!
+//! Names passed in are the names of the nodes (`x`, `z1`, `x + y`); a name
+//! that is not atomic is put in parentheses where the formula needs it.
+
+use chainrule::Op;
+
+/// A number in at most `digits` significant digits, without trailing zeros:
+/// `0.0618193`, `-4.48326e-4`, `1.5`, `3`.
+pub fn num_digits(v: f64, digits: usize) -> String {
+    if v.is_nan() {
+        return "NaN".into();
+    }
+    if v.is_infinite() {
+        return if v > 0.0 { "inf".into() } else { "-inf".into() };
+    }
+    if v == 0.0 {
+        return "0".into();
+    }
+    let digits = digits.max(1);
+    let exp = v.abs().log10().floor() as i32;
+    if (-4..9).contains(&exp) {
+        let decimals = (digits as i32 - 1 - exp).max(0) as usize;
+        let s = format!("{v:.decimals$}");
+        let s = trim_zeros(&s);
+        if s == "-0" {
+            "0".into()
+        } else {
+            s
+        }
+    } else {
+        let s = format!("{v:.prec$e}", prec = digits - 1);
+        match s.split_once('e') {
+            Some((m, e)) => format!("{}e{e}", trim_zeros(m)),
+            None => s,
+        }
+    }
+}
+
+/// A number in 6 significant digits (see [`num_digits`]).
+pub fn num(v: f64) -> String {
+    num_digits(v, 6)
+}
+
+fn trim_zeros(s: &str) -> String {
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s.to_string()
+    }
+}
+
+/// Whether `s` can stand next to an operator without parentheses: no
+/// spaces and no operator outside parentheses.
+pub fn is_atomic(s: &str) -> bool {
+    // A gradient `∂f/∂x` or `∂f/∂(x + y)` is one symbol.
+    if let Some(rest) = s.strip_prefix('∂') {
+        if let Some((_, of)) = rest.split_once("/∂") {
+            return is_simple(of) || (of.starts_with('(') && of.ends_with(')') && is_atomic(of));
+        }
+    }
+    let mut depth = 0i32;
+    for c in s.chars() {
+        match c {
+            '(' | '[' => depth += 1,
+            ')' | ']' => depth -= 1,
+            ' ' | '+' | '−' | '-' | '·' | '⊙' | '/' | '*' | '^' if depth == 0 => return false,
+            _ => {}
+        }
+    }
+    !s.is_empty()
+}
+
+/// Whether `s` is a plain name (letters, digits, `_`, `.`, primes).
+pub fn is_simple(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '_' | '.' | '\''))
+}
+
+/// The gradient of `of` with respect to `name`: `∂f/∂x`, `∂f/∂(x + y)`.
+pub fn grad_text(of: &str, name: &str) -> String {
+    if is_simple(name) {
+        format!("∂{of}/∂{name}")
+    } else {
+        format!("∂{of}/∂({name})")
+    }
+}
+
+/// Parenthesizes `s` only when it is a sum or difference at top level (an
+/// operand of `+` or `−`).
+pub fn wrap_sum(s: &str) -> String {
+    let mut depth = 0i32;
+    let chars: Vec<char> = s.chars().collect();
+    for (i, &c) in chars.iter().enumerate() {
+        match c {
+            '(' | '[' => depth += 1,
+            ')' | ']' => depth -= 1,
+            '+' | '−' if depth == 0 && i > 0 => return format!("({s})"),
+            '-' if depth == 0 && i > 0 && chars[i - 1] == ' ' => return format!("({s})"),
+            _ => {}
+        }
+    }
+    s.to_string()
+}
+
+/// `s`, in parentheses unless atomic.
+pub fn wrap(s: &str) -> String {
+    if is_atomic(s) {
+        s.to_string()
+    } else {
+        format!("({s})")
+    }
+}
+
+/// The product of two factors as text, dropping factors of 1 and folding −1.
+fn times(a: &str, b: &str, sym: &str) -> String {
+    match (a, b) {
+        ("1", _) => b.to_string(),
+        (_, "1") => a.to_string(),
+        ("−1", _) => format!("−{}", wrap(b)),
+        (_, "−1") => format!("−{}", wrap(a)),
+        _ => format!("{}{sym}{}", wrap(a), wrap(b)),
+    }
+}
+
+fn superscript(p: f64) -> Option<&'static str> {
+    if p == 2.0 {
+        Some("²")
+    } else if p == 3.0 {
+        Some("³")
+    } else {
+        None
+    }
+}
+
+fn power(a: &str, p: f64) -> String {
+    match superscript(p) {
+        Some(s) => format!("{}{s}", wrap(a)),
+        None if p == 1.0 => a.to_string(),
+        None => format!("{}^{}", wrap(a), wrap(&num(p))),
+    }
+}
+
+/// The symbol of an elementwise product: `·` for scalars, `⊙` for tensors.
+pub fn prod_sym(scalar: bool) -> &'static str {
+    if scalar {
+        "·"
+    } else {
+        "⊙"
+    }
+}
+
+fn t(s: &str, on: bool) -> String {
+    if on {
+        format!("{}ᵀ", wrap(s))
+    } else {
+        s.to_string()
+    }
+}
+
+/// A short phrase saying what the operation does.
+pub fn describe(op: Op) -> String {
+    match op {
+        Op::Leaf => "input".into(),
+        Op::Param => "parameter".into(),
+        Op::Add => "add".into(),
+        Op::Sub => "subtract".into(),
+        Op::Mul => "multiply (elementwise)".into(),
+        Op::Div => "divide (elementwise)".into(),
+        Op::Neg => "negate".into(),
+        Op::AddScalar(_) => "add a constant".into(),
+        Op::MulScalar(_) => "scale by a constant".into(),
+        Op::PowScalar(_) => "power with a constant exponent".into(),
+        Op::Exp => "exponential".into(),
+        Op::Log => "natural logarithm".into(),
+        Op::Sqrt => "square root".into(),
+        Op::Abs => "absolute value".into(),
+        Op::Sign => "sign (no gradient)".into(),
+        Op::Sin => "sine".into(),
+        Op::Cos => "cosine".into(),
+        Op::Sigmoid => "sigmoid".into(),
+        Op::SigmoidBackward => "sigmoid's backward".into(),
+        Op::Tanh => "tanh".into(),
+        Op::TanhBackward => "tanh's backward".into(),
+        Op::Relu => "ReLU".into(),
+        Op::LeakyRelu(s) => format!("leaky ReLU (slope {})", num(s)),
+        Op::Softplus => "softplus".into(),
+        Op::Clamp(lo, hi) => format!("clamp to [{}, {}]", num(lo), num(hi)),
+        Op::ClampMask(..) => "clamp mask (no gradient)".into(),
+        Op::StepMask(_) => "step mask (no gradient)".into(),
+        Op::MatMul { .. } => "matrix product".into(),
+        Op::Reshape => "reshape".into(),
+        Op::Permute(_) => "permute axes".into(),
+        Op::BroadcastTo => "broadcast".into(),
+        Op::SumTo => "sum back to a smaller shape".into(),
+        Op::Detach => "detach (no gradient)".into(),
+        Op::SumAxis { axis, .. } => format!("sum over axis {axis}"),
+        Op::MaxAxis { axis, .. } => format!("maximum over axis {axis}"),
+        Op::ArgMaxMask { axis } => format!("argmax mask over axis {axis} (no gradient)"),
+        Op::Softmax { axis } => format!("softmax over axis {axis}"),
+        Op::LogSoftmax { axis } => format!("log-softmax over axis {axis}"),
+        Op::GatherRows { .. } => "pick each row's label entry".into(),
+        Op::ScatterRows { .. } => "scatter into each row's label entry".into(),
+        Op::Concat { axis } => format!("concatenate along axis {axis}"),
+        Op::Slice { axis, .. } => format!("slice along axis {axis}"),
+        Op::Pad { axis, .. } => format!("pad with zeros along axis {axis}"),
+        Op::MseLoss { mean: true } => "mean squared error".into(),
+        Op::MseLoss { mean: false } => "sum of squared errors".into(),
+        Op::CrossEntropy { mean: true, .. } => "softmax cross-entropy (mean over rows)".into(),
+        Op::CrossEntropy { mean: false, .. } => "softmax cross-entropy (sum over rows)".into(),
+        _ => op.name().replace('_', " "),
+    }
+}
+
+/// The forward formula of `op` applied to the named inputs (`scalar`: the
+/// output is a single number, so products are written `·`, else `⊙`).
+pub fn forward(op: Op, inputs: &[&str], scalar: bool) -> String {
+    let a = inputs.first().copied().unwrap_or("?");
+    let b = inputs.get(1).copied().unwrap_or(a);
+    let same = inputs.len() == 2 && inputs[0] == inputs[1];
+    let x = prod_sym(scalar);
+    match op {
+        Op::Leaf | Op::Param => a.to_string(),
+        Op::Add => format!("{} + {}", wrap_sum(a), wrap_sum(b)),
+        Op::Sub => format!("{} − {}", wrap_sum(a), wrap_sum(b)),
+        Op::Mul if same => power(a, 2.0),
+        Op::Mul => format!("{}{x}{}", wrap(a), wrap(b)),
+        Op::Div => format!("{} / {}", wrap(a), wrap(b)),
+        Op::Neg => format!("−{}", wrap(a)),
+        Op::AddScalar(s) if s < 0.0 => format!("{} − {}", wrap_sum(a), num(-s)),
+        Op::AddScalar(s) => format!("{} + {}", wrap_sum(a), num(s)),
+        Op::MulScalar(s) => format!("{}·{}", wrap(&num(s)), wrap(a)),
+        Op::PowScalar(p) => power(a, p),
+        Op::Exp => format!("exp({a})"),
+        Op::Log => format!("log({a})"),
+        Op::Sqrt => format!("√{}", wrap(a)),
+        Op::Abs => format!("abs({a})"),
+        Op::Sign => format!("sign({a})"),
+        Op::Sin => format!("sin({a})"),
+        Op::Cos => format!("cos({a})"),
+        Op::Sigmoid => format!("σ({a})"),
+        Op::SigmoidBackward => format!("{}{x}{}{x}(1 − {})", wrap(a), wrap(b), wrap(b)),
+        Op::Tanh => format!("tanh({a})"),
+        Op::TanhBackward => format!("{}{x}(1 − {}²)", wrap(a), wrap(b)),
+        Op::Relu => format!("relu({a})"),
+        Op::LeakyRelu(s) => format!("leaky_relu({a}, {})", num(s)),
+        Op::Softplus => format!("softplus({a})"),
+        Op::Clamp(lo, hi) => format!("clamp({a}, {}, {})", num(lo), num(hi)),
+        Op::ClampMask(lo, hi) => format!("[{} ≤ {a} ≤ {}]", num(lo), num(hi)),
+        Op::StepMask(_) => format!("[{a} > 0]"),
+        Op::MatMul { ta, tb } => format!("{}·{}", t(a, ta), t(b, tb)),
+        Op::Reshape => format!("reshape({a})"),
+        Op::Permute(_) => format!("permute({a})"),
+        Op::BroadcastTo => format!("bcast({a})"),
+        Op::SumTo => format!("sum_to({a})"),
+        Op::Detach => format!("detach({a})"),
+        Op::SumAxis { .. } => format!("Σ {}", wrap(a)),
+        Op::MaxAxis { .. } => format!("max({a})"),
+        Op::ArgMaxMask { .. } => format!("argmax_mask({a})"),
+        Op::Softmax { .. } => format!("softmax({a})"),
+        Op::LogSoftmax { .. } => format!("log_softmax({a})"),
+        Op::GatherRows { .. } => format!("{}[i, labelᵢ]", wrap(a)),
+        Op::ScatterRows { .. } => format!("scatter({a})"),
+        Op::Concat { .. } => format!("concat({a}, {b})"),
+        Op::Slice { .. } => format!("slice({a})"),
+        Op::Pad { .. } => format!("pad({a})"),
+        Op::MseLoss { mean: true } => format!("mean(({} − {})²)", wrap_sum(a), wrap_sum(b)),
+        Op::MseLoss { mean: false } => format!("Σ ({} − {})²", wrap_sum(a), wrap_sum(b)),
+        Op::CrossEntropy { mean: true, .. } => {
+            format!("mean(logsumexp({a}) − {}[i, labelᵢ])", wrap(a))
+        }
+        Op::CrossEntropy { mean: false, .. } => {
+            format!("Σ (logsumexp({a}) − {}[i, labelᵢ])", wrap(a))
+        }
+        _ => format!("{}({})", op.name(), inputs.join(", ")),
+    }
+}
+
+/// Whether `op` acts element by element on equal-shape inputs, so that its
+/// local derivative is a number per element.
+pub fn is_elementwise(op: Op) -> bool {
+    matches!(
+        op,
+        Op::Add
+            | Op::Sub
+            | Op::Mul
+            | Op::Div
+            | Op::Neg
+            | Op::AddScalar(_)
+            | Op::MulScalar(_)
+            | Op::PowScalar(_)
+            | Op::Exp
+            | Op::Log
+            | Op::Sqrt
+            | Op::Abs
+            | Op::Sign
+            | Op::Sin
+            | Op::Cos
+            | Op::Sigmoid
+            | Op::SigmoidBackward
+            | Op::Tanh
+            | Op::TanhBackward
+            | Op::Relu
+            | Op::LeakyRelu(_)
+            | Op::Softplus
+            | Op::Clamp(..)
+            | Op::ClampMask(..)
+            | Op::StepMask(_)
+            | Op::Detach
+    )
+}
+
+/// The local derivative `∂out/∂input[position]` of an elementwise
+/// operation, in terms of its inputs `a`, `b` and its output `out`; `None`
+/// for operations that are not elementwise (see [`backward`]).
+pub fn local(op: Op, position: usize, inputs: &[&str], out: &str) -> Option<String> {
+    if let Op::MseLoss { mean } = op {
+        // One number per element of the prediction (and of the target).
+        let a = inputs.first().copied().unwrap_or("?");
+        let b = inputs.get(1).copied().unwrap_or("?");
+        let d = format!("({} − {})", wrap_sum(a), wrap_sum(b));
+        let n = if mean { "/n" } else { "" };
+        return Some(if position == 0 {
+            format!("2·{d}{n}")
+        } else {
+            format!("−2·{d}{n}")
+        });
+    }
+    if !is_elementwise(op) {
+        return None;
+    }
+    let a = wrap(inputs.first().copied().unwrap_or("?"));
+    let b = wrap(inputs.get(1).copied().unwrap_or(&a));
+    let raw_a = inputs.first().copied().unwrap_or("?");
+    let o = wrap(out);
+    let first = position == 0;
+    Some(match op {
+        Op::Add | Op::AddScalar(_) => "1".into(),
+        Op::Sub if first => "1".into(),
+        Op::Sub => "−1".into(),
+        Op::Mul if first => inputs.get(1).copied().unwrap_or(raw_a).to_string(),
+        Op::Mul => raw_a.to_string(),
+        Op::Div if first => format!("1/{b}"),
+        Op::Div => format!("−{a}/{b}²"),
+        Op::Neg => "−1".into(),
+        Op::MulScalar(s) => num(s),
+        Op::PowScalar(p) => {
+            if p == 2.0 {
+                format!("2·{a}")
+            } else {
+                format!("{}·{}", wrap(&num(p)), power(raw_a, p - 1.0))
+            }
+        }
+        Op::Exp => format!("exp({raw_a}) = {o}"),
+        Op::Log => format!("1/{a}"),
+        Op::Sqrt => format!("1/(2·{o})"),
+        Op::Abs => format!("sign({raw_a})"),
+        Op::Sin => format!("cos({raw_a})"),
+        Op::Cos => format!("−sin({raw_a})"),
+        Op::Sigmoid => format!("{o}·(1 − {o})"),
+        Op::Tanh => format!("1 − {o}²"),
+        Op::Relu => format!("[{raw_a} > 0]"),
+        Op::LeakyRelu(s) => format!("1 if {raw_a} > 0 else {}", num(s)),
+        Op::Softplus => format!("σ({raw_a})"),
+        Op::Clamp(lo, hi) => format!("[{} ≤ {raw_a} ≤ {}]", num(lo), num(hi)),
+        Op::SigmoidBackward if first => format!("{b}·(1 − {b})"),
+        Op::SigmoidBackward => format!("{a}·(1 − 2·{b})"),
+        Op::TanhBackward if first => format!("1 − {b}²"),
+        Op::TanhBackward => format!("−2·{a}·{b}"),
+        Op::Sign | Op::ClampMask(..) | Op::StepMask(_) | Op::Detach => "0".into(),
+        _ => return None,
+    })
+}
+
+/// The local derivative's numbers, element by element, from the input
+/// values `a`, `b` and the output values `out`; `None` when the operation
+/// is not elementwise or the values do not line up.
+pub fn local_values(
+    op: Op,
+    position: usize,
+    a: &[f64],
+    b: &[f64],
+    out: &[f64],
+) -> Option<Vec<f64>> {
+    if let Op::MseLoss { mean } = op {
+        if a.len() != b.len() {
+            return None;
+        }
+        let n = if mean { a.len().max(1) as f64 } else { 1.0 };
+        let sign = if position == 0 { 2.0 } else { -2.0 };
+        return Some(a.iter().zip(b).map(|(p, t)| sign * (p - t) / n).collect());
+    }
+    if !is_elementwise(op) {
+        return None;
+    }
+    let n = out.len();
+    let binary = matches!(
+        op,
+        Op::Add | Op::Sub | Op::Mul | Op::Div | Op::SigmoidBackward | Op::TanhBackward
+    );
+    if a.len() != n || (binary && b.len() != n) {
+        return None;
+    }
+    let first = position == 0;
+    let sigmoid = |x: f64| 1.0 / (1.0 + (-x).exp());
+    let f = |i: usize| -> f64 {
+        let (x, o) = (a[i], out[i]);
+        let y = if binary { b[i] } else { 0.0 };
+        match op {
+            Op::Add | Op::AddScalar(_) => 1.0,
+            Op::Sub => {
+                if first {
+                    1.0
+                } else {
+                    -1.0
+                }
+            }
+            Op::Mul => {
+                if first {
+                    y
+                } else {
+                    x
+                }
+            }
+            Op::Div => {
+                if first {
+                    1.0 / y
+                } else {
+                    -x / (y * y)
+                }
+            }
+            Op::Neg => -1.0,
+            Op::MulScalar(s) => s,
+            Op::PowScalar(p) => p * x.powf(p - 1.0),
+            Op::Exp => o,
+            Op::Log => 1.0 / x,
+            Op::Sqrt => 0.5 / o,
+            Op::Abs => {
+                if x > 0.0 {
+                    1.0
+                } else if x < 0.0 {
+                    -1.0
+                } else {
+                    0.0
+                }
+            }
+            Op::Sin => x.cos(),
+            Op::Cos => -x.sin(),
+            Op::Sigmoid => o * (1.0 - o),
+            Op::Tanh => 1.0 - o * o,
+            Op::Relu => f64::from(u8::from(x > 0.0)),
+            Op::LeakyRelu(s) => {
+                if x > 0.0 {
+                    1.0
+                } else {
+                    s
+                }
+            }
+            Op::Softplus => sigmoid(x),
+            Op::Clamp(lo, hi) => f64::from(u8::from(x >= lo && x <= hi)),
+            Op::SigmoidBackward => {
+                if first {
+                    y * (1.0 - y)
+                } else {
+                    x * (1.0 - 2.0 * y)
+                }
+            }
+            Op::TanhBackward => {
+                if first {
+                    1.0 - y * y
+                } else {
+                    -2.0 * x * y
+                }
+            }
+            _ => 0.0,
+        }
+    };
+    Some((0..n).map(f).collect())
+}
+
+/// The gradient that `op` sends to its input at `position`, given the
+/// gradient `g` of its output: the chain rule for this one step.
+/// `scalar`: the output is a single number.
+pub fn backward(
+    op: Op,
+    position: usize,
+    inputs: &[&str],
+    out: &str,
+    g: &str,
+    scalar: bool,
+) -> String {
+    if let Some(l) = local(op, position, inputs, out) {
+        if l == "0" {
+            return "0 (no gradient)".into();
+        }
+        return times(g, &l, prod_sym(scalar));
+    }
+    let a = inputs.first().copied().unwrap_or("?");
+    let b = inputs.get(1).copied().unwrap_or(a);
+    let first = position == 0;
+    let gw = wrap(g);
+    let gt = if is_simple(g) {
+        format!("{g}ᵀ")
+    } else {
+        format!("({g})ᵀ")
+    };
+    match op {
+        // out = A'·B' with A' = Aᵀ if ta: ∂A' = G·B'ᵀ, ∂B' = A'ᵀ·G.
+        Op::MatMul { ta, tb } => match (first, ta, tb) {
+            (true, false, false) => format!("{gw}·{}", t(b, true)),
+            (true, false, true) => format!("{gw}·{}", wrap(b)),
+            (true, true, false) => format!("{}·{gt}", wrap(b)),
+            (true, true, true) => format!("{}·{gt}", t(b, true)),
+            (false, false, false) => format!("{}·{gw}", t(a, true)),
+            (false, true, false) => format!("{}·{gw}", wrap(a)),
+            (false, false, true) => format!("{gt}·{}", wrap(a)),
+            (false, true, true) => format!("{gt}·{}", t(a, true)),
+        },
+        Op::Reshape => format!("reshape({g}) to {a}'s shape"),
+        Op::Permute(_) => format!("permute⁻¹({g})"),
+        Op::BroadcastTo => format!("sum_to({g}) (sum over the broadcast axes)"),
+        Op::SumTo => format!("bcast({g})"),
+        Op::SumAxis { .. } => format!("bcast({g}) (each summed element gets it)"),
+        Op::MaxAxis { .. } => format!("{g} at the maximum, 0 elsewhere"),
+        Op::Softmax { .. } => format!("{o}⊙({g} − Σ {g}⊙{o})", o = wrap(out)),
+        Op::LogSoftmax { .. } => format!("{g} − softmax({a})·Σ {g}"),
+        Op::GatherRows { .. } => format!("{g} at [i, labelᵢ], 0 elsewhere"),
+        Op::ScatterRows { .. } => format!("{gw}[i, labelᵢ]"),
+        Op::Concat { .. } if first => format!("the part of {g} from {a}"),
+        Op::Concat { .. } => format!("the part of {g} from {b}"),
+        Op::Slice { .. } => format!("pad({g}) with zeros"),
+        Op::Pad { .. } => format!("slice({g})"),
+        Op::CrossEntropy { mean, .. } => {
+            let n = if mean { " / rows" } else { "" };
+            format!("(softmax({a}) − onehot(label))·{gw}{n}")
+        }
+        Op::Leaf | Op::Param => "0 (no gradient)".into(),
+        _ => format!("the backward rule of {} applied to {g}", op.name()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_in_six_significant_digits() {
+        assert_eq!(num(0.0618193), "0.0618193");
+        assert_eq!(num(-0.000448326), "-0.000448326");
+        assert_eq!(num(1.105906), "1.10591");
+        assert_eq!(num(3.0), "3");
+        assert_eq!(num(-1e-7), "-1e-7");
+        assert_eq!(num(2.5e12), "2.5e12");
+        assert_eq!(num(f64::NAN), "NaN");
+        assert_eq!(num(-0.0), "0");
+    }
+
+    #[test]
+    fn wrapping_and_formulas() {
+        assert!(is_atomic("σ(z1)"));
+        assert!(is_atomic("x"));
+        assert!(!is_atomic("x + y"));
+        assert!(!is_atomic("-1"));
+        assert_eq!(forward(Op::Add, &["x", "y"], true), "x + y");
+        assert_eq!(
+            forward(Op::Mul, &["x + y", "x − 1"], true),
+            "(x + y)·(x − 1)"
+        );
+        assert_eq!(forward(Op::AddScalar(-1.0), &["x"], true), "x − 1");
+        assert_eq!(
+            forward(
+                Op::MatMul {
+                    ta: false,
+                    tb: true
+                },
+                &["x", "W1"],
+                false
+            ),
+            "x·W1ᵀ"
+        );
+        assert_eq!(forward(Op::Mul, &["d", "d"], false), "d²");
+        assert_eq!(
+            local(Op::Mul, 0, &["x + y", "x − 1"], "f").unwrap(),
+            "x − 1"
+        );
+        assert_eq!(
+            backward(Op::Mul, 1, &["a", "b"], "f", "∂f/∂f", true),
+            "∂f/∂f·a"
+        );
+        assert_eq!(backward(Op::Add, 0, &["a", "b"], "f", "g", true), "g");
+        assert_eq!(backward(Op::Sub, 1, &["a", "b"], "f", "g", true), "−g");
+        assert_eq!(
+            backward(
+                Op::MatMul {
+                    ta: false,
+                    tb: true
+                },
+                0,
+                &["x", "W1"],
+                "z",
+                "g",
+                false
+            ),
+            "g·W1"
+        );
+        assert_eq!(
+            backward(
+                Op::MatMul {
+                    ta: false,
+                    tb: true
+                },
+                1,
+                &["x", "W1"],
+                "z",
+                "g",
+                false
+            ),
+            "gᵀ·x"
+        );
+    }
+
+    #[test]
+    fn local_values_match_the_derivatives() {
+        let v = local_values(Op::Sigmoid, 0, &[0.0], &[], &[0.5]).unwrap();
+        assert_eq!(v, vec![0.25]);
+        let v = local_values(Op::Div, 1, &[1.0], &[2.0], &[0.5]).unwrap();
+        assert_eq!(v, vec![-0.25]);
+        assert!(local_values(
+            Op::MatMul {
+                ta: false,
+                tb: false
+            },
+            0,
+            &[1.0],
+            &[1.0],
+            &[1.0]
+        )
+        .is_none());
+    }
+}
