@@ -10,6 +10,7 @@ mod gradcheck;
 mod graph;
 mod plot;
 mod predict;
+mod resume;
 mod threads;
 mod train;
 
@@ -40,9 +41,14 @@ enum Command {
     /// The forward and backward pass of the lesson's worked example 1 (the
     /// 2-2-1 sigmoid network), every intermediate value printed.
     Example(example::Args),
+    /// Run the benchmark workloads W1–W3 and print steps per second.
+    Bench(bench::Args),
     /// Per-layer gradient flow: which layers' gradients vanish or explode
     /// (the vanishing-gradient lesson, Example 3 with `--chain`).
     Diagnose(diagnose::Args),
+    /// Check a model's gradients against finite differences (exit status 1
+    /// when a check fails).
+    Gradcheck(gradcheck::Args),
     /// Every step of a forward and backward pass, generated from the
     /// recorded graph: worked example 1 by default, any MLP (--model,
     /// --init, --layers), or an expression (--expr "(x + y) * (x - 1)"
@@ -52,11 +58,6 @@ enum Command {
     /// forward pass and loss, with values and gradients: Mermaid, DOT, SVG
     /// or PNG.
     Graph(graph::Args),
-    /// Run the benchmark workloads W1–W3 and print steps per second.
-    Bench(bench::Args),
-    /// Check a model's gradients against finite differences (exit status 1
-    /// when a check fails).
-    Gradcheck(gradcheck::Args),
 }
 
 fn main() -> ExitCode {
@@ -73,13 +74,13 @@ fn main() -> ExitCode {
         Command::Example(args) => example::run(args).map_err(chainrule_nn::Error::from),
         Command::Bench(args) => bench::run(args),
         Command::Diagnose(args) => diagnose::run(args),
-        Command::Explain(args) => explain::run(args),
-        Command::Graph(args) => graph::run(args),
         Command::Gradcheck(args) => match gradcheck::run(args) {
             Ok(true) => Ok(()),
             Ok(false) => return ExitCode::from(1),
             Err(e) => Err(e),
         },
+        Command::Explain(args) => explain::run(args),
+        Command::Graph(args) => graph::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

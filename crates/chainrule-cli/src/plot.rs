@@ -7,18 +7,23 @@ use std::path::Path;
 
 /// Draws the per-step loss, the per-epoch train and test loss, and (for
 /// classification) the test accuracy, to `path` (SVG).
+///
+/// The image is drawn in memory and written atomically, like the model.
 pub fn curves(path: &Path, h: &History, title: &str) -> Result<()> {
-    draw(path, h, title).map_err(|e| Error::config("curves", format!("{}: {e}", path.display())))
+    let fail = |e: String| Error::config("curves", format!("{}: {e}", path.display()));
+    let mut svg = String::new();
+    draw(&mut svg, h, title).map_err(|e| fail(e.to_string()))?;
+    chainrule_nn::atomic::write_atomically(path, svg.as_bytes()).map_err(|e| fail(e.to_string()))
 }
 
 fn draw(
-    path: &Path,
+    svg: &mut String,
     h: &History,
     title: &str,
 ) -> std::result::Result<(), Box<dyn std::error::Error>> {
     let has_accuracy = h.epochs.iter().any(|e| e.test_accuracy.is_some());
-    let root =
-        SVGBackend::new(path, (if has_accuracy { 960 } else { 560 }, 420)).into_drawing_area();
+    let root = SVGBackend::with_string(svg, (if has_accuracy { 960 } else { 560 }, 420))
+        .into_drawing_area();
     root.fill(&WHITE)?;
     let (left, right) = if has_accuracy {
         root.split_horizontally(560)

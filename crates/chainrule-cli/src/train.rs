@@ -3,15 +3,18 @@
 
 use crate::data_args::{self, is_builtin};
 use crate::plot;
+use crate::resume;
 use chainrule_inspect::flow;
+use chainrule_nn::checkpoint::{self, CHECKPOINT_FILE};
 use chainrule_nn::data::shuffled_indices;
 use chainrule_nn::mlp::parse_sizes;
 use chainrule_nn::model_io::{apply_loaded, save_model};
 use chainrule_nn::optim::Schedule;
-use chainrule_nn::trainer::{self, History, Model, OptimizerKind, TrainConfig};
+use chainrule_nn::trainer::{self, History, Model, OptimizerKind, TrainConfig, Trainer};
 use chainrule_nn::{Activation, LossKind, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
+use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -92,6 +95,19 @@ pub struct Args {
     /// Print one JSON object with the final metrics.
     #[arg(long)]
     pub json: bool,
+    /// Every N epochs, save a checkpoint (weights, optimizer state,
+    /// progress, metrics and these flags) as checkpoint.safetensors in the
+    /// run folder, with model.safetensors and metrics.json; 0: never.
+    #[arg(long, default_value_t = 0)]
+    pub checkpoint_every: usize,
+    /// Stop after this epoch, saving a checkpoint: continue later with
+    /// --resume.
+    #[arg(long, value_name = "EPOCH")]
+    pub stop_after: Option<usize>,
+    /// Continue the run in folder DIR from its checkpoint, with the flags it
+    /// was started with (flags that contradict them are refused).
+    #[arg(long, value_name = "DIR")]
+    pub resume: Option<PathBuf>,
 }
 
 /// The loss flag: `None` for auto.
@@ -126,6 +142,14 @@ fn config(args: &Args) -> Result<TrainConfig> {
 pub fn run(args: &Args) -> Result<()> {
     let started = Instant::now();
     crate::threads::configure(args.threads)?;
+    let (args, checkpoint) = match &args.resume {
+        Some(dir) => {
+            let (a, ck) = resume::open(args, dir)?;
+            (a, Some(ck))
+        }
+        None => (args.clone(), None),
+    };
+    let args = &args;
     let cfg = config(args)?;
     cfg.validate()?;
     let standardize = if args.no_standardize {
@@ -141,20 +165,61 @@ pub fn run(args: &Args) -> Result<()> {
         standardize,
         None,
     )?;
-    let mut model = Model::<f32>::new(&data.train, &cfg)?;
-    model.standardizer = data.standardizer.clone();
-    if let Some(path) = &args.init {
-        apply_loaded(&mut model, path)?;
-    }
     let out_dir = args
         .out
         .clone()
         .unwrap_or_else(|| default_run_dir(&args.data));
+    let (mut model, mut trainer, mut grad_reports) = match checkpoint {
+        Some(ck) => {
+            let reports = resume::saved_grad_reports(&ck);
+            if ck.config != cfg {
+                return Err(chainrule_nn::Error::config(
+                    "resume",
+                    "the checkpoint's training config does not match its flags",
+                ));
+            }
+            let (model, trainer) = ck.resume(&data.train, data.test.as_ref())?;
+            (model, trainer, reports)
+        }
+        None => {
+            let ck = out_dir.join(CHECKPOINT_FILE);
+            if ck.exists() {
+                return Err(chainrule_nn::Error::config(
+                    "out",
+                    format!(
+                        "{} holds the checkpoint of an earlier run: continue it with --resume {}, \
+                         or choose another --out",
+                        ck.display(),
+                        out_dir.display()
+                    ),
+                ));
+            }
+            let mut model = Model::<f32>::new(&data.train, &cfg)?;
+            model.standardizer = data.standardizer.clone();
+            if let Some(path) = &args.init {
+                apply_loaded(&mut model, path)?;
+            }
+            (model, Trainer::new(&cfg)?, Vec::new())
+        }
+    };
+    if let Some(stop) = args.stop_after {
+        if stop <= trainer.epochs_done() || stop > cfg.epochs {
+            return Err(chainrule_nn::Error::config(
+                "stop-after",
+                format!(
+                    "must lie after the epochs done ({}) and at most --epochs ({}), got {stop}",
+                    trainer.epochs_done(),
+                    cfg.epochs
+                ),
+            ));
+        }
+    }
     std::fs::create_dir_all(&out_dir)
         .map_err(|e| chainrule_nn::Error::config("out", format!("{}: {e}", out_dir.display())))?;
 
     let steps_per_epoch = data.train.n.div_ceil(cfg.batch_size);
-    let bar = progress_bar(args, (steps_per_epoch * cfg.epochs) as u64);
+    let bar = progress_bar(args, steps_per_epoch.saturating_mul(cfg.epochs) as u64);
+    bar.set_position(trainer.history().steps.len() as u64);
     let say = |line: String| {
         if args.quiet {
             return;
@@ -180,50 +245,80 @@ pub fn run(args: &Args) -> Result<()> {
         args.optimizer,
         cfg.lr
     ));
+    if trainer.epochs_done() > 0 {
+        say(format!(
+            "resuming {} after epoch {} of {}",
+            out_dir.display(),
+            trainer.epochs_done(),
+            cfg.epochs
+        ));
+    }
     // A fixed sample of training rows for the per-epoch gradient-flow report.
     let report_rows: Vec<usize> = shuffled_indices(data.train.n, args.seed)
         .into_iter()
         .take(64)
         .collect();
-    let mut grad_reports: Vec<serde_json::Value> = Vec::new();
-    let history = trainer::train(
-        &mut model,
-        &data.train,
-        data.test.as_ref(),
-        &cfg,
-        |s| {
+    let model_path = out_dir.join("model.safetensors");
+    let metrics_path = out_dir.join("metrics.json");
+    while !trainer.is_done() {
+        let e = trainer.run_epoch(&mut model, &data.train, data.test.as_ref(), |s| {
             // `+ 0.0` shows a loss of −0 as 0.
             bar.set_message(format!("loss {:.4}", s.loss + 0.0));
             bar.inc(1);
-        },
-        |e, model| {
-            if args.grad_report {
-                let report = flow::layer_report(model, &data.train, &report_rows)?;
-                grad_reports.push(report.layers_json());
-            }
-            let mut line = format!(
-                "epoch {:>3}/{}  train loss {:.4}",
-                e.epoch, cfg.epochs, e.train_loss
-            );
-            if let Some(l) = e.test_loss {
-                line += &format!("  test loss {l:.4}");
-            }
-            if let Some(a) = e.test_accuracy {
-                line += &format!("  test accuracy {:.2}%", 100.0 * a);
-            }
-            say(line);
-            Ok(())
-        },
-    )?;
+        })?;
+        if args.grad_report {
+            let report = flow::layer_report(&mut model, &data.train, &report_rows)?;
+            grad_reports.push(report.layers_json());
+        }
+        let mut line = format!(
+            "epoch {:>3}/{}  train loss {:.4}",
+            e.epoch, cfg.epochs, e.train_loss
+        );
+        if let Some(l) = e.test_loss {
+            line += &format!("  test loss {l:.4}");
+        }
+        if let Some(a) = e.test_accuracy {
+            line += &format!("  test accuracy {:.2}%", 100.0 * a);
+        }
+        say(line);
+        let stop = args.stop_after == Some(e.epoch);
+        if stop || (args.checkpoint_every > 0 && e.epoch % args.checkpoint_every == 0) {
+            let extra = BTreeMap::from([
+                (
+                    resume::SETTINGS_KEY.to_string(),
+                    resume::settings_json(args),
+                ),
+                (
+                    resume::GRAD_REPORTS_KEY.to_string(),
+                    serde_json::Value::from(grad_reports.clone()).to_string(),
+                ),
+            ]);
+            let ck = out_dir.join(CHECKPOINT_FILE);
+            checkpoint::save(
+                &ck,
+                &model,
+                &trainer,
+                &data.train,
+                data.test.as_ref(),
+                &extra,
+            )?;
+            save_model(&model_path, &model)?;
+            write_metrics(&metrics_path, trainer.history(), &grad_reports)?;
+        }
+        if stop {
+            break;
+        }
+    }
     bar.finish_and_clear();
+    let history = trainer.history();
 
-    let model_path = out_dir.join("model.safetensors");
     save_model(&model_path, &model)?;
-    write_metrics(&out_dir.join("metrics.json"), &history, &grad_reports)?;
+    write_metrics(&metrics_path, history, &grad_reports)?;
     let curve = out_dir.join("curves.svg");
-    plot::curves(&curve, &history, &args.data)?;
+    plot::curves(&curve, history, &args.data)?;
     let seconds = started.elapsed().as_secs_f64();
     let last = history.epochs.last();
+    let done = trainer.epochs_done();
     let baseline = data
         .test
         .as_ref()
@@ -231,6 +326,7 @@ pub fn run(args: &Args) -> Result<()> {
     if args.json {
         let mut summary = json!({
             "data": args.data,
+            "epochs_done": done,
             "train_loss": last.map(|e| e.train_loss),
             "seconds": seconds,
             "model": model_path.display().to_string(),
@@ -248,15 +344,11 @@ pub fn run(args: &Args) -> Result<()> {
     } else if !args.quiet {
         if let Some(a) = last.and_then(|e| e.test_accuracy) {
             println!(
-                "test accuracy {:.2}% after {} epochs ({seconds:.1} s)",
-                100.0 * a,
-                cfg.epochs
+                "test accuracy {:.2}% after {done} epochs ({seconds:.1} s)",
+                100.0 * a
             );
         } else if let Some(l) = last.and_then(|e| e.test_loss) {
-            println!(
-                "test loss {l:.4} after {} epochs ({seconds:.1} s)",
-                cfg.epochs
-            );
+            println!("test loss {l:.4} after {done} epochs ({seconds:.1} s)");
             if let Some(b) = baseline {
                 println!("predicting the training mean instead gives test loss {b:.4}");
             }
@@ -264,9 +356,16 @@ pub fn run(args: &Args) -> Result<()> {
         println!(
             "model {}\nmetrics {}\ncurves {}",
             model_path.display(),
-            out_dir.join("metrics.json").display(),
+            metrics_path.display(),
             curve.display()
         );
+        if !trainer.is_done() {
+            println!(
+                "stopped after epoch {done} of {}: continue with chainrule train --resume {}",
+                cfg.epochs,
+                out_dir.display()
+            );
+        }
     }
     Ok(())
 }

@@ -22,6 +22,9 @@ pub enum Error {
     /// A model file whose tensors do not fit the architecture.
     #[error("{path}: {detail}")]
     ModelMismatch { path: String, detail: String },
+    /// A checkpoint that cannot be read, or does not fit the run resumed.
+    #[error("{path}: {detail}")]
+    Checkpoint { path: String, detail: String },
     /// A NaN or infinity caught by anomaly mode during training.
     #[error("training stopped at epoch {epoch}, step {step}: {source}")]
     Anomaly {

@@ -9,9 +9,12 @@
 //!   stated; [`optim`]: SGD, Adam, AdamW, schedules, clipping.
 //! - [`data`]: the embedded data sets, CSV and MNIST loaders, splits,
 //!   standardization, batches; [`model_file`]: safetensors files.
+//! - [`trainer`]: the training loop, one epoch at a time ([`trainer::Trainer`]);
+//!   [`checkpoint`]: exact checkpoints of a run, to resume it.
 
 pub mod activation;
 pub mod atomic;
+pub mod checkpoint;
 pub mod error;
 pub mod init;
 pub mod linear;

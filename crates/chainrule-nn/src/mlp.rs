@@ -11,6 +11,11 @@ use crate::module::Module;
 use chainrule::{Float, Graph, ParamId, Var};
 use std::collections::BTreeMap;
 
+/// Most weights and biases a network may have (2^28: 1 GiB in f32), checked
+/// before anything is allocated, so that `--hidden 1000000,1000000` or a
+/// model file's metadata claiming such layers is an error, not an abort.
+pub const MAX_PARAMETERS: usize = 1 << 28;
+
 /// The architecture of an MLP: what a model file's metadata records.
 #[derive(Clone, Debug, PartialEq)]
 pub struct MlpSpec {
@@ -37,7 +42,8 @@ pub struct Mlp {
 }
 
 impl MlpSpec {
-    /// Checks the sizes: at least input and output, none zero.
+    /// Checks the sizes: at least input and output, none zero, and at most
+    /// [`MAX_PARAMETERS`] weights and biases in all.
     pub fn validate(&self) -> Result<()> {
         if self.sizes.len() < 2 || self.sizes.contains(&0) {
             return Err(Error::config(
@@ -48,7 +54,22 @@ impl MlpSpec {
                 ),
             ));
         }
-        Ok(())
+        let count = self.sizes.windows(2).try_fold(0usize, |acc, w| {
+            w[0].checked_add(1)?
+                .checked_mul(w[1])
+                .and_then(|n| acc.checked_add(n))
+        });
+        match count {
+            Some(n) if n <= MAX_PARAMETERS => Ok(()),
+            _ => Err(Error::config(
+                "layers",
+                format!(
+                    "sizes {:?} make {} weights and biases, over the limit of {MAX_PARAMETERS}",
+                    self.sizes,
+                    count.map_or("more than 2^64".to_string(), |n| n.to_string())
+                ),
+            )),
+        }
     }
 
     /// The metadata entries describing this architecture.

@@ -11,6 +11,7 @@ use crate::model_file::{self, NamedTensor};
 use crate::module::Module;
 use crate::trainer::Model;
 use chainrule::{Float, Graph, Tensor};
+use std::collections::BTreeMap;
 use std::path::Path;
 
 /// Writes `model` to `path` atomically (values stored as f32).
@@ -24,14 +25,20 @@ pub fn save_model<F: Float>(path: &Path, model: &Model<F>) -> Result<()> {
             data: t.data().iter().map(|v| v.as_f64() as f32).collect(),
         });
     }
+    model_file::save(path, &tensors, &model_metadata(model))?;
+    Ok(())
+}
+
+/// The metadata of a model file for `model`: the architecture, the loss and
+/// the input standardization.
+pub fn model_metadata<F: Float>(model: &Model<F>) -> BTreeMap<String, String> {
     let mut meta = model.mlp.spec.to_metadata();
     meta.insert("loss".into(), model.loss.name().into());
     if let Some(s) = &model.standardizer {
         meta.insert("input_mean".into(), join(&s.mean));
         meta.insert("input_std".into(), join(&s.std));
     }
-    model_file::save(path, &tensors, &meta)?;
-    Ok(())
+    meta
 }
 
 /// Reads a model file. The architecture comes from its metadata; a file
@@ -62,35 +69,81 @@ pub fn load_model<F: Float>(
             ))
         }
     };
-    let standardizer = match meta
-        .as_ref()
-        .map(|m| (m.get("input_mean"), m.get("input_std")))
-    {
+    let standardizer = standardizer_from(meta.as_ref(), spec.sizes[0], path)?;
+    check_size(&spec, tensors.iter().map(|t| t.data.len()).sum(), path)?;
+    let mut model = empty_model(spec, loss, standardizer)?;
+    apply_weights(&mut model, &tensors, path)?;
+    Ok(model)
+}
+
+/// The input standardization that `meta` records (`input_mean`,
+/// `input_std`) for `inputs` features, if any.
+pub(crate) fn standardizer_from(
+    meta: Option<&BTreeMap<String, String>>,
+    inputs: usize,
+    path: &Path,
+) -> Result<Option<Standardizer>> {
+    match meta.map(|m| (m.get("input_mean"), m.get("input_std"))) {
         Some((Some(mean), Some(std))) => {
             let (mean, std) = (split(mean, path)?, split(std, path)?);
-            if mean.len() != spec.sizes[0] || std.len() != spec.sizes[0] || std.contains(&0.0) {
+            if mean.len() != inputs || std.len() != inputs || std.contains(&0.0) {
                 return Err(mismatch(
                     path,
-                    format!(
-                        "input_mean/input_std must hold {} values (std non-zero)",
-                        spec.sizes[0]
-                    ),
+                    format!("input_mean/input_std must hold {inputs} values (std non-zero)"),
                 ));
             }
-            Some(Standardizer { mean, std })
+            Ok(Some(Standardizer { mean, std }))
         }
-        _ => None,
-    };
+        _ => Ok(None),
+    }
+}
+
+/// Networks of up to this many values (2^20, 4 MiB in f32) are built from a
+/// model file's metadata even when its tensors hold fewer, so that the
+/// tensor-by-tensor check can name the first missing or misshapen tensor;
+/// bigger ones must be covered by the file's values before anything is
+/// allocated.
+pub const SMALL_MODEL: usize = 1 << 20;
+
+/// Refuses an architecture that needs more parameter values than the file
+/// holds (`available`) before anything is allocated for it, so that
+/// metadata claiming layers of a million units cannot make the loader
+/// allocate terabytes only to find the tensors missing. Architectures of up
+/// to [`SMALL_MODEL`] values are built anyway, so that the tensor-by-tensor
+/// check can name the first missing or misshapen tensor.
+pub(crate) fn check_size(spec: &MlpSpec, available: usize, path: &Path) -> Result<()> {
+    let needed = spec.sizes.windows(2).try_fold(0usize, |acc, w| {
+        w[0].checked_add(1)
+            .and_then(|fan_in| fan_in.checked_mul(w[1]))
+            .and_then(|n| acc.checked_add(n))
+    });
+    match needed {
+        Some(n) if n <= available.max(SMALL_MODEL) => Ok(()),
+        _ => Err(mismatch(
+            path,
+            format!(
+                "the architecture {:?} needs {} parameter values, the file holds {available}",
+                spec.sizes,
+                needed.map_or("more than 2^64".to_string(), |n| n.to_string())
+            ),
+        )),
+    }
+}
+
+/// A model of architecture `spec` with zero weights, to be filled from a file.
+pub(crate) fn empty_model<F: Float>(
+    spec: MlpSpec,
+    loss: LossKind,
+    standardizer: Option<Standardizer>,
+) -> Result<Model<F>> {
     let mut graph = Graph::new();
     let mlp = Mlp::new(&mut graph, spec, Init::Zeros, 0)?;
-    let mut model = Model {
+    Ok(Model {
         graph,
         mlp,
         loss,
         standardizer,
-    };
-    apply_weights(&mut model, &tensors, path)?;
-    Ok(model)
+    })
 }
 
 /// Replaces the model's weights with those of the file at `path` (its
@@ -170,7 +223,7 @@ pub fn apply_weights<F: Float>(
     Ok(())
 }
 
-fn mismatch(path: &Path, detail: String) -> Error {
+pub(crate) fn mismatch(path: &Path, detail: String) -> Error {
     Error::ModelMismatch {
         path: path.display().to_string(),
         detail,

@@ -39,7 +39,8 @@ impl<F: Float> OptimizerState<F> {
             })
     }
 
-    /// Checks that the state is of `kind` with exactly the buffers `names`.
+    /// Checks that the state is of `kind` with exactly the buffers `names`
+    /// (in any order).
     pub fn expect(&self, kind: &str, names: &[&str]) -> Result<()> {
         if self.kind != kind {
             return Err(Error::config(
@@ -50,8 +51,11 @@ impl<F: Float> OptimizerState<F> {
                 ),
             ));
         }
-        let have: Vec<&str> = self.buffers.iter().map(|(n, _)| n.as_str()).collect();
-        if have != names {
+        let mut have: Vec<&str> = self.buffers.iter().map(|(n, _)| n.as_str()).collect();
+        let mut want = names.to_vec();
+        have.sort_unstable();
+        want.sort_unstable();
+        if have != want {
             return Err(Error::config(
                 "optimizer state",
                 format!("the {kind} state holds buffers {have:?}, expected {names:?}"),

@@ -32,9 +32,11 @@ pub fn log_softmax_axis<F: Float>(x: &[F], shape: Shape, axis: usize, out: &mut 
             let at = |j: usize| (o * size + j) * inner + i;
             let m = (0..size).fold(F::neg_infinity(), |m, j| m.max(x[at(j)]));
             let total: F = (0..size).map(|j| (x[at(j)] - m).exp()).sum();
-            let lse = m + total.ln();
+            // (x − m) − ln Σ rather than x − (m + ln Σ): no cancellation
+            // between two large numbers at logits of ±1e4.
+            let log_sum = total.ln();
             for j in 0..size {
-                out[at(j)] = x[at(j)] - lse;
+                out[at(j)] = (x[at(j)] - m) - log_sum;
             }
         }
     }

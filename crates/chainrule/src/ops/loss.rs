@@ -80,8 +80,10 @@ impl<'g, F: Float> Var<'g, F> {
                 let mut total = F::zero();
                 for (row, &y) in z.chunks_exact(c.max(1)).zip(labels) {
                     let m = row.iter().fold(F::neg_infinity(), |m, &v| m.max(v));
-                    let lse = m + row.iter().map(|&v| (v - m).exp()).sum::<F>().ln();
-                    total += lse - row[y];
+                    // logsumexp − z_y = ln Σ e^(z − m) − (z_y − m): both
+                    // terms small, so nothing cancels at logits of ±1e4.
+                    let log_sum = row.iter().map(|&v| (v - m).exp()).sum::<F>().ln();
+                    total += log_sum - (row[y] - m);
                 }
                 out[0] = total * s;
             },

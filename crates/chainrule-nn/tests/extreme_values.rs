@@ -1,0 +1,259 @@
+//! Numerical stability at extreme values, in f32 and f64, through the graph
+//! (forward and backward), against values worked out by hand in f64 (the
+//! arithmetic is in the comments). What the engine's and the loss module's
+//! own tests already cover (the softmax kernels at ±1e4, cross-entropy and
+//! BCE on logits in f64, BCE on probabilities in f64, anomaly reports of
+//! exp overflow) is not repeated; this file adds the graph-level softmax
+//! and log-softmax with their gradients, f32 throughout, sigmoid, tanh and
+//! softplus at ±1e4, and exp at the edge of overflow.
+
+use chainrule::{Float, Graph, Tensor};
+use chainrule_nn::loss::{bce, cross_entropy, Reduction};
+
+fn close(got: f64, want: f64, rel: f64, what: &str) {
+    let ok = if want.is_infinite() {
+        got == want
+    } else {
+        (got - want).abs() <= rel * want.abs().max(1.0)
+    };
+    assert!(ok, "{what}: got {got:e}, want {want:e}");
+}
+
+fn all_close<F: Float>(got: &[F], want: &[f64], rel: f64, what: &str) {
+    assert_eq!(got.len(), want.len(), "{what}");
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        close(g.as_f64(), *w, rel, &format!("{what} [{i}] ({})", F::NAME));
+    }
+}
+
+/// Machine precision of `F`, as the tolerance of its results.
+fn tol<F: Float>() -> f64 {
+    F::epsilon().as_f64() * 4.0
+}
+
+fn softmax_and_log_softmax<F: Float>() {
+    // Rows: [1e4, 0, −1e4] and equal logits [5, 5, 5]; loss Σ w ⊙ out with
+    // w = [1, 2, 3] on each row.
+    // softmax: row 1 is [1, 0, 0] (e^−1e4 underflows to exactly 0),
+    // row 2 is [1/3, 1/3, 1/3]. Gradient p ⊙ (w − Σ p w):
+    // row 1: Σpw = 1 → [0, 0, 0]; row 2: Σpw = 2 → [−1/3, 0, 1/3].
+    // log_softmax: row 1 is [0, −1e4, −2e4], row 2 is ln(1/3) = −1.0986122886681098
+    // each. Gradient w − p Σw with Σw = 6: row 1 [−5, 2, 3], row 2 [−1, 0, 1].
+    let logits = [1e4, 0.0, -1e4, 5.0, 5.0, 5.0];
+    let w = [1.0, 2.0, 3.0, 1.0, 2.0, 3.0];
+    let third = 1.0 / 3.0;
+    let ln_third = -1.098_612_288_668_109_8;
+    for log in [false, true] {
+        let g = Graph::<F>::new();
+        let z = g.variable(&Tensor::from_f64(&logits, &[2, 3]).unwrap());
+        let weights = g.input(&Tensor::from_f64(&w, &[2, 3]).unwrap());
+        let out = if log {
+            z.log_softmax(1).unwrap()
+        } else {
+            z.softmax(1).unwrap()
+        };
+        out.mul(weights).unwrap().sum().backward().unwrap();
+        let (values, grads) = if log {
+            (
+                [0.0, -1e4, -2e4, ln_third, ln_third, ln_third],
+                [-5.0, 2.0, 3.0, -1.0, 0.0, 1.0],
+            )
+        } else {
+            (
+                [1.0, 0.0, 0.0, third, third, third],
+                [0.0, 0.0, 0.0, -third, 0.0, third],
+            )
+        };
+        let name = if log { "log_softmax" } else { "softmax" };
+        all_close(&out.to_vec(), &values, tol::<F>(), name);
+        all_close(z.grad().unwrap().data(), &grads, tol::<F>(), name);
+    }
+}
+
+#[test]
+fn softmax_and_log_softmax_at_plus_minus_1e4_and_equal_logits() {
+    softmax_and_log_softmax::<f32>();
+    softmax_and_log_softmax::<f64>();
+}
+
+#[test]
+fn cross_entropy_in_f32_at_plus_minus_1e4() {
+    // Row [1e4, 0, −1e4] with label 2: −log_softmax = 2e4; row [5, 5, 5]
+    // with label 0: ln 3 = 1.0986122886681098. Sum 20001.09861228867.
+    // Gradient p − onehot: [1, 0, −1] and [1/3 − 1, 1/3, 1/3].
+    let g = Graph::<f32>::new();
+    let z = g.variable(&Tensor::from_f64(&[1e4, 0.0, -1e4, 5.0, 5.0, 5.0], &[2, 3]).unwrap());
+    let l = cross_entropy(z, &[2, 0], Reduction::Sum).unwrap();
+    close(
+        l.item().unwrap().as_f64(),
+        20_001.098_612_288_67,
+        1e-7,
+        "cce loss",
+    );
+    l.backward().unwrap();
+    let third = 1.0 / 3.0;
+    all_close(
+        z.grad().unwrap().data(),
+        &[1.0, 0.0, -1.0, third - 1.0, third, third],
+        tol::<f32>(),
+        "cce gradient",
+    );
+}
+
+fn activations<F: Float>() {
+    // x = [1e4, −1e4, 100, −100, 0]:
+    // σ(x) = [1, 0, 1 − 3.7e−44 → 1, 3.7200759760208356e−44, 1/2] with
+    // σ' = σ(1 − σ) = [0, 0, 3.7e−44, 3.7e−44, 1/4] (f32 flushes 3.7e−44 to ~0);
+    // tanh(x) = [1, −1, 1, −1, 0] with tanh' = 1 − tanh² = [0, 0, 0, 0, 1];
+    // softplus(x) = ln(1 + eˣ) = [1e4, 0, 100, 3.7e−44, ln 2] with
+    // softplus' = σ(x).
+    let x = [1e4, -1e4, 100.0, -100.0, 0.0];
+    let tiny = 3.720_075_976_020_835_6e-44;
+    let ln2 = std::f64::consts::LN_2;
+    let cases: [(&str, [f64; 5], [f64; 5]); 3] = [
+        (
+            "sigmoid",
+            [1.0, 0.0, 1.0, tiny, 0.5],
+            [0.0, 0.0, tiny, tiny, 0.25],
+        ),
+        (
+            "tanh",
+            [1.0, -1.0, 1.0, -1.0, 0.0],
+            [0.0, 0.0, 0.0, 0.0, 1.0],
+        ),
+        (
+            "softplus",
+            [1e4, 0.0, 100.0, tiny, ln2],
+            [1.0, 0.0, 1.0, tiny, 0.5],
+        ),
+    ];
+    for (name, values, grads) in cases {
+        let g = Graph::<F>::new();
+        let v = g.variable(&Tensor::from_f64(&x, &[5]).unwrap());
+        let y = match name {
+            "sigmoid" => v.sigmoid(),
+            "tanh" => v.tanh(),
+            _ => v.softplus(),
+        };
+        y.sum().backward().unwrap();
+        let out = y.to_vec();
+        let grad = v.grad().unwrap().into_vec();
+        assert!(
+            out.iter().chain(&grad).all(|t| t.is_finite()),
+            "{name} {}: {out:?} {grad:?}",
+            F::NAME
+        );
+        all_close(&out, &values, tol::<F>(), name);
+        all_close(&grad, &grads, tol::<F>(), &format!("{name}'"));
+    }
+}
+
+#[test]
+fn sigmoid_tanh_and_softplus_at_plus_minus_1e4() {
+    activations::<f32>();
+    activations::<f64>();
+}
+
+#[test]
+fn exp_overflows_to_infinity_only_where_the_format_must() {
+    // e^709 = 8.218407461554972e307 fits in f64, e^710 does not; e^88 =
+    // 1.6516362549940018e38 fits in f32 (as 1.6516362661361307e38), e^89
+    // does not. e^−1e4 underflows to 0 in both, with gradient 0.
+    let g = Graph::<f64>::new();
+    let x = g.variable(&Tensor::from_f64(&[709.0, 710.0, -1e4], &[3]).unwrap());
+    let y = x.exp();
+    y.sum().backward().unwrap();
+    all_close(
+        &y.to_vec(),
+        &[8.218_407_461_554_972e307, f64::INFINITY, 0.0],
+        1e-15,
+        "exp f64",
+    );
+    all_close(
+        &x.grad().unwrap().into_vec(),
+        &[8.218_407_461_554_972e307, f64::INFINITY, 0.0],
+        1e-15,
+        "exp' f64",
+    );
+    let g = Graph::<f32>::new();
+    let x = g.variable(&Tensor::from_f64(&[88.0, 89.0, -1e4], &[3]).unwrap());
+    let y = x.exp();
+    y.sum().backward().unwrap();
+    all_close(
+        &y.to_vec(),
+        &[1.651_636_266_136_130_7e38, f64::INFINITY, 0.0],
+        1e-6,
+        "exp f32",
+    );
+    all_close(
+        &x.grad().unwrap().into_vec(),
+        &[1.651_636_266_136_130_7e38, f64::INFINITY, 0.0],
+        1e-6,
+        "exp' f32",
+    );
+}
+
+#[test]
+fn bce_on_probabilities_zero_and_one_in_f32() {
+    // p = [0, 1] against y = [1, 0]: both clamped to ε = 2⁻²³ from the wrong
+    // end, loss −2 ln ε = 2 · 15.942385152878742 = 31.884770305757484.
+    // p = [0, 1] against y = [0, 1]: −2 ln(1 − ε) = 2.384185791015625e−7 (≈ 2ε).
+    let g = Graph::<f32>::new();
+    let p = g.variable(&Tensor::from_f64(&[0.0, 1.0], &[2]).unwrap());
+    let wrong = bce(
+        p,
+        g.input(&Tensor::from_f64(&[1.0, 0.0], &[2]).unwrap()),
+        Reduction::Sum,
+    )
+    .unwrap();
+    close(
+        wrong.item().unwrap().as_f64(),
+        31.884_770_305_757_484,
+        1e-6,
+        "bce wrong",
+    );
+    wrong.backward().unwrap();
+    assert!(p.grad().unwrap().data().iter().all(|v| v.is_finite()));
+    let g = Graph::<f32>::new();
+    let p = g.variable(&Tensor::from_f64(&[0.0, 1.0], &[2]).unwrap());
+    let right = bce(
+        p,
+        g.input(&Tensor::from_f64(&[0.0, 1.0], &[2]).unwrap()),
+        Reduction::Sum,
+    )
+    .unwrap();
+    close(
+        right.item().unwrap().as_f64(),
+        2.384_185_791_015_625e-7,
+        1e-3,
+        "bce right",
+    );
+    right.backward().unwrap();
+    assert!(p.grad().unwrap().data().iter().all(|v| v.is_finite()));
+}
+
+/// Equal logits of −1e4 in f32: the answer is ln 2 (cross-entropy) and
+/// −ln 2 (log-softmax). Computing `m + ln Σe^(z−m)` first and then
+/// subtracting `z` would round ln 2 to the f32 spacing at 1e4 (2⁻¹⁰,
+/// giving 0.69336); the engine computes `ln Σ − (z − m)`, which keeps it.
+#[test]
+fn equal_logits_of_minus_1e4_in_f32_keep_ln_2() {
+    let g = Graph::<f32>::new();
+    let z = g.variable(&Tensor::from_f64(&[-1e4, -1e4], &[1, 2]).unwrap());
+    let l = cross_entropy(z, &[1], Reduction::Mean).unwrap();
+    close(
+        l.item().unwrap().as_f64(),
+        std::f64::consts::LN_2,
+        tol::<f32>(),
+        "cce ln 2",
+    );
+    l.backward().unwrap();
+    all_close(z.grad().unwrap().data(), &[0.5, -0.5], tol::<f32>(), "±1/2");
+    let lp = z.log_softmax(1).unwrap().to_vec();
+    all_close(
+        &lp,
+        &[-std::f64::consts::LN_2; 2],
+        tol::<f32>(),
+        "log_softmax",
+    );
+}
