@@ -8,6 +8,7 @@ use crate::error::Result;
 use crate::float::Float;
 use crate::graph::{Graph, ParamId, Var};
 use crate::tensor::Tensor;
+use rayon::prelude::*;
 
 /// The parameters of the 2-2-1 network (weights stored `[out, in]`).
 #[derive(Clone, Copy, Debug)]
@@ -90,14 +91,30 @@ impl TinyNet {
 
 /// Plain gradient descent on every parameter with a gradient:
 /// `θ ← θ − lr · ∂L/∂θ`.
+/// Large parameters are updated in parallel blocks (the update is bound by
+/// memory bandwidth, which one core does not saturate).
 pub fn sgd_update<F: Float>(g: &mut Graph<F>, lr: f64) {
     let lr = F::from_f64(lr);
-    g.update_params(|_, value, grad| {
+    let step = |value: &mut [F], grad: &[F]| {
         for (v, &d) in value.iter_mut().zip(grad) {
             *v -= lr * d;
         }
+    };
+    let parallel = crate::kernels::threads::num_threads() > 1;
+    g.update_params(|_, value, grad| {
+        if parallel && value.len() >= PARALLEL_UPDATE {
+            value
+                .par_chunks_mut(PARALLEL_UPDATE / 4)
+                .zip(grad.par_chunks(PARALLEL_UPDATE / 4))
+                .for_each(|(v, d)| step(v, d));
+        } else {
+            step(value, grad);
+        }
     });
 }
+
+/// Parameters with at least this many elements are updated in parallel.
+const PARALLEL_UPDATE: usize = 1 << 16;
 
 /// One training step of the network (forward, backward, update, clear);
 /// returns the loss before the update.
