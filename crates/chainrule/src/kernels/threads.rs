@@ -3,6 +3,7 @@
 //! saves.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
 
 /// Products with at least this many multiply-adds may use several threads.
 pub const PARALLEL_PRODUCT: usize = 1 << 21;
@@ -19,10 +20,13 @@ pub fn set_num_threads(n: usize) {
 /// The number of threads large kernels use.
 pub fn num_threads() -> usize {
     match THREADS.load(Ordering::Relaxed) {
-        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        // Asking the system reads files (cgroup limits): once is enough.
+        0 => *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
         n => n,
     }
 }
+
+static CORES: OnceLock<usize> = OnceLock::new();
 
 /// How many threads a product of `work` multiply-adds should use.
 pub(crate) fn threads_for(work: usize) -> usize {
