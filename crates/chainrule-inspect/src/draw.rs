@@ -389,40 +389,40 @@ pub fn layout(t: &Trace) -> (Vec<Placed>, f64, f64) {
         }
     };
     set_pos(&cols, &mut pos);
+    // Orders column `c` by the mean position of each node's neighbours
+    // (its own position when it has none), then renumbers every column.
+    let reorder = |cols: &mut Vec<Vec<usize>>,
+                   pos: &mut Vec<f64>,
+                   c: usize,
+                   neighbours: &dyn Fn(usize) -> Vec<usize>| {
+        let key = |i: usize| -> f64 {
+            let nb = neighbours(i);
+            if nb.is_empty() {
+                pos[i]
+            } else {
+                nb.iter().map(|&j| pos[j]).sum::<f64>() / nb.len() as f64
+            }
+        };
+        let mut keyed: Vec<(f64, usize)> = cols[c].iter().map(|&i| (key(i), i)).collect();
+        keyed.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        cols[c] = keyed.into_iter().map(|(_, i)| i).collect();
+        set_pos(cols, pos);
+    };
+    let inputs_and_consumers = |i: usize| -> Vec<usize> {
+        t.nodes[i]
+            .inputs
+            .iter()
+            .filter_map(|id| index.get(id).copied())
+            .chain(consumers[i].iter().copied())
+            .collect()
+    };
+    let consumers_of = |i: usize| -> Vec<usize> { consumers[i].clone() };
     for _ in 0..4 {
         for c in 1..columns {
-            let key = |i: usize| -> f64 {
-                let nb: Vec<f64> = t.nodes[i]
-                    .inputs
-                    .iter()
-                    .filter_map(|id| index.get(id))
-                    .map(|&j| pos[j])
-                    .chain(consumers[i].iter().map(|&j| pos[j]))
-                    .collect();
-                if nb.is_empty() {
-                    pos[i]
-                } else {
-                    nb.iter().sum::<f64>() / nb.len() as f64
-                }
-            };
-            let mut keyed: Vec<(f64, usize)> = cols[c].iter().map(|&i| (key(i), i)).collect();
-            keyed.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-            cols[c] = keyed.into_iter().map(|(_, i)| i).collect();
-            set_pos(&cols, &mut pos);
+            reorder(&mut cols, &mut pos, c, &inputs_and_consumers);
         }
         for c in (0..columns.saturating_sub(1)).rev() {
-            let key = |i: usize| -> f64 {
-                let nb: Vec<f64> = consumers[i].iter().map(|&j| pos[j]).collect();
-                if nb.is_empty() {
-                    pos[i]
-                } else {
-                    nb.iter().sum::<f64>() / nb.len() as f64
-                }
-            };
-            let mut keyed: Vec<(f64, usize)> = cols[c].iter().map(|&i| (key(i), i)).collect();
-            keyed.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-            cols[c] = keyed.into_iter().map(|(_, i)| i).collect();
-            set_pos(&cols, &mut pos);
+            reorder(&mut cols, &mut pos, c, &consumers_of);
         }
     }
     let lines: Vec<Vec<String>> = t
