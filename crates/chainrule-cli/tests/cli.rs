@@ -3,22 +3,9 @@
 //! input gives a clear error and a non-zero exit, never a panic.
 
 use std::path::Path;
-use std::process::{Command, Output};
+mod common;
 
-fn chainrule(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_chainrule"))
-        .args(args)
-        .output()
-        .expect("the chainrule binary runs")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+use common::{chainrule, stderr, stdout};
 
 fn train_iris(out: &Path, extra: &[&str]) -> serde_json::Value {
     let mut args = vec![

@@ -3,28 +3,9 @@
 //! the JSON keys, the chart files, saved models, and bad flags as errors.
 
 use std::path::Path;
-use std::process::{Command, Output};
+mod common;
 
-fn chainrule_in(dir: Option<&Path>, args: &[&str]) -> Output {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_chainrule"));
-    c.args(args);
-    if let Some(d) = dir {
-        c.current_dir(d);
-    }
-    c.output().expect("the chainrule binary runs")
-}
-
-fn chainrule(args: &[&str]) -> Output {
-    chainrule_in(None, args)
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+use common::{chainrule, chainrule_in, stderr, stdout};
 
 fn json(args: &[&str]) -> serde_json::Value {
     let o = chainrule(args);

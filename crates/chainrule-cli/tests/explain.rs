@@ -2,22 +2,9 @@
 //! examples' numbers through the JSON output, every format, any network,
 //! and clear errors (never a panic) on bad input.
 
-use std::process::{Command, Output};
+mod common;
 
-fn chainrule(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_chainrule"))
-        .args(args)
-        .output()
-        .expect("the chainrule binary runs")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+use common::{chainrule, stderr, stdout};
 
 fn ok(args: &[&str]) -> String {
     let o = chainrule(args);

@@ -6,14 +6,10 @@
 //! disk.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
+mod common;
 
-fn chainrule(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_chainrule"))
-        .args(args)
-        .output()
-        .expect("the chainrule binary runs")
-}
+use common::chainrule;
 
 fn ok(args: &[&str]) -> Output {
     let o = chainrule(args);
