@@ -35,7 +35,7 @@ fn case(id: &'static str, args: &[&str]) -> Case {
 
 fn safetensors_bytes(header: &str, data: &[u8]) -> Vec<u8> {
     let mut h = header.to_string();
-    while h.len() % 8 != 0 {
+    while !h.len().is_multiple_of(8) {
         h.push(' ');
     }
     let mut b = (h.len() as u64).to_le_bytes().to_vec();

@@ -29,31 +29,6 @@ pub trait Float:
     /// `out[i] = tanh(x[i])`: f64 uses the C library's `tanh`; f32 a
     /// vectorizable rational approximation (see [`tanh_f32`]).
     fn tanh_slice(x: &[Self], out: &mut [Self]);
-
-    /// General matrix product `C = A B + beta * C` on strided views given
-    /// as raw pointers (`rs*` row strides, `cs*` column strides, in
-    /// elements).
-    ///
-    /// # Safety
-    /// Every element addressed by `(m, k, n)` and the strides must lie
-    /// inside live allocations, and no other thread may access the part of
-    /// `c` written (`c + i·rsc + j·csc` for `i < m`, `j < n`).
-    #[allow(clippy::too_many_arguments)]
-    unsafe fn gemm_raw(
-        m: usize,
-        k: usize,
-        n: usize,
-        a: *const Self,
-        rsa: usize,
-        csa: usize,
-        b: *const Self,
-        rsb: usize,
-        csb: usize,
-        beta: Self,
-        c: *mut Self,
-        rsc: usize,
-        csc: usize,
-    );
 }
 
 /// tanh for f32 as a rational function of x (odd polynomial of degree 13
@@ -129,41 +104,6 @@ impl Float for f32 {
     fn as_f64(self) -> f64 {
         self as f64
     }
-    unsafe fn gemm_raw(
-        m: usize,
-        k: usize,
-        n: usize,
-        a: *const f32,
-        rsa: usize,
-        csa: usize,
-        b: *const f32,
-        rsb: usize,
-        csb: usize,
-        beta: f32,
-        c: *mut f32,
-        rsc: usize,
-        csc: usize,
-    ) {
-        // SAFETY: the caller's contract is matrixmultiply's.
-        unsafe {
-            matrixmultiply::sgemm(
-                m,
-                k,
-                n,
-                1.0,
-                a,
-                rsa as isize,
-                csa as isize,
-                b,
-                rsb as isize,
-                csb as isize,
-                beta,
-                c,
-                rsc as isize,
-                csc as isize,
-            )
-        }
-    }
 }
 
 impl Float for f64 {
@@ -178,41 +118,6 @@ impl Float for f64 {
     }
     fn as_f64(self) -> f64 {
         self
-    }
-    unsafe fn gemm_raw(
-        m: usize,
-        k: usize,
-        n: usize,
-        a: *const f64,
-        rsa: usize,
-        csa: usize,
-        b: *const f64,
-        rsb: usize,
-        csb: usize,
-        beta: f64,
-        c: *mut f64,
-        rsc: usize,
-        csc: usize,
-    ) {
-        // SAFETY: the caller's contract is matrixmultiply's.
-        unsafe {
-            matrixmultiply::dgemm(
-                m,
-                k,
-                n,
-                1.0,
-                a,
-                rsa as isize,
-                csa as isize,
-                b,
-                rsb as isize,
-                csb as isize,
-                beta,
-                c,
-                rsc as isize,
-                csc as isize,
-            )
-        }
     }
 }
 

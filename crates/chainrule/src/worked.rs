@@ -8,7 +8,6 @@ use crate::error::Result;
 use crate::float::Float;
 use crate::graph::{Graph, ParamId, Var};
 use crate::tensor::Tensor;
-use rayon::prelude::*;
 
 /// The parameters of the 2-2-1 network (weights stored `[out, in]`).
 #[derive(Clone, Copy, Debug)]
@@ -100,21 +99,13 @@ pub fn sgd_update<F: Float>(g: &mut Graph<F>, lr: f64) {
             *v -= lr * d;
         }
     };
-    let parallel = crate::kernels::threads::num_threads() > 1;
     g.update_params(|_, value, grad| {
-        if parallel && value.len() >= PARALLEL_UPDATE {
-            value
-                .par_chunks_mut(PARALLEL_UPDATE / 4)
-                .zip(grad.par_chunks(PARALLEL_UPDATE / 4))
-                .for_each(|(v, d)| step(v, d));
-        } else {
-            step(value, grad);
-        }
+        crate::kernels::team::zip_blocks(value, grad, PARALLEL_UPDATE, step);
     });
 }
 
-/// Parameters with at least this many elements are updated in parallel.
-const PARALLEL_UPDATE: usize = 1 << 16;
+/// Parameters are updated in parallel blocks of at least this many elements.
+const PARALLEL_UPDATE: usize = 1 << 15;
 
 /// One training step of the network (forward, backward, update, clear);
 /// returns the loss before the update.

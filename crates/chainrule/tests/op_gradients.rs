@@ -84,7 +84,7 @@ fn distinct(dims: &[usize]) -> Tensor<f64> {
     let count: usize = dims.iter().product();
     // 7 is coprime with every count used here, so `7i mod count` is a
     // permutation of `0..count`.
-    assert!(count % 7 != 0);
+    assert!(!count.is_multiple_of(7));
     Tensor::from_fn(dims, |i| {
         ((i as usize * 7) % count) as f64 * 0.25 - count as f64 * 0.125
     })

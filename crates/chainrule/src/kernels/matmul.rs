@@ -4,7 +4,6 @@
 //! worked example's 2×2) to a plain loop that has no packing overhead.
 
 use crate::float::Float;
-use rayon::prelude::*;
 
 /// Products with fewer multiply-adds than this use the plain loop.
 const SMALL_PRODUCT: usize = 4096;
@@ -110,7 +109,7 @@ fn gemm_rows<F: Float>(
         unsafe {
             let c = pc;
             if by_columns {
-                F::gemm_raw(
+                gemm_strided(
                     m,
                     k,
                     count,
@@ -120,13 +119,12 @@ fn gemm_rows<F: Float>(
                     pb.add(first * csb),
                     rsb,
                     csb,
-                    F::zero(),
                     c.0.add(first),
                     n,
                     1,
                 );
             } else {
-                F::gemm_raw(
+                gemm_strided(
                     count,
                     k,
                     n,
@@ -136,7 +134,6 @@ fn gemm_rows<F: Float>(
                     pb,
                     rsb,
                     csb,
-                    F::zero(),
                     c.0.add(first * n),
                     n,
                     1,
@@ -147,7 +144,59 @@ fn gemm_rows<F: Float>(
     if threads == 1 {
         run(0);
     } else {
-        (0..threads).into_par_iter().for_each(run);
+        super::team::run_parts(threads, &run);
+    }
+}
+
+/// `C = A B` (`C` overwritten) on strided views given as raw pointers
+/// (`rs*` row strides, `cs*` column strides, in elements), through the
+/// gemm crate on the calling thread. Chosen by measurement at W2's and
+/// W3's shapes over matrixmultiply (and over gemm without its AVX-512
+/// kernels): 131–173 against 112–153 GFLOP/s on one core.
+///
+/// # Safety
+/// Every element addressed by `(m, k, n)` and the strides must lie inside
+/// live allocations, and no other thread may access the part of `c`
+/// written (`c + i·rsc + j·csc` for `i < m`, `j < n`).
+#[allow(clippy::too_many_arguments)]
+unsafe fn gemm_strided<F: Float>(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: *const F,
+    rsa: usize,
+    csa: usize,
+    b: *const F,
+    rsb: usize,
+    csb: usize,
+    c: *mut F,
+    rsc: usize,
+    csc: usize,
+) {
+    // SAFETY: the caller's contract is gemm's; `F` is f32 or f64, both of
+    // which gemm implements (dst = 0·dst + 1·A·B, dst not read).
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            c,
+            csc as isize,
+            rsc as isize,
+            false,
+            a,
+            csa as isize,
+            rsa as isize,
+            b,
+            csb as isize,
+            rsb as isize,
+            F::zero(),
+            F::one(),
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        )
     }
 }
 

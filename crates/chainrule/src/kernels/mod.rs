@@ -7,4 +7,5 @@ pub mod layout;
 pub mod matmul;
 pub mod reduce;
 pub mod softmax;
+pub mod team;
 pub mod threads;

@@ -1,0 +1,315 @@
+//! A small team of helper threads that stay awake between the large
+//! kernels of a training step, so that splitting one matrix product in two
+//! costs a cache-line hand-off rather than a futex wake-up.
+//!
+//! Why not rayon here: on the 2-core virtual machine the benchmarks run on,
+//! a rayon worker that went to sleep between two products takes longer to
+//! wake than half a W2 product takes to compute; `rayon::join` then ran both
+//! halves on the calling thread and two threads gave 1.0–1.5× (measured on
+//! W2's five large products, 140–780 µs each). Helpers that spin for a
+//! while after each job before parking gave 1.85–1.95× on the same
+//! products. rayon still runs every other parallel loop.
+//!
+//! How it works: a job is a function of a part index. The caller publishes
+//! it, then claims parts itself, as do the helpers; a helper that has not
+//! woken up in time simply finds every part claimed. The caller returns
+//! only once every claimed part has finished, so a job never outlives the
+//! borrow it was built from. One caller uses the team at a time; a second,
+//! concurrent caller runs its parts through rayon instead.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+/// How long an idle helper keeps spinning before it parks: long enough to
+/// bridge the elementwise work between two products of a training step.
+const SPIN: Duration = Duration::from_millis(2);
+
+/// A job's function, with its lifetime erased (see [`run_parts`]).
+type JobFn = *const (dyn Fn(usize) + Sync + 'static);
+
+struct Slot {
+    job: Option<JobFn>,
+    /// Next unclaimed part.
+    next: usize,
+    parts: usize,
+    /// Parts claimed and not yet finished.
+    running: usize,
+    /// A part panicked.
+    panicked: bool,
+}
+
+// SAFETY: the pointer is only dereferenced by a thread that claimed a part
+// of a job whose caller is still waiting in `run_parts` (which keeps the
+// function alive and is `Sync`).
+unsafe impl Send for Slot {}
+
+struct Team {
+    slot: Mutex<Slot>,
+    wake: Condvar,
+    /// Bumped (under the lock) for each new job; helpers spin on it.
+    epoch: AtomicU64,
+    /// Helpers parked on `wake`.
+    sleepers: AtomicUsize,
+    /// Held by the one caller that owns the team for a job.
+    busy: AtomicBool,
+    /// Helper threads running.
+    helpers: AtomicUsize,
+}
+
+static TEAM: OnceLock<&'static Team> = OnceLock::new();
+
+/// The team, started on first use with one helper per core beyond the
+/// first (`None` on a single core, or when threads cannot be spawned).
+fn team() -> Option<&'static Team> {
+    let team = TEAM.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let team: &'static Team = Box::leak(Box::new(Team {
+            slot: Mutex::new(Slot {
+                job: None,
+                next: 0,
+                parts: 0,
+                running: 0,
+                panicked: false,
+            }),
+            wake: Condvar::new(),
+            epoch: AtomicU64::new(0),
+            sleepers: AtomicUsize::new(0),
+            busy: AtomicBool::new(false),
+            helpers: AtomicUsize::new(0),
+        }));
+        let mut started = 0;
+        for i in 0..cores.saturating_sub(1) {
+            let spawned = std::thread::Builder::new()
+                .name(format!("chainrule-helper-{i}"))
+                .spawn(move || helper(team));
+            if spawned.is_ok() {
+                started += 1;
+            }
+        }
+        // A helper that failed to start never claims a part (the caller
+        // finishes every part itself); count only those that run.
+        team.helpers.store(started, Ordering::Relaxed);
+        team
+    });
+    (team.helpers.load(Ordering::Relaxed) > 0).then_some(*team)
+}
+
+/// Runs `f(0)`, …, `f(parts − 1)`, spread over the calling thread and the
+/// team's helpers, and returns when all have finished. Parts must be
+/// independent (each writes its own data).
+pub(crate) fn run_parts(parts: usize, f: &(dyn Fn(usize) + Sync)) {
+    if parts <= 1 {
+        if parts == 1 {
+            f(0);
+        }
+        return;
+    }
+    let Some(team) = team() else {
+        (0..parts).for_each(f);
+        return;
+    };
+    if team
+        .busy
+        .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+        .is_err()
+    {
+        use rayon::prelude::*;
+        (0..parts).into_par_iter().for_each(f);
+        return;
+    }
+    // SAFETY: the pointer is erased to 'static only to be stored in the
+    // slot; it is removed from the slot below, after every part that any
+    // thread claimed has finished, and before `f`'s borrow ends.
+    let job: JobFn = unsafe { std::mem::transmute::<&(dyn Fn(usize) + Sync), JobFn>(f) };
+    {
+        let mut slot = lock(&team.slot);
+        *slot = Slot {
+            job: Some(job),
+            next: 0,
+            parts,
+            running: 0,
+            panicked: false,
+        };
+        team.epoch.fetch_add(1, Ordering::Release);
+    }
+    if team.sleepers.load(Ordering::Acquire) > 0 {
+        team.wake.notify_all();
+    }
+    work(team);
+    // Wait for parts still running on helpers.
+    let panicked = loop {
+        {
+            let mut slot = lock(&team.slot);
+            if slot.running == 0 {
+                slot.job = None;
+                break slot.panicked;
+            }
+        }
+        std::hint::spin_loop();
+    };
+    team.busy.store(false, Ordering::Release);
+    if panicked {
+        panic!("a parallel kernel part panicked");
+    }
+}
+
+/// `f(out_block, in_block)` over matching contiguous blocks of `out` and
+/// `inp` (equal lengths), in parallel when there are at least two blocks of
+/// `min_block` elements and more than one thread is allowed; otherwise one
+/// call on the whole slices. For memory-bound loops (updates, copies) that
+/// one core does not saturate.
+pub fn zip_blocks<T: Send, U: Sync>(
+    out: &mut [T],
+    inp: &[U],
+    min_block: usize,
+    f: impl Fn(&mut [T], &[U]) + Sync,
+) {
+    let len = out.len().min(inp.len());
+    let parts = super::threads::num_threads().min(len / min_block.max(1));
+    if parts <= 1 {
+        f(&mut out[..len], &inp[..len]);
+        return;
+    }
+    let block = len.div_ceil(parts);
+    let (po, pi) = (out.as_mut_ptr() as usize, inp.as_ptr() as usize);
+    run_parts(parts, &|p| {
+        let start = p * block;
+        let n = block.min(len - start);
+        // SAFETY: blocks `p·block .. p·block + n` lie inside both slices
+        // (`n` is cut at `len`) and are disjoint between parts; both borrows
+        // outlive `run_parts`, which returns only when every part is done.
+        let (o, i) = unsafe {
+            (
+                std::slice::from_raw_parts_mut((po as *mut T).add(start), n),
+                std::slice::from_raw_parts((pi as *const U).add(start), n),
+            )
+        };
+        f(o, i);
+    });
+}
+
+/// Claims and runs parts of the current job until none is left.
+fn work(team: &Team) {
+    loop {
+        let (job, part) = {
+            let mut slot = lock(&team.slot);
+            match slot.job {
+                Some(job) if slot.next < slot.parts => {
+                    let part = slot.next;
+                    slot.next += 1;
+                    slot.running += 1;
+                    (job, part)
+                }
+                _ => return,
+            }
+        };
+        // SAFETY: this part was claimed while the job was in the slot, so
+        // its caller is still inside `run_parts` waiting for `running` to
+        // reach 0, and the function is alive.
+        let ok = catch_unwind(AssertUnwindSafe(|| unsafe { (*job)(part) })).is_ok();
+        let mut slot = lock(&team.slot);
+        slot.running -= 1;
+        slot.panicked |= !ok;
+    }
+}
+
+/// A helper's life: wait for a new job (spinning, then parked), help with
+/// it, repeat.
+fn helper(team: &Team) {
+    let mut seen = team.epoch.load(Ordering::Acquire);
+    loop {
+        let started = Instant::now();
+        let mut spins = 0u32;
+        while team.epoch.load(Ordering::Acquire) == seen {
+            std::hint::spin_loop();
+            spins = spins.wrapping_add(1);
+            if spins.is_multiple_of(1024) && started.elapsed() > SPIN {
+                let mut slot = lock(&team.slot);
+                team.sleepers.fetch_add(1, Ordering::AcqRel);
+                while team.epoch.load(Ordering::Acquire) == seen {
+                    slot = team.wake.wait(slot).unwrap_or_else(|e| e.into_inner());
+                }
+                team.sleepers.fetch_sub(1, Ordering::AcqRel);
+                break;
+            }
+        }
+        seen = team.epoch.load(Ordering::Acquire);
+        work(team);
+    }
+}
+
+fn lock(m: &Mutex<Slot>) -> std::sync::MutexGuard<'_, Slot> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicU32;
+
+    #[test]
+    fn every_part_runs_exactly_once() {
+        for parts in [0, 1, 2, 3, 7, 64] {
+            let counts: Vec<AtomicU32> = (0..parts).map(|_| AtomicU32::new(0)).collect();
+            for _ in 0..50 {
+                run_parts(parts, &|p| {
+                    counts[p].fetch_add(1, Ordering::Relaxed);
+                });
+            }
+            assert!(counts.iter().all(|c| c.load(Ordering::Relaxed) == 50));
+        }
+    }
+
+    #[test]
+    fn zip_blocks_covers_every_element_once() {
+        super::super::threads::set_num_threads(2);
+        for len in [0, 1, 5, 1000, 1001] {
+            let inp: Vec<u32> = (0..len).collect();
+            let mut out = vec![0u32; len as usize];
+            zip_blocks(&mut out, &inp, 100, |o, i| {
+                for (o, &i) in o.iter_mut().zip(i) {
+                    *o += 2 * i + 1;
+                }
+            });
+            assert!(out.iter().enumerate().all(|(k, &v)| v == 2 * k as u32 + 1));
+        }
+        super::super::threads::set_num_threads(0);
+    }
+
+    #[test]
+    fn concurrent_callers_each_get_every_part() {
+        let total = AtomicU32::new(0);
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| {
+                    for _ in 0..200 {
+                        run_parts(5, &|p| {
+                            total.fetch_add(p as u32 + 1, Ordering::Relaxed);
+                        });
+                    }
+                });
+            }
+        });
+        // 4 callers × 200 jobs × (1 + 2 + 3 + 4 + 5).
+        assert_eq!(total.load(Ordering::Relaxed), 4 * 200 * 15);
+    }
+
+    #[test]
+    fn a_panicking_part_reaches_the_caller_and_the_team_recovers() {
+        let caught = catch_unwind(|| {
+            run_parts(4, &|p| {
+                if p == 3 {
+                    panic!("part 3 fails");
+                }
+            })
+        });
+        assert!(caught.is_err());
+        let ran = AtomicU32::new(0);
+        run_parts(4, &|_| {
+            ran.fetch_add(1, Ordering::Relaxed);
+        });
+        assert_eq!(ran.load(Ordering::Relaxed), 4);
+    }
+}
