@@ -6,7 +6,7 @@
 //! Names passed in are the names of the nodes (`x`, `z1`, `x + y`); a name
 //! that is not atomic is put in parentheses where the formula needs it.
 
-use chainrule::Op;
+use chainrule::{BiasAct, Op};
 
 /// A number in at most `digits` significant digits, without trailing zeros:
 /// `0.0618193`, `-4.48326e-4`, `1.5`, `3`.
@@ -193,6 +193,8 @@ pub fn describe(op: Op) -> String {
         Op::ClampMask(..) => "clamp mask (no gradient)".into(),
         Op::StepMask(_) => "step mask (no gradient)".into(),
         Op::MatMul { .. } => "matrix product".into(),
+        Op::BiasAct(BiasAct::Identity) => "add the bias row".into(),
+        Op::BiasAct(act) => format!("add the bias row, then {}", act.name()),
         Op::Reshape => "reshape".into(),
         Op::Permute(_) => "permute axes".into(),
         Op::BroadcastTo => "broadcast".into(),
@@ -253,6 +255,9 @@ pub fn forward(op: Op, inputs: &[&str], scalar: bool) -> String {
         Op::ClampMask(lo, hi) => format!("[{} ≤ {a} ≤ {}]", num(lo), num(hi)),
         Op::StepMask(_) => format!("[{a} > 0]"),
         Op::MatMul { ta, tb } => format!("{}·{}", t(a, ta), t(b, tb)),
+        Op::BiasAct(BiasAct::Identity) => format!("{} + {}", wrap_sum(a), wrap_sum(b)),
+        Op::BiasAct(BiasAct::Sigmoid) => format!("σ({a} + {b})"),
+        Op::BiasAct(act) => format!("{}({a} + {b})", act.name()),
         Op::Reshape => format!("reshape({a})"),
         Op::Permute(_) => format!("permute({a})"),
         Op::BroadcastTo => format!("bcast({a})"),

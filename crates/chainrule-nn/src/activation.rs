@@ -2,7 +2,7 @@
 //! and the initialisation gain each calls for.
 
 use crate::error::{Error, Result};
-use chainrule::{Float, Var};
+use chainrule::{BiasAct, Float, Var};
 
 /// An elementwise activation.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -35,6 +35,18 @@ impl Activation {
     }
 
     /// The name used on the command line and in model files.
+    /// The same activation as the engine's fused bias + activation op, if
+    /// it has one (leaky ReLU has not).
+    pub fn fused(&self) -> Option<BiasAct> {
+        match *self {
+            Activation::Identity => Some(BiasAct::Identity),
+            Activation::Sigmoid => Some(BiasAct::Sigmoid),
+            Activation::Tanh => Some(BiasAct::Tanh),
+            Activation::Relu => Some(BiasAct::Relu),
+            Activation::LeakyRelu(_) => None,
+        }
+    }
+
     pub fn name(&self) -> String {
         match *self {
             Activation::Identity => "identity".into(),

@@ -4,7 +4,7 @@
 use crate::error::{Error, Result};
 use crate::init::Init;
 use crate::module::Module;
-use chainrule::{Float, Graph, ParamId, Tensor, Var};
+use chainrule::{BiasAct, Float, Graph, ParamId, Tensor, Var};
 
 /// A fully connected layer.
 #[derive(Clone, Copy, Debug)]
@@ -64,13 +64,26 @@ impl Linear {
     }
 }
 
+impl Linear {
+    /// `act(x Wᵀ + b)`: the layer with an activation fused after its bias
+    /// (one op for the bias and the activation).
+    pub fn forward_act<'g, F: Float>(
+        &self,
+        g: &'g Graph<F>,
+        x: Var<'g, F>,
+        act: BiasAct,
+    ) -> Result<Var<'g, F>> {
+        let w = g.param(self.weight)?;
+        let b = g.param(self.bias)?;
+        Ok(x.matmul_t(w, false, true)?.bias_act(b, act)?)
+    }
+}
+
 impl<F: Float> Module<F> for Linear {
     /// `x [batch, in] → x Wᵀ + b [batch, out]` (the weight used transposed
     /// in the product, never copied).
     fn forward<'g>(&self, g: &'g Graph<F>, x: Var<'g, F>) -> Result<Var<'g, F>> {
-        let w = g.param(self.weight)?;
-        let b = g.param(self.bias)?;
-        Ok(x.matmul_t(w, false, true)?.add(b)?)
+        self.forward_act(g, x, BiasAct::Identity)
     }
 
     fn parameters(&self) -> Vec<(String, ParamId)> {

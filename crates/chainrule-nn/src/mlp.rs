@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::init::Init;
 use crate::linear::Linear;
 use crate::module::Module;
-use chainrule::{Float, Graph, ParamId, Var};
+use chainrule::{BiasAct, Float, Graph, ParamId, Var};
 use std::collections::BTreeMap;
 
 /// Most weights and biases a network may have (2^28: 1 GiB in f32), checked
@@ -166,11 +166,28 @@ impl Mlp {
 }
 
 impl<F: Float> Module<F> for Mlp {
+    /// Each linear layer with the activation after it fused into its bias
+    /// (one op), where the activation has a fused form.
     fn forward<'g>(&self, g: &'g Graph<F>, x: Var<'g, F>) -> Result<Var<'g, F>> {
         let mut h = x;
-        for layer in &self.layers {
+        let mut layers = self.layers.iter().peekable();
+        while let Some(layer) = layers.next() {
             h = match layer {
-                Layer::Linear(lin) => lin.forward(g, h)?,
+                Layer::Linear(lin) => {
+                    let fused = match layers.peek() {
+                        Some(Layer::Activation(a)) => a.fused(),
+                        _ => Some(BiasAct::Identity),
+                    };
+                    match fused {
+                        Some(act) => {
+                            if act != BiasAct::Identity {
+                                layers.next();
+                            }
+                            lin.forward_act(g, h, act)?
+                        }
+                        None => lin.forward(g, h)?,
+                    }
+                }
                 Layer::Activation(a) => a.apply(h),
             };
         }

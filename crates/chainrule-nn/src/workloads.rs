@@ -17,7 +17,7 @@
 use crate::error::{Error, Result};
 use crate::loss::{self, Reduction};
 use chainrule::worked::{sgd_update, TinyNet};
-use chainrule::{rng, Graph, ParamId, Tensor, Var};
+use chainrule::{rng, BiasAct, Graph, ParamId, Tensor, Var};
 
 /// Which workload.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -90,19 +90,19 @@ impl Dense {
         Ok(Dense { layers })
     }
 
-    /// Hidden layers with `act`, the last one linear.
+    /// Hidden layers with `act`, the last one linear: `act(h W + b)`, the
+    /// bias and activation fused into one op.
     fn forward<'g>(
         &self,
         g: &'g Graph<f32>,
         x: Var<'g, f32>,
-        act: fn(Var<'g, f32>) -> Var<'g, f32>,
+        act: BiasAct,
     ) -> Result<Var<'g, f32>> {
         let mut h = x;
         for (k, &(w, b)) in self.layers.iter().enumerate() {
-            h = h.matmul(g.param(w)?)?.add(g.param(b)?)?;
-            if k + 1 < self.layers.len() {
-                h = act(h);
-            }
+            let last = k + 1 == self.layers.len();
+            let act = if last { BiasAct::Identity } else { act };
+            h = h.matmul(g.param(w)?)?.bias_act(g.param(b)?, act)?;
         }
         Ok(h)
     }
@@ -181,11 +181,11 @@ impl Workload {
             let l = match &self.kind {
                 Kind::W1 { net, x, t } => net.forward(g, x, t)?.loss,
                 Kind::W2 { net, x, labels } => {
-                    let logits = net.forward(g, g.input(x), |h| h.relu())?;
+                    let logits = net.forward(g, g.input(x), BiasAct::Relu)?;
                     loss::cross_entropy(logits, labels, Reduction::Mean)?
                 }
                 Kind::W3 { net, x, y } => {
-                    let out = net.forward(g, g.input(x), |h| h.tanh())?;
+                    let out = net.forward(g, g.input(x), BiasAct::Tanh)?;
                     loss::mse(out, g.input(y), Reduction::Mean)?
                 }
             };
@@ -197,6 +197,9 @@ impl Workload {
             WorkloadId::W2 | WorkloadId::W3 => 0.01,
         };
         sgd_update(g, lr);
+        // Spent gradients: dropped before `clear`, which would otherwise
+        // move them out of the arena.
+        g.zero_grad();
         g.clear();
         Ok(loss)
     }
@@ -209,13 +212,13 @@ impl Workload {
             match &self.kind {
                 Kind::W1 { net, x, t } => net.forward(g, x, t)?.loss.item()?,
                 Kind::W2 { net, x, labels } => loss::cross_entropy(
-                    net.forward(g, g.input(x), |h| h.relu())?,
+                    net.forward(g, g.input(x), BiasAct::Relu)?,
                     labels,
                     Reduction::Mean,
                 )?
                 .item()?,
                 Kind::W3 { net, x, y } => loss::mse(
-                    net.forward(g, g.input(x), |h| h.tanh())?,
+                    net.forward(g, g.input(x), BiasAct::Tanh)?,
                     g.input(y),
                     Reduction::Mean,
                 )?

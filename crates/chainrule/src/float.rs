@@ -29,6 +29,8 @@ pub trait Float:
     /// `out[i] = tanh(x[i])`: f64 uses the C library's `tanh`; f32 a
     /// vectorizable rational approximation (see [`tanh_f32`]).
     fn tanh_slice(x: &[Self], out: &mut [Self]);
+    /// `v[i] = tanh(v[i])`, the same function as [`Float::tanh_slice`].
+    fn tanh_in_place(v: &mut [Self]);
 }
 
 /// tanh for f32 as a rational function of x (odd polynomial of degree 13
@@ -87,6 +89,20 @@ fn tanh_loop(x: &[f32], out: &mut [f32]) {
     }
 }
 
+/// [`tanh_in_place_loop`] compiled for AVX2 (same operations).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn tanh_in_place_avx2(v: &mut [f32]) {
+    tanh_in_place_loop(v);
+}
+
+#[inline(always)]
+fn tanh_in_place_loop(v: &mut [f32]) {
+    for o in v.iter_mut() {
+        *o = tanh_f32(*o);
+    }
+}
+
 impl Float for f32 {
     const NAME: &'static str = "f32";
     fn tanh_slice(x: &[f32], out: &mut [f32]) {
@@ -97,6 +113,15 @@ impl Float for f32 {
             return;
         }
         tanh_loop(x, out);
+    }
+    fn tanh_in_place(v: &mut [f32]) {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the processor has AVX2 (checked just above).
+            unsafe { tanh_in_place_avx2(v) };
+            return;
+        }
+        tanh_in_place_loop(v);
     }
     fn from_f64(v: f64) -> Self {
         v as f32
@@ -111,6 +136,11 @@ impl Float for f64 {
     fn tanh_slice(x: &[f64], out: &mut [f64]) {
         for (o, &v) in out.iter_mut().zip(x) {
             *o = v.tanh();
+        }
+    }
+    fn tanh_in_place(v: &mut [f64]) {
+        for o in v.iter_mut() {
+            *o = o.tanh();
         }
     }
     fn from_f64(v: f64) -> Self {

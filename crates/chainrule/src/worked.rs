@@ -123,6 +123,7 @@ pub fn train_step<F: Float>(
         trace.loss.item()?
     };
     sgd_update(g, lr);
+    g.zero_grad();
     g.clear();
     Ok(loss)
 }

@@ -12,7 +12,7 @@
 
 use chainrule::gradcheck::{check_gradients, check_second_order, GradcheckOptions};
 use chainrule::ops::ALL_OP_NAMES;
-use chainrule::{rng, Graph, Result, Tensor, Var};
+use chainrule::{rng, BiasAct, Graph, Result, Tensor, Var};
 use std::collections::BTreeSet;
 
 /// The function of a row: input handles to an output handle on one graph.
@@ -810,6 +810,36 @@ fn rows() -> Vec<Row> {
         row("slice overlapping halves", vec![u(&[2, 4], 335)], |_, x| {
             x[0].slice(1, 0, 3)?.mul(x[0].slice(1, 1, 4)?)
         }),
+        // --- bias_act --------------------------------------------------------
+        row(
+            "bias_act identity [3,4]+[4]",
+            vec![u(&[3, 4], 350), u(&[4], 351)],
+            |_, x| x[0].bias_act(x[1], BiasAct::Identity),
+        ),
+        row(
+            // |z| ≥ 0.2 and |b| < 0.1: z + b stays away from the kink.
+            "bias_act relu [3,4]+[1,4]",
+            vec![away(&[3, 4], 352), ur(&[1, 4], -0.1, 0.1, 353)],
+            |_, x| x[0].bias_act(x[1], BiasAct::Relu),
+        ),
+        row(
+            "bias_act tanh [2,3,4]+[4], squared",
+            vec![n(&[2, 3, 4], 354), u(&[4], 355)],
+            |_, x| Ok(x[0].bias_act(x[1], BiasAct::Tanh)?.square()),
+        ),
+        row(
+            "bias_act sigmoid [5,2]+[2] times z",
+            vec![n(&[5, 2], 356), u(&[2], 357)],
+            |_, x| x[0].bias_act(x[1], BiasAct::Sigmoid)?.mul(x[0]),
+        ),
+        row(
+            "bias_act tanh of a product (a dense layer)",
+            vec![u(&[4, 3], 358), u(&[5, 3], 359), u(&[5], 360)],
+            |_, x| {
+                x[0].matmul_t(x[1], false, true)?
+                    .bias_act(x[2], BiasAct::Tanh)
+            },
+        ),
         // --- compositions ----------------------------------------------------
         row(
             "dense tanh layer",
@@ -1011,4 +1041,22 @@ fn reductions_over_an_empty_axis_give_zero() {
     )
     .unwrap();
     assert!(report.passed(), "{report:#?}");
+}
+
+#[test]
+fn bias_act_forward_by_hand() {
+    // z = [[1, −2], [0.5, 3]], b = [0.5, −1]: z + b = [[1.5, −3], [1, 2]].
+    let g = Graph::<f64>::new();
+    let z = g.input(&t(&[1.0, -2.0, 0.5, 3.0], &[2, 2]));
+    let b = g.input(&t(&[0.5, -1.0], &[2]));
+    let sum = [1.5, -3.0, 1.0, 2.0];
+    let value = |act| z.bias_act(b, act).unwrap().to_vec();
+    assert_eq!(value(BiasAct::Identity), sum.to_vec());
+    assert_eq!(value(BiasAct::Relu), vec![1.5, 0.0, 1.0, 2.0]);
+    let tanh: Vec<f64> = sum.iter().map(|v: &f64| v.tanh()).collect();
+    assert_eq!(value(BiasAct::Tanh), tanh);
+    let sigmoid: Vec<f64> = sum.iter().map(|v| 1.0 / (1.0 + (-v).exp())).collect();
+    for (got, want) in value(BiasAct::Sigmoid).iter().zip(&sigmoid) {
+        assert!((got - want).abs() < 1e-15, "{got} vs {want}");
+    }
 }

@@ -513,3 +513,23 @@ fn activations_propagate_nan() {
         assert!(y.item().unwrap().is_nan(), "{name}(NaN) is not NaN");
     }
 }
+
+#[test]
+fn bias_act_refuses_a_bias_that_is_not_one_row() {
+    use chainrule::BiasAct;
+    let cases: [(&[usize], &[usize]); 5] = [
+        (&[2, 3], &[2]),
+        (&[2, 3], &[2, 3]),
+        (&[2, 3], &[3, 1]),
+        (&[2, 3], &[1, 1, 3]),
+        (&[], &[1]),
+    ];
+    for (dz, db) in cases {
+        let g = Graph::<f64>::new();
+        let z = g.variable(&ones(dz));
+        let b = g.variable(&ones(db));
+        let (sz, sb) = (s(dz).to_string(), s(db).to_string());
+        let message = expect_err(z.bias_act(b, BiasAct::Relu), "bias_act", &[&sz, &sb]);
+        assert!(message.contains("one row"), "{message}");
+    }
+}

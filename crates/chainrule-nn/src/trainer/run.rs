@@ -174,6 +174,9 @@ impl<F: Float> Trainer<F> {
                 clip_grad_norm(&mut model.graph, max_norm);
             }
             self.optimizer.step(&mut model.graph);
+            // Gradients are spent: dropping them first spares `clear`
+            // moving them out of the arena.
+            model.graph.zero_grad();
             model.graph.clear();
             self.steps_done = step;
             weighted += loss * rows.len() as f64;

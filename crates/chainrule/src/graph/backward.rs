@@ -345,16 +345,8 @@ fn deliver<F: Float>(graph: &Graph<F>, top: usize) -> Result<()> {
                 continue;
             }
             if i < t.n_params {
-                let (offset, n) = (node.offset, node.shape.numel());
                 let from = t.nodes[slot as usize].offset;
-                let src = &t.values[from..from + n];
-                let dst = &mut t.param_grads[offset..offset + n];
-                if t.param_grad_valid[i] {
-                    elementwise::add_assign(dst, src);
-                } else {
-                    dst.copy_from_slice(src);
-                    t.param_grad_valid[i] = true;
-                }
+                t.deliver_param_grad(i, from);
                 t.grads[i] = slot;
             } else if t.grads[i] == NONE {
                 t.grads[i] = slot;

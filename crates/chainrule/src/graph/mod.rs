@@ -4,6 +4,7 @@
 //! forward kernel and backward rule are in [`crate::ops`].
 
 mod backward;
+mod param_grads;
 mod tape;
 mod var;
 

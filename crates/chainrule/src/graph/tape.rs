@@ -3,13 +3,16 @@
 //!
 //! Layout of a [`Graph`]:
 //! - `nodes[0..n_params]` are parameters; their values occupy
-//!   `values[0..params_len]` and their gradients the same offsets of
-//!   `param_grads`. They survive [`Graph::clear`].
+//!   `values[0..params_len]`; their gradients stay where the backward pass
+//!   computed them, or the same offsets of `param_grads` once they must
+//!   outlive the arena (see `param_grads.rs`). They survive
+//!   [`Graph::clear`].
 //! - every later node is one recorded operation (or an input). Its value is
 //!   `values[offset..offset + numel]`; views (reshape, detach) share their
 //!   input's range. `clear` truncates the tape back to the parameters; the
 //!   arena keeps its size, so after the first step nothing is allocated.
 
+use super::param_grads::GradAt;
 use super::var::Var;
 use crate::anomaly::{self, Anomaly, Phase};
 use crate::error::{Error, ErrorKind, Result};
@@ -76,7 +79,8 @@ pub(crate) struct Tape<F: Float> {
     pub n_params: usize,
     pub params_len: usize,
     pub param_grads: Vec<F>,
-    pub param_grad_valid: Vec<bool>,
+    /// Where each parameter's gradient lives (see `param_grads.rs`).
+    pub param_grad_at: Vec<GradAt>,
     /// Per node: the node holding its delivered gradient (leaves and
     /// retained intermediates), or `NONE`.
     pub grads: Vec<u32>,
@@ -126,7 +130,7 @@ impl<F: Float> Graph<F> {
                 n_params: 0,
                 params_len: 0,
                 param_grads: Vec::new(),
-                param_grad_valid: Vec::new(),
+                param_grad_at: Vec::new(),
                 grads: Vec::new(),
                 slots: Vec::new(),
                 slot_owned: Vec::new(),
@@ -294,7 +298,7 @@ impl<F: Float> Graph<F> {
         t_ref.params_len += n;
         t_ref.used = t_ref.params_len;
         t_ref.param_grads.resize(t_ref.params_len, F::zero());
-        t_ref.param_grad_valid.push(false);
+        t_ref.param_grad_at.push(GradAt::None);
         let index = push_node(t_ref, Op::Param, &[], t.shape(), offset, true);
         t_ref.n_params += 1;
         ParamId {
@@ -303,7 +307,7 @@ impl<F: Float> Graph<F> {
         }
     }
 
-    fn check_param(&self, p: ParamId, op: &'static str) -> Result<usize> {
+    pub(super) fn check_param(&self, p: ParamId, op: &'static str) -> Result<usize> {
         if p.graph != self.id || p.index as usize >= self.tape.borrow().n_params {
             return Err(Error::from(ErrorKind::ForeignHandle {
                 op,
@@ -338,20 +342,6 @@ impl<F: Float> Graph<F> {
         Tensor::from_shape_vec(node.shape, data)
     }
 
-    /// A copy of a parameter's accumulated gradient.
-    pub fn param_grad(&self, p: ParamId) -> Result<Tensor<F>> {
-        let i = self.check_param(p, "param_grad")?;
-        let tape = self.tape.borrow();
-        if !tape.param_grad_valid[i] {
-            return Err(Error::from(ErrorKind::NoGrad {
-                what: format!("parameter #{i}"),
-            }));
-        }
-        let node = tape.nodes[i];
-        let data = tape.param_grads[node.offset..node.offset + node.shape.numel()].to_vec();
-        Tensor::from_shape_vec(node.shape, data)
-    }
-
     /// Replaces a parameter's value; the shape must match.
     pub fn set_param(&mut self, p: ParamId, t: &Tensor<F>) -> Result<()> {
         let i = self.check_param(p, "set_param")?;
@@ -369,76 +359,18 @@ impl<F: Float> Graph<F> {
         Ok(())
     }
 
-    /// Calls `f(param, value, gradient)` for every parameter that has a
-    /// gradient, so that an optimizer can update values in place.
-    pub fn update_params(&mut self, mut f: impl FnMut(ParamId, &mut [F], &[F])) {
-        let id = self.id;
-        let tape = self.tape.get_mut();
-        for i in 0..tape.n_params {
-            if !tape.param_grad_valid[i] {
-                continue;
-            }
-            let node = tape.nodes[i];
-            let range = node.offset..node.offset + node.shape.numel();
-            f(
-                ParamId {
-                    graph: id,
-                    index: i as u32,
-                },
-                &mut tape.values[range.clone()],
-                &tape.param_grads[range],
-            );
-        }
-    }
-
-    /// Calls `f(param, gradient)` for every parameter that has a gradient.
-    pub fn for_each_grad(&self, mut f: impl FnMut(ParamId, &[F])) {
-        let tape = self.tape.borrow();
-        for i in 0..tape.n_params {
-            if tape.param_grad_valid[i] {
-                let node = tape.nodes[i];
-                f(
-                    ParamId {
-                        graph: self.id,
-                        index: i as u32,
-                    },
-                    &tape.param_grads[node.offset..node.offset + node.shape.numel()],
-                );
-            }
-        }
-    }
-
-    /// Calls `f(param, gradient)` with the gradient writable (clipping,
-    /// scaling), for every parameter that has one.
-    pub fn update_grads(&mut self, mut f: impl FnMut(ParamId, &mut [F])) {
-        let id = self.id;
-        let tape = self.tape.get_mut();
-        for i in 0..tape.n_params {
-            if tape.param_grad_valid[i] {
-                let node = tape.nodes[i];
-                f(
-                    ParamId {
-                        graph: id,
-                        index: i as u32,
-                    },
-                    &mut tape.param_grads[node.offset..node.offset + node.shape.numel()],
-                );
-            }
-        }
-    }
-
     /// The shape of a parameter.
     pub fn param_shape(&self, p: ParamId) -> Result<Shape> {
         let i = self.check_param(p, "param_shape")?;
         Ok(self.tape.borrow().nodes[i].shape)
     }
 
-    /// Forgets every parameter gradient (the next backward pass writes them
-    /// afresh; nothing is zero-filled).
-    pub fn zero_grad(&mut self) {
-        let tape = self.tape.get_mut();
-        tape.param_grad_valid.fill(false);
-        tape.grads.fill(NONE);
+    /// The handle of parameter number `index` (registration order).
+    pub(super) fn param_id(&self, index: usize) -> ParamId {
+        ParamId {
+            graph: self.id,
+            index: index as u32,
+        }
     }
 
     // ----- step lifetime ---------------------------------------------------
@@ -447,6 +379,8 @@ impl<F: Float> Graph<F> {
     /// keeps its capacity, so the next step allocates nothing.
     pub fn clear(&mut self) {
         let tape = self.tape.get_mut();
+        // Gradients still in the arena move out before it is reused.
+        tape.store_param_grads();
         tape.nodes.truncate(tape.n_params);
         tape.used = tape.params_len;
         tape.grads.truncate(tape.n_params);

@@ -13,12 +13,20 @@
 //! How it works: a job is a function of a part index. The caller publishes
 //! it, then claims parts itself, as do the helpers; a helper that has not
 //! woken up in time simply finds every part claimed. The caller returns
-//! only once every claimed part has finished, so a job never outlives the
-//! borrow it was built from. One caller uses the team at a time; a second,
-//! concurrent caller runs its parts through rayon instead.
+//! only once every part has finished, so a job never outlives the borrow it
+//! was built from. One caller uses the team at a time; a second, concurrent
+//! caller runs its parts through rayon instead.
+//!
+//! The protocol is lock-free (a lock costs a futex call when contended,
+//! which is what a hand-off is): one atomic word holds the job's epoch,
+//! its number of parts and the next part to claim, so that a claim is one
+//! compare-and-swap that can only succeed for the current job. A thread
+//! reads the job's function only after claiming one of its parts, and the
+//! caller replaces the function only after every part has finished.
 
+use std::cell::UnsafeCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::*};
 use std::sync::{Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -29,34 +37,39 @@ const SPIN: Duration = Duration::from_millis(2);
 /// A job's function, with its lifetime erased (see [`run_parts`]).
 type JobFn = *const (dyn Fn(usize) + Sync + 'static);
 
-struct Slot {
-    job: Option<JobFn>,
-    /// Next unclaimed part.
-    next: usize,
-    parts: usize,
-    /// Parts claimed and not yet finished.
-    running: usize,
-    /// A part panicked.
-    panicked: bool,
+/// The claim word: epoch in the high 32 bits, part count in the next 16,
+/// next unclaimed part in the low 16.
+fn pack(epoch: u64, parts: u64, next: u64) -> u64 {
+    (epoch << 32) | (parts << 16) | next
 }
 
-// SAFETY: the pointer is only dereferenced by a thread that claimed a part
-// of a job whose caller is still waiting in `run_parts` (which keeps the
-// function alive and is `Sync`).
-unsafe impl Send for Slot {}
+/// At most this many parts per job (the width of the part fields).
+const MAX_PARTS: usize = u16::MAX as usize;
 
 struct Team {
-    slot: Mutex<Slot>,
-    wake: Condvar,
-    /// Bumped (under the lock) for each new job; helpers spin on it.
-    epoch: AtomicU64,
-    /// Helpers parked on `wake`.
-    sleepers: AtomicUsize,
+    claim: AtomicU64,
+    /// The current job's function: written by the owning caller only while
+    /// no part of any job is claimed and unfinished; read only by a thread
+    /// that holds an unfinished part of the current job.
+    job: UnsafeCell<Option<JobFn>>,
+    /// Parts of the current job not yet finished.
+    remaining: AtomicUsize,
+    /// A part of the current job panicked.
+    panicked: AtomicBool,
     /// Held by the one caller that owns the team for a job.
     busy: AtomicBool,
+    /// Parking for helpers that spun too long without work.
+    sleepers: AtomicUsize,
+    sleep_lock: Mutex<()>,
+    wake: Condvar,
     /// Helper threads running.
     helpers: AtomicUsize,
 }
+
+// SAFETY: `job` is accessed under the protocol described on the field (and
+// the function it points to is `Sync`); everything else is atomic or a
+// lock.
+unsafe impl Sync for Team {}
 
 static TEAM: OnceLock<&'static Team> = OnceLock::new();
 
@@ -66,17 +79,14 @@ fn team() -> Option<&'static Team> {
     let team = TEAM.get_or_init(|| {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let team: &'static Team = Box::leak(Box::new(Team {
-            slot: Mutex::new(Slot {
-                job: None,
-                next: 0,
-                parts: 0,
-                running: 0,
-                panicked: false,
-            }),
-            wake: Condvar::new(),
-            epoch: AtomicU64::new(0),
-            sleepers: AtomicUsize::new(0),
+            claim: AtomicU64::new(0),
+            job: UnsafeCell::new(None),
+            remaining: AtomicUsize::new(0),
+            panicked: AtomicBool::new(false),
             busy: AtomicBool::new(false),
+            sleepers: AtomicUsize::new(0),
+            sleep_lock: Mutex::new(()),
+            wake: Condvar::new(),
             helpers: AtomicUsize::new(0),
         }));
         let mut started = 0;
@@ -90,10 +100,10 @@ fn team() -> Option<&'static Team> {
         }
         // A helper that failed to start never claims a part (the caller
         // finishes every part itself); count only those that run.
-        team.helpers.store(started, Ordering::Relaxed);
+        team.helpers.store(started, Relaxed);
         team
     });
-    (team.helpers.load(Ordering::Relaxed) > 0).then_some(*team)
+    (team.helpers.load(Relaxed) > 0).then_some(*team)
 }
 
 /// Runs `f(0)`, …, `f(parts − 1)`, spread over the calling thread and the
@@ -106,52 +116,106 @@ pub(crate) fn run_parts(parts: usize, f: &(dyn Fn(usize) + Sync)) {
         }
         return;
     }
-    let Some(team) = team() else {
-        (0..parts).for_each(f);
-        return;
+    let team = match team() {
+        Some(team) if parts <= MAX_PARTS => team,
+        _ => {
+            (0..parts).for_each(f);
+            return;
+        }
     };
     if team
         .busy
-        .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+        .compare_exchange(false, true, Acquire, Relaxed)
         .is_err()
     {
         use rayon::prelude::*;
         (0..parts).into_par_iter().for_each(f);
         return;
     }
-    // SAFETY: the pointer is erased to 'static only to be stored in the
-    // slot; it is removed from the slot below, after every part that any
-    // thread claimed has finished, and before `f`'s borrow ends.
+    // SAFETY: the lifetime is erased only to store the pointer in the
+    // team; it is read only by threads holding an unfinished part of this
+    // job, and this function returns only after every part has finished.
     let job: JobFn = unsafe { std::mem::transmute::<&(dyn Fn(usize) + Sync), JobFn>(f) };
-    {
-        let mut slot = lock(&team.slot);
-        *slot = Slot {
-            job: Some(job),
-            next: 0,
-            parts,
-            running: 0,
-            panicked: false,
-        };
-        team.epoch.fetch_add(1, Ordering::Release);
-    }
-    if team.sleepers.load(Ordering::Acquire) > 0 {
+    // SAFETY: the caller owns the team (`busy`) and the previous job, if
+    // any, has every part finished, so no thread reads `job` now.
+    unsafe { *team.job.get() = Some(job) };
+    team.panicked.store(false, Relaxed);
+    team.remaining.store(parts, Relaxed);
+    let epoch = (team.claim.load(Relaxed) >> 32).wrapping_add(1) & 0xffff_ffff;
+    team.claim.store(pack(epoch, parts as u64, 0), SeqCst);
+    if team.sleepers.load(SeqCst) > 0 {
+        let _guard = team.sleep_lock.lock().unwrap_or_else(|e| e.into_inner());
         team.wake.notify_all();
     }
-    work(team);
-    // Wait for parts still running on helpers.
-    let panicked = loop {
-        {
-            let mut slot = lock(&team.slot);
-            if slot.running == 0 {
-                slot.job = None;
-                break slot.panicked;
-            }
-        }
+    work(team, epoch);
+    while team.remaining.load(Acquire) != 0 {
         std::hint::spin_loop();
-    };
-    team.busy.store(false, Ordering::Release);
+    }
+    let panicked = team.panicked.load(Relaxed);
+    team.busy.store(false, Release);
     if panicked {
         panic!("a parallel kernel part panicked");
+    }
+}
+
+/// Claims and runs parts of job `epoch` until none is left.
+fn work(team: &Team, epoch: u64) {
+    let mut word = team.claim.load(Acquire);
+    loop {
+        let (e, parts, next) = (word >> 32, (word >> 16) & 0xffff, word & 0xffff);
+        if e != epoch || next >= parts {
+            return;
+        }
+        match team
+            .claim
+            .compare_exchange_weak(word, word + 1, AcqRel, Acquire)
+        {
+            Ok(_) => {
+                // SAFETY: part `next` of the current job is claimed and not
+                // finished, so the caller is still waiting in `run_parts`
+                // and has not replaced the function (which it wrote before
+                // publishing the claim word this CAS read from).
+                let ok = catch_unwind(AssertUnwindSafe(|| unsafe {
+                    let job = (*team.job.get()).expect("a published job");
+                    (*job)(next as usize)
+                }))
+                .is_ok();
+                if !ok {
+                    team.panicked.store(true, Relaxed);
+                }
+                team.remaining.fetch_sub(1, Release);
+                word = team.claim.load(Acquire);
+            }
+            Err(current) => word = current,
+        }
+    }
+}
+
+/// A helper's life: wait for a new job (spinning, then parked), help with
+/// it, repeat.
+fn helper(team: &Team) {
+    let mut seen = team.claim.load(Acquire) >> 32;
+    loop {
+        let started = Instant::now();
+        let mut spins = 0u32;
+        let epoch = loop {
+            let e = team.claim.load(Acquire) >> 32;
+            if e != seen {
+                break e;
+            }
+            std::hint::spin_loop();
+            spins = spins.wrapping_add(1);
+            if spins.is_multiple_of(1024) && started.elapsed() > SPIN {
+                let mut guard = team.sleep_lock.lock().unwrap_or_else(|e| e.into_inner());
+                team.sleepers.fetch_add(1, SeqCst);
+                while team.claim.load(SeqCst) >> 32 == seen {
+                    guard = team.wake.wait(guard).unwrap_or_else(|e| e.into_inner());
+                }
+                team.sleepers.fetch_sub(1, SeqCst);
+            }
+        };
+        seen = epoch;
+        work(team, epoch);
     }
 }
 
@@ -190,64 +254,10 @@ pub fn zip_blocks<T: Send, U: Sync>(
     });
 }
 
-/// Claims and runs parts of the current job until none is left.
-fn work(team: &Team) {
-    loop {
-        let (job, part) = {
-            let mut slot = lock(&team.slot);
-            match slot.job {
-                Some(job) if slot.next < slot.parts => {
-                    let part = slot.next;
-                    slot.next += 1;
-                    slot.running += 1;
-                    (job, part)
-                }
-                _ => return,
-            }
-        };
-        // SAFETY: this part was claimed while the job was in the slot, so
-        // its caller is still inside `run_parts` waiting for `running` to
-        // reach 0, and the function is alive.
-        let ok = catch_unwind(AssertUnwindSafe(|| unsafe { (*job)(part) })).is_ok();
-        let mut slot = lock(&team.slot);
-        slot.running -= 1;
-        slot.panicked |= !ok;
-    }
-}
-
-/// A helper's life: wait for a new job (spinning, then parked), help with
-/// it, repeat.
-fn helper(team: &Team) {
-    let mut seen = team.epoch.load(Ordering::Acquire);
-    loop {
-        let started = Instant::now();
-        let mut spins = 0u32;
-        while team.epoch.load(Ordering::Acquire) == seen {
-            std::hint::spin_loop();
-            spins = spins.wrapping_add(1);
-            if spins.is_multiple_of(1024) && started.elapsed() > SPIN {
-                let mut slot = lock(&team.slot);
-                team.sleepers.fetch_add(1, Ordering::AcqRel);
-                while team.epoch.load(Ordering::Acquire) == seen {
-                    slot = team.wake.wait(slot).unwrap_or_else(|e| e.into_inner());
-                }
-                team.sleepers.fetch_sub(1, Ordering::AcqRel);
-                break;
-            }
-        }
-        seen = team.epoch.load(Ordering::Acquire);
-        work(team);
-    }
-}
-
-fn lock(m: &Mutex<Slot>) -> std::sync::MutexGuard<'_, Slot> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::AtomicU32;
+    use std::sync::atomic::{AtomicU32, Ordering};
 
     #[test]
     fn every_part_runs_exactly_once() {

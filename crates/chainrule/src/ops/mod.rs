@@ -8,6 +8,7 @@
 
 mod activation;
 mod arith;
+mod bias;
 mod custom;
 mod index;
 mod layout;
@@ -22,6 +23,7 @@ use crate::float::Float;
 use crate::graph::{BackwardCtx, Grads};
 
 use crate::shape::MAX_RANK;
+pub use bias::BiasAct;
 pub use custom::{CustomOp, CustomOpId};
 
 /// The operation that produced a node, with its non-tensor arguments.
@@ -66,6 +68,8 @@ pub enum Op {
         ta: bool,
         tb: bool,
     },
+    /// `act(z + b)` with a bias row, fused (a dense layer's end).
+    BiasAct(BiasAct),
     Reshape,
     Permute([u8; MAX_RANK]),
     BroadcastTo,
@@ -127,7 +131,7 @@ pub enum Op {
 }
 
 /// The name of every operation, as [`Op::name`] gives it.
-pub const ALL_OP_NAMES: [&str; 46] = [
+pub const ALL_OP_NAMES: [&str; 47] = [
     "leaf",
     "param",
     "add",
@@ -156,6 +160,7 @@ pub const ALL_OP_NAMES: [&str; 46] = [
     "clamp_mask",
     "step_mask",
     "matmul",
+    "bias_act",
     "reshape",
     "permute",
     "broadcast_to",
@@ -208,6 +213,7 @@ impl Op {
             Op::ClampMask(..) => "clamp_mask",
             Op::StepMask(_) => "step_mask",
             Op::MatMul { .. } => "matmul",
+            Op::BiasAct(_) => "bias_act",
             Op::Reshape => "reshape",
             Op::Permute(_) => "permute",
             Op::BroadcastTo => "broadcast_to",
@@ -262,6 +268,7 @@ impl Op {
             Op::Softplus => activation::softplus_backward(c),
             Op::Clamp(lo, hi) => math::clamp_backward(c, lo, hi),
             Op::MatMul { ta, tb } => matmul::matmul_backward(c, ta, tb),
+            Op::BiasAct(act) => bias::bias_act_backward(c, act),
             Op::Reshape => layout::reshape_backward(c),
             Op::Permute(perm) => layout::permute_backward(c, perm),
             Op::BroadcastTo => layout::broadcast_to_backward(c),
