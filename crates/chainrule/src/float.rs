@@ -1,6 +1,7 @@
 //! The element type: `f32` for speed, `f64` for checking. One trait, two
 //! implementations; everything in the engine is generic over it.
 
+use crate::kernels::elementwise::{width, Width};
 use std::fmt::{Debug, Display};
 use std::iter::Sum;
 use std::ops::{AddAssign, DivAssign, MulAssign, SubAssign};
@@ -89,6 +90,20 @@ fn tanh_loop(x: &[f32], out: &mut [f32]) {
     }
 }
 
+/// [`tanh_loop`] compiled for 16-wide AVX-512 vectors (same operations).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn tanh_slice_avx512(x: &[f32], out: &mut [f32]) {
+    tanh_loop(x, out);
+}
+
+/// [`tanh_in_place_loop`] compiled for AVX-512 (same operations).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn tanh_in_place_avx512(v: &mut [f32]) {
+    tanh_in_place_loop(v);
+}
+
 /// [`tanh_in_place_loop`] compiled for AVX2 (same operations).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
@@ -106,22 +121,24 @@ fn tanh_in_place_loop(v: &mut [f32]) {
 impl Float for f32 {
     const NAME: &'static str = "f32";
     fn tanh_slice(x: &[f32], out: &mut [f32]) {
-        #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the processor has AVX2 (checked just above).
-            unsafe { tanh_slice_avx2(x, out) };
-            return;
+        match width(out.len()) {
+            // SAFETY: `width` checked that the processor has the feature.
+            #[cfg(target_arch = "x86_64")]
+            Width::Avx512 => unsafe { tanh_slice_avx512(x, out) },
+            #[cfg(target_arch = "x86_64")]
+            Width::Avx2 => unsafe { tanh_slice_avx2(x, out) },
+            _ => tanh_loop(x, out),
         }
-        tanh_loop(x, out);
     }
     fn tanh_in_place(v: &mut [f32]) {
-        #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the processor has AVX2 (checked just above).
-            unsafe { tanh_in_place_avx2(v) };
-            return;
+        match width(v.len()) {
+            // SAFETY: `width` checked that the processor has the feature.
+            #[cfg(target_arch = "x86_64")]
+            Width::Avx512 => unsafe { tanh_in_place_avx512(v) },
+            #[cfg(target_arch = "x86_64")]
+            Width::Avx2 => unsafe { tanh_in_place_avx2(v) },
+            _ => tanh_in_place_loop(v),
         }
-        tanh_in_place_loop(v);
     }
     fn from_f64(v: f64) -> Self {
         v as f32
@@ -153,7 +170,52 @@ impl Float for f64 {
 
 #[cfg(test)]
 mod tests {
-    use super::tanh_f32;
+    use super::{tanh_f32, Float};
+    use crate::kernels::elementwise::{map, zip, zip_in_place};
+
+    /// Values of every kind: ordinary, tiny, huge, ±∞, NaN.
+    fn awkward(len: usize) -> Vec<f32> {
+        (0..len)
+            .map(|i| match i % 11 {
+                0 => f32::NAN,
+                1 => f32::INFINITY,
+                2 => -f32::INFINITY,
+                3 => 1e-7 * i as f32,
+                4 => -3e4,
+                _ => (crate::rng::sym_at(7, i as u64) * 9.0) as f32,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn vector_paths_give_the_scalar_results_bit_for_bit() {
+        // Lengths around the vector widths and the wide-path threshold, so
+        // that whole vectors, remainders and the portable path all run.
+        for len in [0, 1, 7, 8, 15, 16, 17, 63, 64, 65, 100, 129, 1000] {
+            let x = awkward(len);
+            let y: Vec<f32> = x.iter().map(|v| v * 0.5 - 1.0).collect();
+            let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+            let scalar: Vec<f32> = x.iter().map(|&v| tanh_f32(v)).collect();
+            let mut out = vec![0.0; len];
+            f32::tanh_slice(&x, &mut out);
+            assert_eq!(bits(&out), bits(&scalar), "tanh_slice, len {len}");
+            let mut in_place = x.clone();
+            f32::tanh_in_place(&mut in_place);
+            assert_eq!(bits(&in_place), bits(&scalar), "tanh_in_place, len {len}");
+
+            let f = |a: f32, b: f32| (a * b - a) / (b + 3.0);
+            let scalar: Vec<f32> = x.iter().zip(&y).map(|(&a, &b)| f(a, b)).collect();
+            zip(&x, &y, &mut out, f);
+            assert_eq!(bits(&out), bits(&scalar), "zip, len {len}");
+            let mut acc = x.clone();
+            zip_in_place(&mut acc, &y, f);
+            assert_eq!(bits(&acc), bits(&scalar), "zip_in_place, len {len}");
+            let g = |a: f32| if a < 0.0 { 0.0 } else { a * a + 1.0 };
+            let scalar: Vec<f32> = x.iter().map(|&a| g(a)).collect();
+            map(&x, &mut out, g);
+            assert_eq!(bits(&out), bits(&scalar), "map, len {len}");
+        }
+    }
 
     #[test]
     fn fast_tanh_is_within_a_few_ulp_of_the_exact_value() {

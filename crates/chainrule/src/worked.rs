@@ -95,9 +95,7 @@ impl TinyNet {
 pub fn sgd_update<F: Float>(g: &mut Graph<F>, lr: f64) {
     let lr = F::from_f64(lr);
     let step = |value: &mut [F], grad: &[F]| {
-        for (v, &d) in value.iter_mut().zip(grad) {
-            *v -= lr * d;
-        }
+        crate::kernels::elementwise::zip_in_place(value, grad, |v, d| v - lr * d);
     };
     g.update_params(|_, value, grad| {
         crate::kernels::team::zip_blocks(value, grad, PARALLEL_UPDATE, step);

@@ -16,7 +16,7 @@
 use crate::error::{Error, ErrorKind, Result};
 use crate::float::Float;
 use crate::graph::{BackwardCtx, Grads, Var};
-use crate::kernels::elementwise::zip;
+use crate::kernels::elementwise::zip_rows;
 use crate::ops::activation::sigmoid;
 use crate::ops::Op;
 
@@ -70,29 +70,19 @@ impl<'g, F: Float> Var<'g, F> {
         Ok(self
             .graph
             .record(Op::BiasAct(act), &[self, b], zs, |[z, b], out| {
-                if n == 0 {
-                    return;
-                }
-                let rows = z.chunks_exact(n).zip(out.chunks_exact_mut(n));
                 match act {
-                    BiasAct::Identity | BiasAct::Tanh => {
-                        rows.for_each(|(zr, or)| zip(zr, b, or, |x, c| x + c))
-                    }
+                    BiasAct::Identity | BiasAct::Tanh => zip_rows(z, b, out, |x, c| x + c),
                     // A select, not a branch (vectorizes; random signs would
                     // mispredict). A NaN stays NaN, as in `relu`.
-                    BiasAct::Relu => rows.for_each(|(zr, or)| {
-                        zip(zr, b, or, |x, c| {
-                            let s = x + c;
-                            if s < F::zero() {
-                                F::zero()
-                            } else {
-                                s
-                            }
-                        })
+                    BiasAct::Relu => zip_rows(z, b, out, |x, c| {
+                        let s = x + c;
+                        if s < F::zero() {
+                            F::zero()
+                        } else {
+                            s
+                        }
                     }),
-                    BiasAct::Sigmoid => {
-                        rows.for_each(|(zr, or)| zip(zr, b, or, |x, c| sigmoid(x + c)))
-                    }
+                    BiasAct::Sigmoid => zip_rows(z, b, out, |x, c| sigmoid(x + c)),
                 }
                 if act == BiasAct::Tanh {
                     F::tanh_in_place(out);
