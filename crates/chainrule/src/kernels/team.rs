@@ -93,7 +93,7 @@ fn team() -> Option<&'static Team> {
         for i in 0..cores.saturating_sub(1) {
             let spawned = std::thread::Builder::new()
                 .name(format!("chainrule-helper-{i}"))
-                .spawn(move || helper(team));
+                .spawn(move || helper(team, i as u64));
             if spawned.is_ok() {
                 started += 1;
             }
@@ -192,20 +192,24 @@ fn work(team: &Team, epoch: u64) {
 }
 
 /// A helper's life: wait for a new job (spinning, then parked), help with
-/// it, repeat.
-fn helper(team: &Team) {
+/// it, repeat. Helper `index` helps only with jobs of more than `index + 1`
+/// parts (the caller takes one); after a job too small to need it, it parks
+/// at once rather than spin, so that a machine with many cores does not
+/// keep them all busy for a two-way split.
+fn helper(team: &Team, index: u64) {
     let mut seen = team.claim.load(Acquire) >> 32;
+    let mut spin = false;
     loop {
         let started = Instant::now();
         let mut spins = 0u32;
-        let epoch = loop {
-            let e = team.claim.load(Acquire) >> 32;
-            if e != seen {
-                break e;
+        let word = loop {
+            let word = team.claim.load(Acquire);
+            if word >> 32 != seen {
+                break word;
             }
             std::hint::spin_loop();
             spins = spins.wrapping_add(1);
-            if spins.is_multiple_of(1024) && started.elapsed() > SPIN {
+            if !spin || (spins.is_multiple_of(1024) && started.elapsed() > SPIN) {
                 let mut guard = team.sleep_lock.lock().unwrap_or_else(|e| e.into_inner());
                 team.sleepers.fetch_add(1, SeqCst);
                 while team.claim.load(SeqCst) >> 32 == seen {
@@ -214,8 +218,12 @@ fn helper(team: &Team) {
                 team.sleepers.fetch_sub(1, SeqCst);
             }
         };
-        seen = epoch;
-        work(team, epoch);
+        seen = word >> 32;
+        let parts = (word >> 16) & 0xffff;
+        spin = index + 1 < parts;
+        if spin {
+            work(team, seen);
+        }
     }
 }
 
