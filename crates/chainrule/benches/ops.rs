@@ -1,10 +1,10 @@
 //! Criterion benchmarks of the hot operations at the shapes of workloads
 //! W2 and W3 (shared/WORKLOADS.md): matrix products forward and backward
-//! (with transpose flags, as the backward rules call them) and elementwise
-//! activations.
+//! (with transpose flags, as the backward rules call them), elementwise
+//! activations, and the fused bias + activation against the unfused chain.
 
 use chainrule::kernels::matmul::{matmul, MatMulDims};
-use chainrule::{Graph, Tensor};
+use chainrule::{BiasAct, Graph, Tensor};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use std::hint::black_box;
 
@@ -17,6 +17,7 @@ fn product(c: &mut Criterion) {
         ("W2 layer 2 input grad G·Wᵀ", 128, 256, 512, false, true),
         ("W3 layer forward x·W", 32, 64, 64, false, false),
         ("W3 layer weight grad xᵀ·G", 64, 32, 64, true, false),
+        ("W3 layer input grad G·Wᵀ", 32, 64, 64, false, true),
     ];
     for (name, m, k, n, ta, tb) in cases {
         let a = Tensor::<f32>::uniform(&[m * k], -1.0, 1.0, 1)
@@ -70,5 +71,41 @@ fn elementwise(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, product, elementwise);
+/// A dense layer's end, `act(z + b)`: the fused op against the unfused
+/// chain (bias broadcast, add, activation) it replaces.
+fn bias_activation(c: &mut Criterion) {
+    let mut group = c.benchmark_group("bias_activation");
+    for (name, rows, cols, act) in [
+        ("relu 128×512 (W2)", 128usize, 512usize, BiasAct::Relu),
+        ("tanh 32×64 (W3)", 32, 64, BiasAct::Tanh),
+    ] {
+        let z = Tensor::<f32>::uniform(&[rows, cols], -3.0, 3.0, 4).unwrap();
+        let b = Tensor::<f32>::uniform(&[cols], -1.0, 1.0, 5).unwrap();
+        let mut g = Graph::<f32>::new();
+        group.throughput(Throughput::Elements((rows * cols) as u64));
+        for fused in [true, false] {
+            let id = format!("{name} {}", if fused { "fused" } else { "unfused" });
+            group.bench_function(BenchmarkId::from_parameter(id), |bench| {
+                bench.iter(|| {
+                    {
+                        let (z, b) = (g.input(&z), g.input(&b));
+                        black_box(if fused {
+                            z.bias_act(b, act).unwrap()
+                        } else {
+                            let s = z.add(b).unwrap();
+                            match act {
+                                BiasAct::Relu => s.relu(),
+                                _ => s.tanh(),
+                            }
+                        });
+                    }
+                    g.clear();
+                })
+            });
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, product, elementwise, bias_activation);
 criterion_main!(benches);

@@ -62,11 +62,20 @@ impl<F: Float> Tape<F> {
         }
     }
 
+    /// The persistent gradient buffer, allocated on first use (a training
+    /// loop that zeroes gradients before clearing never needs it).
+    fn allocate_stored_grads(&mut self) {
+        if self.param_grads.len() < self.params_len {
+            self.param_grads.resize(self.params_len, F::zero());
+        }
+    }
+
     /// Moves parameter `i`'s gradient out of the arena, if it is there.
     fn store_param_grad(&mut self, i: usize) {
         if let GradAt::Arena(from) = self.param_grad_at[i] {
             let range = self.param_range(i);
             let n = range.len();
+            self.allocate_stored_grads();
             self.param_grads[range].copy_from_slice(&self.values[from..from + n]);
             self.param_grad_at[i] = GradAt::Stored;
         }
@@ -90,6 +99,7 @@ impl<F: Float> Tape<F> {
             GradAt::None => {
                 // A gradient that is a view of a parameter's own value
                 // would change under an update: copy it.
+                self.allocate_stored_grads();
                 self.param_grads[range].copy_from_slice(&self.values[from..from + n]);
                 self.param_grad_at[i] = GradAt::Stored;
             }

@@ -297,7 +297,6 @@ impl<F: Float> Graph<F> {
         t_ref.values[offset..offset + n].copy_from_slice(t.data());
         t_ref.params_len += n;
         t_ref.used = t_ref.params_len;
-        t_ref.param_grads.resize(t_ref.params_len, F::zero());
         t_ref.param_grad_at.push(GradAt::None);
         let index = push_node(t_ref, Op::Param, &[], t.shape(), offset, true);
         t_ref.n_params += 1;
