@@ -71,6 +71,7 @@ impl<F: Float> Tape<F> {
     }
 
     /// Moves parameter `i`'s gradient out of the arena, if it is there.
+    #[inline]
     fn store_param_grad(&mut self, i: usize) {
         if let GradAt::Arena(from) = self.param_grad_at[i] {
             let range = self.param_range(i);
@@ -84,7 +85,9 @@ impl<F: Float> Tape<F> {
     /// Moves every gradient still in the arena out of it.
     pub(crate) fn store_param_grads(&mut self) {
         for i in 0..self.n_params {
-            self.store_param_grad(i);
+            if let GradAt::Arena(_) = self.param_grad_at[i] {
+                self.store_param_grad(i);
+            }
         }
     }
 

@@ -239,7 +239,12 @@ pub fn zip_blocks<T: Send, U: Sync>(
     f: impl Fn(&mut [T], &[U]) + Sync,
 ) {
     let len = out.len().min(inp.len());
-    let parts = super::threads::num_threads().min(len / min_block.max(1));
+    let min_block = min_block.max(1);
+    let parts = if len < 2 * min_block {
+        1
+    } else {
+        super::threads::num_threads().min(len / min_block)
+    };
     if parts <= 1 {
         f(&mut out[..len], &inp[..len]);
         return;
