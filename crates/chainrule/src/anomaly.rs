@@ -92,7 +92,7 @@ pub(crate) fn explain(
             (format!("a negative number to the non-integer power {p}"), "clamp the base to be non-negative")
         }
         Op::PowScalar(p) if p < 0.0 && first.is_some_and(|s| s.zeros > 0) => (format!("0 to the negative power {p}"), "add a small epsilon to the base"),
-        Op::Add | Op::Sub if has_inf(first) || has_inf(second) => ("inf − inf".into(), lower),
+        Op::Add | Op::Sub | Op::BiasAct(_) if has_inf(first) || has_inf(second) => ("inf − inf".into(), lower),
         Op::Mul if output.nan > 0 => ("0 · inf".into(), lower),
         _ => (format!("overflow: the result exceeds the range of the element type (input magnitudes up to {:.4e})", inputs.iter().map(|s| s.max.abs().max(s.min.abs())).fold(0.0, f64::max)), lower),
     };

@@ -55,6 +55,22 @@ fn sqrt_at_zero_blows_up_in_the_backward_pass() {
 }
 
 #[test]
+fn fused_bias_of_opposite_infinities() {
+    // z = [+inf, 1] plus the bias row [−inf, 1]: inf − inf = NaN in the
+    // first column, named at the fused op with the addition's cause (the
+    // infinite inputs were recorded before anomaly mode was switched on).
+    let g = Graph::<f64>::new();
+    let z = g.input(&Tensor::from_vec(vec![f64::INFINITY, 1.0], &[1, 2]).unwrap());
+    let b = g.input(&t(&[f64::NEG_INFINITY, 1.0]));
+    g.set_detect_anomaly(true);
+    let y = z.bias_act(b, chainrule::BiasAct::Relu).unwrap();
+    assert!(y.to_vec()[0].is_nan());
+    let a = g.anomaly().expect("inf − inf is caught");
+    assert_eq!(a.op, Op::BiasAct(chainrule::BiasAct::Relu));
+    assert_eq!(a.cause, "inf − inf");
+}
+
+#[test]
 fn exp_overflow_and_zero_over_zero() {
     let g = Graph::<f32>::new();
     g.set_detect_anomaly(true);

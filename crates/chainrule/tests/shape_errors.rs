@@ -512,6 +512,32 @@ fn activations_propagate_nan() {
     ] {
         assert!(y.item().unwrap().is_nan(), "{name}(NaN) is not NaN");
     }
+    // The fused bias + activation too, in f64 and in f32 (whose tanh is a
+    // vectorized approximation), on a row long enough for the vector path.
+    use chainrule::BiasAct;
+    let acts = [
+        BiasAct::Identity,
+        BiasAct::Relu,
+        BiasAct::Tanh,
+        BiasAct::Sigmoid,
+    ];
+    let mut z = vec![0.5; 2 * 80];
+    z[3] = f64::NAN;
+    z[150] = f64::NAN;
+    let zt = Tensor::from_vec(z.clone(), &[2, 80]).unwrap();
+    let b = g.input(&Tensor::zeros(&[80]).unwrap());
+    let g32 = Graph::<f32>::new();
+    let zt32 = Tensor::from_vec(z.iter().map(|&v| v as f32).collect(), &[2, 80]).unwrap();
+    let b32 = g32.input(&Tensor::zeros(&[80]).unwrap());
+    for act in acts {
+        let y = g.input(&zt).bias_act(b, act).unwrap().to_vec();
+        let y32 = g32.input(&zt32).bias_act(b32, act).unwrap().to_vec();
+        for i in 0..y.len() {
+            let nan = i == 3 || i == 150;
+            assert_eq!(y[i].is_nan(), nan, "bias_act {act:?} f64 at {i}");
+            assert_eq!(y32[i].is_nan(), nan, "bias_act {act:?} f32 at {i}");
+        }
+    }
 }
 
 #[test]
