@@ -3,7 +3,7 @@
 //! its backward rule (written in the engine's own differentiable operations,
 //! so gradients of gradients work), and its formula in the doc comment.
 //!
-//! [`Op`] names every operation; [`Op::backward`] is the one-line-per-op
+//! [`Op`] names every operation; `Op::backward` is the one-line-per-op
 //! dispatch table from a recorded node to its rule.
 
 mod activation;
