@@ -43,6 +43,11 @@ pub fn permute<F: Float>(
     perm: &[usize],
     out: &mut [F],
 ) {
+    if perm == [1, 0] {
+        let d = in_shape.dims();
+        super::transpose::transpose(x, d[0], d[1], out);
+        return;
+    }
     let in_strides = in_shape.strides();
     let mut strides = [0; MAX_RANK];
     for (d, &p) in perm.iter().enumerate() {

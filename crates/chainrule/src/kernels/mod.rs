@@ -9,3 +9,4 @@ pub mod reduce;
 pub mod softmax;
 pub mod team;
 pub mod threads;
+pub mod transpose;
