@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::init::Init;
 use crate::linear::Linear;
 use crate::module::Module;
-use chainrule::{BiasAct, Float, Graph, ParamId, Var};
+use chainrule::{Float, Graph, ParamId, Var};
 use std::collections::BTreeMap;
 
 /// Most weights and biases a network may have (2^28: 1 GiB in f32), checked
@@ -176,13 +176,11 @@ impl<F: Float> Module<F> for Mlp {
                 Layer::Linear(lin) => {
                     let fused = match layers.peek() {
                         Some(Layer::Activation(a)) => a.fused(),
-                        _ => Some(BiasAct::Identity),
+                        _ => None,
                     };
                     match fused {
                         Some(act) => {
-                            if act != BiasAct::Identity {
-                                layers.next();
-                            }
+                            layers.next();
                             lin.forward_act(g, h, act)?
                         }
                         None => lin.forward(g, h)?,

@@ -1,7 +1,6 @@
 //! The element type: `f32` for speed, `f64` for checking. One trait, two
 //! implementations; everything in the engine is generic over it.
 
-use crate::kernels::elementwise::{width, Width};
 use std::fmt::{Debug, Display};
 use std::iter::Sum;
 use std::ops::{AddAssign, DivAssign, MulAssign, SubAssign};
@@ -27,11 +26,10 @@ pub trait Float:
     fn from_f64(v: f64) -> Self;
     /// Converts to `f64` exactly.
     fn as_f64(self) -> f64;
-    /// `out[i] = tanh(x[i])`: f64 uses the C library's `tanh`; f32 a
-    /// vectorizable rational approximation (see [`tanh_f32`]).
-    fn tanh_slice(x: &[Self], out: &mut [Self]);
-    /// `v[i] = tanh(v[i])`, the same function as [`Float::tanh_slice`].
-    fn tanh_in_place(v: &mut [Self]);
+    /// The tanh every op uses: f64 the C library's `tanh`; f32 a
+    /// vectorizable rational approximation (see [`tanh_f32`]), so that the
+    /// elementwise kernels run it on their vector paths.
+    fn engine_tanh(self) -> Self;
 }
 
 /// tanh for f32 as a rational function of x (odd polynomial of degree 13
@@ -75,70 +73,11 @@ pub fn tanh_f32(x: f32) -> f32 {
     }
 }
 
-/// The tanh loop compiled for 8-wide AVX2 vectors; the same operations as
-/// [`tanh_loop`], so the same results bit for bit.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn tanh_slice_avx2(x: &[f32], out: &mut [f32]) {
-    tanh_loop(x, out);
-}
-
-#[inline(always)]
-fn tanh_loop(x: &[f32], out: &mut [f32]) {
-    for (o, &v) in out.iter_mut().zip(x) {
-        *o = tanh_f32(v);
-    }
-}
-
-/// [`tanh_loop`] compiled for 16-wide AVX-512 vectors (same operations).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn tanh_slice_avx512(x: &[f32], out: &mut [f32]) {
-    tanh_loop(x, out);
-}
-
-/// [`tanh_in_place_loop`] compiled for AVX-512 (same operations).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn tanh_in_place_avx512(v: &mut [f32]) {
-    tanh_in_place_loop(v);
-}
-
-/// [`tanh_in_place_loop`] compiled for AVX2 (same operations).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn tanh_in_place_avx2(v: &mut [f32]) {
-    tanh_in_place_loop(v);
-}
-
-#[inline(always)]
-fn tanh_in_place_loop(v: &mut [f32]) {
-    for o in v.iter_mut() {
-        *o = tanh_f32(*o);
-    }
-}
-
 impl Float for f32 {
     const NAME: &'static str = "f32";
-    fn tanh_slice(x: &[f32], out: &mut [f32]) {
-        match width(out.len()) {
-            // SAFETY: `width` checked that the processor has the feature.
-            #[cfg(target_arch = "x86_64")]
-            Width::Avx512 => unsafe { tanh_slice_avx512(x, out) },
-            #[cfg(target_arch = "x86_64")]
-            Width::Avx2 => unsafe { tanh_slice_avx2(x, out) },
-            _ => tanh_loop(x, out),
-        }
-    }
-    fn tanh_in_place(v: &mut [f32]) {
-        match width(v.len()) {
-            // SAFETY: `width` checked that the processor has the feature.
-            #[cfg(target_arch = "x86_64")]
-            Width::Avx512 => unsafe { tanh_in_place_avx512(v) },
-            #[cfg(target_arch = "x86_64")]
-            Width::Avx2 => unsafe { tanh_in_place_avx2(v) },
-            _ => tanh_in_place_loop(v),
-        }
+    #[inline(always)]
+    fn engine_tanh(self) -> f32 {
+        tanh_f32(self)
     }
     fn from_f64(v: f64) -> Self {
         v as f32
@@ -150,15 +89,9 @@ impl Float for f32 {
 
 impl Float for f64 {
     const NAME: &'static str = "f64";
-    fn tanh_slice(x: &[f64], out: &mut [f64]) {
-        for (o, &v) in out.iter_mut().zip(x) {
-            *o = v.tanh();
-        }
-    }
-    fn tanh_in_place(v: &mut [f64]) {
-        for o in v.iter_mut() {
-            *o = o.tanh();
-        }
+    #[inline(always)]
+    fn engine_tanh(self) -> f64 {
+        self.tanh()
     }
     fn from_f64(v: f64) -> Self {
         v
@@ -171,7 +104,7 @@ impl Float for f64 {
 #[cfg(test)]
 mod tests {
     use super::{tanh_f32, Float};
-    use crate::kernels::elementwise::{map, zip, zip_in_place};
+    use crate::kernels::elementwise::{map, zip, zip_in_place, zip_rows};
 
     /// Values of every kind: ordinary, tiny, huge, ±∞, NaN.
     fn awkward(len: usize) -> Vec<f32> {
@@ -197,11 +130,14 @@ mod tests {
             let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
             let scalar: Vec<f32> = x.iter().map(|&v| tanh_f32(v)).collect();
             let mut out = vec![0.0; len];
-            f32::tanh_slice(&x, &mut out);
-            assert_eq!(bits(&out), bits(&scalar), "tanh_slice, len {len}");
-            let mut in_place = x.clone();
-            f32::tanh_in_place(&mut in_place);
-            assert_eq!(bits(&in_place), bits(&scalar), "tanh_in_place, len {len}");
+            map(&x, &mut out, f32::engine_tanh);
+            assert_eq!(bits(&out), bits(&scalar), "map tanh, len {len}");
+            // A bias row of zeros: tanh(z + 0) row by row.
+            if len > 0 && len % 8 == 0 {
+                let row = vec![0.0f32; 8];
+                zip_rows(&x, &row, &mut out, |v, c| (v + c).engine_tanh());
+                assert_eq!(bits(&out), bits(&scalar), "zip_rows tanh, len {len}");
+            }
 
             let f = |a: f32, b: f32| (a * b - a) / (b + 3.0);
             let scalar: Vec<f32> = x.iter().zip(&y).map(|(&a, &b)| f(a, b)).collect();

@@ -98,13 +98,13 @@ impl<F: Float> Tape<F> {
         let range = self.param_range(i);
         let n = range.len();
         match self.param_grad_at[i] {
-            GradAt::None if from >= self.params_len => self.param_grad_at[i] = GradAt::Arena(from),
             GradAt::None => {
-                // A gradient that is a view of a parameter's own value
-                // would change under an update: copy it.
-                self.allocate_stored_grads();
-                self.param_grads[range].copy_from_slice(&self.values[from..from + n]);
-                self.param_grad_at[i] = GradAt::Stored;
+                self.param_grad_at[i] = GradAt::Arena(from);
+                if from < self.params_len {
+                    // A view of a parameter's own value would change under
+                    // an update: copy it out at once.
+                    self.store_param_grad(i);
+                }
             }
             GradAt::Stored | GradAt::Arena(_) => {
                 self.store_param_grad(i);

@@ -49,6 +49,11 @@ fn pack(epoch: u64, parts: u64, next: u64) -> u64 {
     (epoch << 32) | (parts << 16) | next
 }
 
+/// `(epoch, parts, next)` of a claim word (the inverse of [`pack`]).
+fn unpack(word: u64) -> (u64, u64, u64) {
+    (word >> 32, (word >> 16) & 0xffff, word & 0xffff)
+}
+
 /// At most this many parts per job (the width of the part fields).
 const MAX_PARTS: usize = u16::MAX as usize;
 
@@ -147,7 +152,7 @@ pub(crate) fn run_parts(parts: usize, f: &(dyn Fn(usize) + Sync)) {
     unsafe { *team.job.get() = Some(job) };
     team.panicked.store(false, Relaxed);
     team.remaining.store(parts, Relaxed);
-    let epoch = (team.claim.load(Relaxed) >> 32).wrapping_add(1) & 0xffff_ffff;
+    let epoch = unpack(team.claim.load(Relaxed)).0.wrapping_add(1) & 0xffff_ffff;
     team.claim.store(pack(epoch, parts as u64, 0), SeqCst);
     if team.sleepers.load(SeqCst) > 0 {
         let _guard = team.sleep_lock.lock().unwrap_or_else(|e| e.into_inner());
@@ -168,7 +173,7 @@ pub(crate) fn run_parts(parts: usize, f: &(dyn Fn(usize) + Sync)) {
 fn work(team: &Team, epoch: u64) {
     let mut word = team.claim.load(Acquire);
     loop {
-        let (e, parts, next) = (word >> 32, (word >> 16) & 0xffff, word & 0xffff);
+        let (e, parts, next) = unpack(word);
         if e != epoch || next >= parts {
             return;
         }
@@ -203,14 +208,14 @@ fn work(team: &Team, epoch: u64) {
 /// at once rather than spin, so that a machine with many cores does not
 /// keep them all busy for a two-way split.
 fn helper(team: &Team, index: u64) {
-    let mut seen = team.claim.load(Acquire) >> 32;
+    let mut seen = unpack(team.claim.load(Acquire)).0;
     let mut spin = false;
     loop {
         let started = Instant::now();
         let mut spins = 0u32;
         let word = loop {
             let word = team.claim.load(Acquire);
-            if word >> 32 != seen {
+            if unpack(word).0 != seen {
                 break word;
             }
             std::hint::spin_loop();
@@ -218,14 +223,14 @@ fn helper(team: &Team, index: u64) {
             if !spin || (spins.is_multiple_of(1024) && started.elapsed() > SPIN) {
                 let mut guard = team.sleep_lock.lock().unwrap_or_else(|e| e.into_inner());
                 team.sleepers.fetch_add(1, SeqCst);
-                while team.claim.load(SeqCst) >> 32 == seen {
+                while unpack(team.claim.load(SeqCst)).0 == seen {
                     guard = team.wake.wait(guard).unwrap_or_else(|e| e.into_inner());
                 }
                 team.sleepers.fetch_sub(1, SeqCst);
             }
         };
-        seen = word >> 32;
-        let parts = (word >> 16) & 0xffff;
+        let (epoch, parts, _) = unpack(word);
+        seen = epoch;
         spin = index + 1 < parts;
         if spin {
             work(team, seen);

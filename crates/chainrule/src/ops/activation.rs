@@ -22,6 +22,17 @@ pub(crate) fn sigmoid<F: Float>(x: F) -> F {
     }
 }
 
+/// `max(0, x)` as a select, not a branch (it vectorizes, and random signs
+/// would mispredict); a NaN stays NaN.
+#[inline]
+pub(crate) fn relu<F: Float>(x: F) -> F {
+    if x < F::zero() {
+        F::zero()
+    } else {
+        x
+    }
+}
+
 impl<'g, F: Float> Var<'g, F> {
     /// `σ(x) = 1 / (1 + e^−x)`. ∂/∂x = σ(x)(1 − σ(x)) = out · (1 − out).
     pub fn sigmoid(self) -> Var<'g, F> {
@@ -30,16 +41,13 @@ impl<'g, F: Float> Var<'g, F> {
 
     /// `tanh x`. ∂/∂x = 1 − tanh²x = 1 − out².
     pub fn tanh(self) -> Var<'g, F> {
-        self.graph
-            .record(Op::Tanh, &[self], self.shape(), |[x, _], out| {
-                F::tanh_slice(x, out)
-            })
+        self.unary(Op::Tanh, F::engine_tanh)
     }
 
     /// `max(0, x)`. ∂/∂x = 1 for x > 0, else 0 (0 at the kink, as PyTorch).
     /// A NaN input stays NaN, so a broken value is never hidden.
     pub fn relu(self) -> Var<'g, F> {
-        self.unary(Op::Relu, |x| if x < F::zero() { F::zero() } else { x })
+        self.unary(Op::Relu, relu)
     }
 
     /// `x` for x > 0, else `slope · x`. ∂/∂x = 1 for x > 0, else `slope`.

@@ -17,7 +17,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::float::Float;
 use crate::graph::{BackwardCtx, Grads, Var};
 use crate::kernels::elementwise::zip_rows;
-use crate::ops::activation::sigmoid;
+use crate::ops::activation::{relu, sigmoid};
 use crate::ops::Op;
 
 /// The activation fused after the bias.
@@ -69,24 +69,11 @@ impl<'g, F: Float> Var<'g, F> {
         }
         Ok(self
             .graph
-            .record(Op::BiasAct(act), &[self, b], zs, |[z, b], out| {
-                match act {
-                    BiasAct::Identity | BiasAct::Tanh => zip_rows(z, b, out, |x, c| x + c),
-                    // A select, not a branch (vectorizes; random signs would
-                    // mispredict). A NaN stays NaN, as in `relu`.
-                    BiasAct::Relu => zip_rows(z, b, out, |x, c| {
-                        let s = x + c;
-                        if s < F::zero() {
-                            F::zero()
-                        } else {
-                            s
-                        }
-                    }),
-                    BiasAct::Sigmoid => zip_rows(z, b, out, |x, c| sigmoid(x + c)),
-                }
-                if act == BiasAct::Tanh {
-                    F::tanh_in_place(out);
-                }
+            .record(Op::BiasAct(act), &[self, b], zs, |[z, b], out| match act {
+                BiasAct::Identity => zip_rows(z, b, out, |x, c| x + c),
+                BiasAct::Relu => zip_rows(z, b, out, |x, c| relu(x + c)),
+                BiasAct::Tanh => zip_rows(z, b, out, |x, c| (x + c).engine_tanh()),
+                BiasAct::Sigmoid => zip_rows(z, b, out, |x, c| sigmoid(x + c)),
             }))
     }
 }
