@@ -126,6 +126,7 @@ pub fn parse_csv_with(
         .trim(csv::Trim::All)
         .from_reader(text);
     let mut record = csv::ByteRecord::new();
+    let mut lines = LineCounter::default();
     while reader
         .read_byte_record(&mut record)
         .map_err(|e| DataError::Invalid {
@@ -133,7 +134,10 @@ pub fn parse_csv_with(
             message: e.to_string(),
         })?
     {
-        let line = record.position().map_or(0, |p| p.line()) as usize;
+        // The csv crate counts a blank line before a record as the
+        // record's; count from the record's first byte instead.
+        let start = record.position().map_or(0, |p| p.byte()) as usize;
+        let line = lines.line_at(text, start);
         if record.len() == 1 && record[0].is_empty() {
             continue; // a blank line
         }
@@ -288,19 +292,37 @@ pub fn detect_delimiter(text: &[u8]) -> u8 {
 /// them without copying anything.
 fn check_fields_per_record(text: &[u8], delimiter: u8, file: &str) -> Result<(), DataError> {
     scan_records(text, delimiter, MAX_FIELDS_PER_ROW, |_| true).map_err(|(start, found)| {
-        // The record's line: past the line ends that precede it.
-        let first = text[start..]
-            .iter()
-            .position(|b| !matches!(b, b'\n' | b'\r'))
-            .map_or(text.len(), |p| start + p);
-        let line = 1 + text[..first].iter().filter(|&&b| b == b'\n').count();
         DataError::TooManyFields {
             file: file.to_string(),
-            line,
+            line: LineCounter::default().line_at(text, start),
             found,
             limit: MAX_FIELDS_PER_ROW,
         }
     })
+}
+
+/// Line numbers of records, counted once through the text.
+#[derive(Default)]
+struct LineCounter {
+    /// Bytes counted so far.
+    at: usize,
+    /// Line ends in `text[..at]`.
+    ends: usize,
+}
+
+impl LineCounter {
+    /// The 1-based line of a record that starts at byte `start` (at or
+    /// after the previous one asked for), past the line ends before it.
+    fn line_at(&mut self, text: &[u8], start: usize) -> usize {
+        let start = start.clamp(self.at, text.len());
+        let first = text[start..]
+            .iter()
+            .position(|b| !matches!(b, b'\n' | b'\r'))
+            .map_or(text.len(), |p| start + p);
+        self.ends += text[self.at..first].iter().filter(|&&b| b == b'\n').count();
+        self.at = first;
+        self.ends + 1
+    }
 }
 
 /// Walks the records of `text` as the csv crate splits them with
