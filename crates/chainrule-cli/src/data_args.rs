@@ -192,7 +192,13 @@ fn load(
         (Task::Auto, Some(k)) => (LabelKind::Class, Some(format!("--loss {}", k.name()))),
         (Task::Auto, None) => (LabelKind::Auto, None),
     };
-    let loaded = data::load_with(spec, &CsvOptions { target: kind, delimiter })?;
+    let loaded = data::load_with(
+        spec,
+        &CsvOptions {
+            target: kind,
+            delimiter,
+        },
+    )?;
     let classification = loaded.train.is_classification();
     let why = match (given, &loaded.task_reason) {
         (Some(given), _) => given,
@@ -202,5 +208,8 @@ fn load(
         ),
         (None, None) => "auto".to_string(),
     };
-    Ok((loaded, format!("task {} ({why})", task_name(classification))))
+    Ok((
+        loaded,
+        format!("task {} ({why})", task_name(classification)),
+    ))
 }

@@ -10,7 +10,13 @@ use std::path::Path;
 
 /// A built-in set written as a CSV file: `header` (all columns), one row
 /// per line, the targets written by `target`.
-fn write_builtin(path: &Path, name: &str, header: &str, sep: &str, target: impl Fn(usize) -> String) {
+fn write_builtin(
+    path: &Path,
+    name: &str,
+    header: &str,
+    sep: &str,
+    target: impl Fn(usize) -> String,
+) {
     let data = chainrule_nn::data::load(name, chainrule_nn::data::LabelKind::Class)
         .unwrap()
         .train;
@@ -73,7 +79,10 @@ fn item_01_real_valued_csv_targets_train_as_regression_with_mse() {
         "task regression (auto: target column 'price' has non-integer values \
          (such as 213041.77); --task classification to override)"
     );
-    assert!(lines[1].contains("→ 1 on") && lines[1].contains("loss mse"), "{out}");
+    assert!(
+        lines[1].contains("→ 1 on") && lines[1].contains("loss mse"),
+        "{out}"
+    );
     assert!(lines[2].contains("test loss"), "{out}");
     assert!(
         out.lines().any(|l| l.starts_with("test loss ")),
@@ -122,7 +131,10 @@ fn item_01_class_column_stays_classification() {
         "task classification (auto: target column 'species' has 3 distinct values in 150 \
          rows, the class indices 0 to 2; --task regression to override)"
     );
-    assert!(lines[1].contains("→ 3 on") && lines[1].contains("loss cce"), "{out}");
+    assert!(
+        lines[1].contains("→ 3 on") && lines[1].contains("loss cce"),
+        "{out}"
+    );
     assert!(out.contains("test accuracy"), "{out}");
 }
 
@@ -143,7 +155,10 @@ fn item_01_task_flag_forces_either_reading() {
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines[0], "task classification (--task classification)");
     // Labels up to 346: 347 classes, as asked.
-    assert!(lines[1].contains("→ 347 on") && lines[1].contains("loss cce"), "{out}");
+    assert!(
+        lines[1].contains("→ 347 on") && lines[1].contains("loss cce"),
+        "{out}"
+    );
 
     // Whole numbers 0..2 as a regression target, by --task or by --loss mse.
     let iris = dir.path().join("iris.csv");
@@ -156,7 +171,10 @@ fn item_01_task_flag_forces_either_reading() {
         assert!(ok, "{err}");
         let lines: Vec<&str> = out.lines().collect();
         assert_eq!(lines[0], format!("task regression ({why})"));
-        assert!(lines[1].contains("→ 1 on") && lines[1].contains("loss mse"), "{out}");
+        assert!(
+            lines[1].contains("→ 1 on") && lines[1].contains("loss mse"),
+            "{out}"
+        );
     }
     // A built-in set keeps its own task, and says so.
     let (ok, out, err) = train(dir.path(), "iris", &[]);
@@ -221,8 +239,18 @@ fn styles() -> Vec<(&'static str, String)> {
         ["6.3", "3.3", "2.25"],
     ];
     let make = |sep: &str, quote: bool, end: &str, bom: bool| {
-        let q = |s: &str| if quote { format!("\"{s}\"") } else { s.to_string() };
-        let mut t = if bom { "\u{feff}".to_string() } else { String::new() };
+        let q = |s: &str| {
+            if quote {
+                format!("\"{s}\"")
+            } else {
+                s.to_string()
+            }
+        };
+        let mut t = if bom {
+            "\u{feff}".to_string()
+        } else {
+            String::new()
+        };
         t += &["x1", "x2", "y"].map(q).join(sep);
         t += end;
         for r in rows {
@@ -272,7 +300,10 @@ fn item_13_quoted_numbers_semicolons_and_tabs_read_the_same_numbers() {
     }
     // The same numbers, however written: the same training, to the bit.
     for (name, m) in &metrics[1..] {
-        assert!(m == &metrics[0].1, "{name} trains differently from plain.csv");
+        assert!(
+            m == &metrics[0].1,
+            "{name} trains differently from plain.csv"
+        );
     }
 }
 
@@ -396,13 +427,25 @@ fn item_01_task_and_delimiter_survive_resume_and_eval_checks_the_task() {
     let model = dir.path().join("straight/model.safetensors");
     let model = model.display().to_string();
     let eval = |extra: &[&str]| {
-        let mut args = vec!["eval", "--model", &model, "--data", &data, "--delimiter", "|"];
+        let mut args = vec![
+            "eval",
+            "--model",
+            &model,
+            "--data",
+            &data,
+            "--delimiter",
+            "|",
+        ];
         args.extend_from_slice(extra);
         chainrule(&args)
     };
     let o = eval(&[]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(stdout(&o).contains("test  (6 rows): loss"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("test  (6 rows): loss"),
+        "{}",
+        stdout(&o)
+    );
     let o = eval(&["--task", "classification"]);
     assert!(!o.status.success());
     assert!(

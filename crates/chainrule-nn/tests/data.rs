@@ -218,7 +218,10 @@ fn item_13_quoted_fields_and_detected_delimiters_read_the_same_numbers() {
         ),
         ("a;b;y\n1.5;-2;0.5\n30;0.25;1\n", b';'),
         ("a\tb\ty\n1.5\t-2\t0.5\n\n30\t0.25\t1\n", b'\t'),
-        (" a ; b ; y \n 1.5 ; -2 ; 0.5 \n   \n 30 ; 0.25 ; 1 \n", b';'),
+        (
+            " a ; b ; y \n 1.5 ; -2 ; 0.5 \n   \n 30 ; 0.25 ; 1 \n",
+            b';',
+        ),
         // A delimiter inside a quoted name is no boundary.
         ("\"a; the first\",b,y\n1.5,-2,0.5\n30,0.25,1\n", b','),
         // ';' splits the header in two but not the rows: a comma file.
@@ -267,7 +270,10 @@ fn item_13_errors_name_the_header_column() {
     // The class-names header of scikit-learn's files names no columns.
     let err = chainrule_nn::data::parse_csv(b"2,2,cat,dog\n1,x,0\n", "s.csv", LabelKind::Class)
         .unwrap_err();
-    assert_eq!(err.to_string(), "s.csv: line 2, column 2: 'x' is not a number");
+    assert_eq!(
+        err.to_string(),
+        "s.csv: line 2, column 2: 'x' is not a number"
+    );
 }
 
 #[test]
@@ -284,10 +290,7 @@ fn item_01_auto_tells_regression_from_classification() {
         .unwrap()
     };
     let real = auto("r.csv", "x,price\n1,213041.77\n2,5\n3,7\n");
-    assert_eq!(
-        real.train.targets,
-        Targets::Real(vec![213041.77, 5.0, 7.0])
-    );
+    assert_eq!(real.train.targets, Targets::Real(vec![213041.77, 5.0, 7.0]));
     assert_eq!(
         real.task_reason.as_deref(),
         Some("target column 'price' has non-integer values (such as 213041.77)")

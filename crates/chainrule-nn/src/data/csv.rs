@@ -105,11 +105,7 @@ pub fn parse_csv(text: &[u8], name: &str, kind: LabelKind) -> Result<Dataset, Da
 }
 
 /// Parses CSV text; `name` names the data set and the file in errors.
-pub fn parse_csv_with(
-    text: &[u8],
-    name: &str,
-    options: &CsvOptions,
-) -> Result<CsvData, DataError> {
+pub fn parse_csv_with(text: &[u8], name: &str, options: &CsvOptions) -> Result<CsvData, DataError> {
     let delimiter = match options.delimiter {
         Some(d) => check_delimiter(d).map_err(|message| DataError::Invalid {
             file: name.to_string(),
@@ -354,7 +350,8 @@ fn scan_records(
                     if fields > limit {
                         return Err((start, fields));
                     }
-                    if !(fields == 1 && blank) && !visit(fields) {
+                    let counts = fields > 1 || !blank; // a blank line is no record
+                    if counts && !visit(fields) {
                         return Ok(());
                     }
                     (fields, blank, start) = (0, true, at);
@@ -562,13 +559,20 @@ mod tests {
             vec![11],
             "a quoted comma is inside a field"
         );
-        assert_eq!(scan_count("a;b\n\n  \r\n1;2\n", b';'), vec![2, 2], "blank lines skipped");
+        assert_eq!(
+            scan_count("a;b\n\n  \r\n1;2\n", b';'),
+            vec![2, 2],
+            "blank lines skipped"
+        );
         let row = "1,".repeat(MAX_FIELDS_PER_ROW) + "1";
         let text = format!("a,b\n\n{row}\n");
         let err = check_fields_per_record(text.as_bytes(), b',', "w.csv").unwrap_err();
         assert_eq!(
             err.to_string(),
-            format!("w.csv: line 3 has {} fields, over the limit of 100000", MAX_FIELDS_PER_ROW + 1)
+            format!(
+                "w.csv: line 3 has {} fields, over the limit of 100000",
+                MAX_FIELDS_PER_ROW + 1
+            )
         );
     }
 

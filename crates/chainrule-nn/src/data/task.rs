@@ -75,10 +75,7 @@ pub(crate) fn decide(values: Vec<f64>, column: &str) -> Decision {
         );
     }
     if d > 2 && 2 * d > n {
-        return regression(
-            values,
-            format!("{counted}, fewer than two rows per class"),
-        );
+        return regression(values, format!("{counted}, fewer than two rows per class"));
     }
     // Exact: whole numbers from 0 to at most AUTO_MAX_CLASSES.
     let labels: Vec<usize> = values.iter().map(|&v| v as usize).collect();
@@ -120,16 +117,25 @@ mod tests {
         // Not whole numbers.
         let (class, why) = task(&[0.0, 1.5, 2.0]);
         assert!(!class);
-        assert_eq!(why, "target column 'y' has non-integer values (such as 1.5)");
+        assert_eq!(
+            why,
+            "target column 'y' has non-integer values (such as 1.5)"
+        );
         // Negative.
         let (class, why) = task(&[-1.0, 1.0, 1.0, -1.0]);
-        assert!(!class && why.contains("negative values (such as -1)"), "{why}");
+        assert!(
+            !class && why.contains("negative values (such as -1)"),
+            "{why}"
+        );
         // Gaps: 0, 1, 3.
         let (class, why) = task(&[0.0, 1.0, 3.0, 0.0, 1.0, 3.0]);
         assert!(!class && why.contains("from 0 to 3 with gaps"), "{why}");
         // Too many classes for the rows: 3 classes in 5 rows.
         let (class, why) = task(&[0.0, 1.0, 2.0, 0.0, 1.0]);
-        assert!(!class && why.ends_with("fewer than two rows per class"), "{why}");
+        assert!(
+            !class && why.ends_with("fewer than two rows per class"),
+            "{why}"
+        );
         // 101 classes, 10 rows each: over the cap.
         let many: Vec<f64> = (0..1010).map(|i| (i % 101) as f64).collect();
         let (class, why) = task(&many);
