@@ -1,14 +1,62 @@
-//! Loading a data set as the command line describes it: the source, the
-//! train/test split, and standardization with training statistics.
+//! Loading a data set as the command line describes it: the source, how to
+//! read a CSV file (`--task`, `--delimiter`), the train/test split, and
+//! standardization with training statistics.
+//!
+//! The task (regression or classification) of a CSV file comes from, in
+//! order: `--task regression|classification`; the loss (`mse` is
+//! regression's, `bce` and `cce` are classification's); otherwise the
+//! values of the target column (`data::task`: few class indices without
+//! gaps are labels, anything else a real target). A `--task` that
+//! contradicts the loss is refused, and so is one that contradicts a
+//! built-in set's or MNIST's own targets.
 
-use chainrule_nn::data::{self, Dataset, LabelKind, Standardizer};
-use chainrule_nn::{LossKind, Result};
+use chainrule_nn::data::{self, CsvOptions, Dataset, LabelKind, Standardizer};
+use chainrule_nn::{Error, LossKind, Result};
 
 /// A data set ready for training or evaluation.
 pub struct Prepared {
     pub train: Dataset,
     pub test: Option<Dataset>,
     pub standardizer: Option<Standardizer>,
+    /// The task chosen and why: `task regression (auto: target column 'y'
+    /// has non-integer values (such as 0.5); --task classification to
+    /// override)`.
+    pub task: String,
+}
+
+/// The `--task` flag.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Task {
+    /// Decided by the loss or the target column's values.
+    Auto,
+    /// Real-valued targets.
+    Regression,
+    /// Class labels.
+    Classification,
+}
+
+impl Task {
+    /// Parses `auto`, `regression` or `classification`.
+    pub fn parse(s: &str) -> Result<Task> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "auto" => Ok(Task::Auto),
+            "regression" => Ok(Task::Regression),
+            "classification" => Ok(Task::Classification),
+            other => Err(Error::config(
+                "task",
+                format!("unknown task '{other}' (expected auto, regression or classification)"),
+            )),
+        }
+    }
+}
+
+/// The flags that say how to read a data set's targets and fields.
+#[derive(Clone, Debug)]
+pub struct Reading {
+    /// `--task`: auto, regression or classification.
+    pub task: String,
+    /// `--delimiter` (CSV files only).
+    pub delimiter: Option<String>,
 }
 
 /// Whether a data spec names a built-in set.
@@ -16,29 +64,34 @@ pub fn is_builtin(spec: &str) -> bool {
     !spec.starts_with("csv:") && !spec.starts_with("mnist:")
 }
 
-/// Loads `spec`, reading a CSV's last column as the loss needs it, splits
-/// off a seeded test set (unless the source has its own) and, if asked,
-/// standardizes features with statistics of the training part (or with
-/// `given` statistics, as stored in a model file).
+fn task_name(classification: bool) -> &'static str {
+    if classification {
+        "classification"
+    } else {
+        "regression"
+    }
+}
+
+/// Loads `spec`, reading a CSV's last column as `--task`, the loss or its
+/// values say, splits off a seeded test set (unless the source has its own)
+/// and, if asked, standardizes features with statistics of the training
+/// part (or with `given` statistics, as stored in a model file).
 pub fn prepare(
     spec: &str,
     loss: Option<LossKind>,
+    reading: &Reading,
     test_fraction: f64,
     seed: u64,
     standardize: bool,
     given: Option<Standardizer>,
 ) -> Result<Prepared> {
     if !(0.0..1.0).contains(&test_fraction) {
-        return Err(chainrule_nn::Error::config(
+        return Err(Error::config(
             "test-fraction",
             format!("must lie in [0, 1), got {test_fraction}"),
         ));
     }
-    let kind = match loss {
-        Some(LossKind::Mse) => LabelKind::Real,
-        _ => LabelKind::Class,
-    };
-    let loaded = data::load(spec, kind)?;
+    let (loaded, task) = load(spec, loss, reading)?;
     let (mut train, mut test) = match loaded.test {
         Some(test) => (loaded.train, Some(test)),
         None if test_fraction > 0.0 => {
@@ -62,5 +115,101 @@ pub fn prepare(
         train,
         test,
         standardizer,
+        task,
     })
+}
+
+/// Loads `spec` as `reading` and the loss say; returns the data and the
+/// task line.
+fn load(
+    spec: &str,
+    loss: Option<LossKind>,
+    reading: &Reading,
+) -> Result<(data::LoadedData, String)> {
+    let task = Task::parse(&reading.task)?;
+    match (task, loss) {
+        (Task::Regression, Some(k @ (LossKind::Bce | LossKind::Cce))) => {
+            return Err(Error::config(
+                "task",
+                format!(
+                    "--task regression contradicts the loss {}, a classification loss: \
+                     use --loss mse (or auto) for regression, or --task classification",
+                    k.name()
+                ),
+            ))
+        }
+        (Task::Classification, Some(LossKind::Mse)) => {
+            return Err(Error::config(
+                "task",
+                "--task classification contradicts the loss mse, the regression loss: \
+                 use --loss bce or cce (or auto) for classification, or --task regression",
+            ))
+        }
+        _ => {}
+    }
+    let delimiter = reading
+        .delimiter
+        .as_deref()
+        .map(|d| data::csv::parse_delimiter(d).map_err(|m| Error::config("delimiter", m)))
+        .transpose()?;
+    if !spec.starts_with("csv:") {
+        if delimiter.is_some() {
+            return Err(Error::config(
+                "delimiter",
+                format!("--delimiter applies to csv: files, not {spec}"),
+            ));
+        }
+        let loaded = data::load(spec, LabelKind::Class)?;
+        let set = &loaded.train;
+        let classification = set.is_classification();
+        let what = if is_builtin(spec) { spec } else { "MNIST" };
+        let why = match set.num_classes() {
+            Some(k) => format!("{what} is a classification set with {k} classes"),
+            None => format!("{what} is a regression set"),
+        };
+        let wanted = match task {
+            Task::Auto => None,
+            Task::Regression => Some(false),
+            Task::Classification => Some(true),
+        };
+        if let Some(wanted) = wanted.filter(|&w| w != classification) {
+            return Err(Error::config(
+                "task",
+                format!(
+                    "--task {} does not fit {spec}: {why}; --task says how to read \
+                     the last column of a csv: file",
+                    task_name(wanted)
+                ),
+            ));
+        }
+        let line = format!("task {} ({why})", task_name(classification));
+        return Ok((loaded, line));
+    }
+    let (kind, given) = match (task, loss) {
+        (Task::Regression, _) => (LabelKind::Real, Some("--task regression".to_string())),
+        (Task::Classification, _) => (LabelKind::Class, Some("--task classification".into())),
+        (Task::Auto, Some(LossKind::Mse)) => (LabelKind::Real, Some("--loss mse".into())),
+        (Task::Auto, Some(k)) => (LabelKind::Class, Some(format!("--loss {}", k.name()))),
+        (Task::Auto, None) => (LabelKind::Auto, None),
+    };
+    let loaded = data::load_with(
+        spec,
+        &CsvOptions {
+            target: kind,
+            delimiter,
+        },
+    )?;
+    let classification = loaded.train.is_classification();
+    let why = match (given, &loaded.task_reason) {
+        (Some(given), _) => given,
+        (None, Some(reason)) => format!(
+            "auto: {reason}; --task {} to override",
+            task_name(!classification)
+        ),
+        (None, None) => "auto".to_string(),
+    };
+    Ok((
+        loaded,
+        format!("task {} ({why})", task_name(classification)),
+    ))
 }

@@ -68,6 +68,12 @@ pub struct Args {
     /// The model's data: digits | breast-cancer | iris | diabetes | csv:PATH | mnist:DIR
     #[arg(long)]
     data: Option<String>,
+    /// With --data: auto | regression | classification (must agree with the model's loss) [default: auto].
+    #[arg(long)]
+    task: Option<String>,
+    /// With --data: the field delimiter of a csv: file [default: detected].
+    #[arg(long)]
+    delimiter: Option<String>,
     /// Print one JSON object: {"layers": [...]} (with --compare also "compare"; with --chain also "chain").
     #[arg(long)]
     json: bool,
@@ -159,6 +165,8 @@ fn run_random(args: &Args) -> Result<()> {
         "a random network (no --chain or --model)",
         &[
             ("data", args.data.is_some()),
+            ("task", args.task.is_some()),
+            ("delimiter", args.delimiter.is_some()),
             ("chain-output", args.chain_output.is_some()),
         ],
     )?;
@@ -292,6 +300,10 @@ fn run_model(args: &Args, model_path: &Path) -> Result<()> {
     let data = data_args::prepare(
         spec,
         Some(model.loss),
+        &data_args::Reading {
+            task: args.task.clone().unwrap_or_else(|| "auto".into()),
+            delimiter: args.delimiter.clone(),
+        },
         0.0,
         seed,
         false,
@@ -354,6 +366,8 @@ fn run_chain(args: &Args, n: usize) -> Result<()> {
             ("loss", args.loss.is_some()),
             ("model", args.model.is_some()),
             ("data", args.data.is_some()),
+            ("task", args.task.is_some()),
+            ("delimiter", args.delimiter.is_some()),
         ],
     )?;
     let activation = activation_of(args)?;

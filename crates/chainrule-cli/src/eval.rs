@@ -23,6 +23,12 @@ pub struct Args {
     /// Seed of the split (use the value training used).
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// auto | regression | classification: must agree with the model's loss.
+    #[arg(long, default_value = "auto")]
+    task: String,
+    /// The field delimiter of a csv: file: one character, or tab [default: detected].
+    #[arg(long)]
+    delimiter: Option<String>,
     /// Print one JSON object.
     #[arg(long)]
     json: bool,
@@ -34,6 +40,10 @@ pub fn run(args: &Args) -> Result<()> {
     let data = data_args::prepare(
         &args.data,
         Some(model.loss),
+        &data_args::Reading {
+            task: args.task.clone(),
+            delimiter: args.delimiter.clone(),
+        },
         args.test_fraction,
         args.seed,
         false,

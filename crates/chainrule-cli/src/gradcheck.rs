@@ -36,6 +36,12 @@ pub struct Args {
     /// Data for --model: digits | breast-cancer | iris | diabetes | csv:PATH | mnist:DIR.
     #[arg(long)]
     data: Option<String>,
+    /// With --data: auto | regression | classification (must agree with the model's loss).
+    #[arg(long, default_value = "auto")]
+    task: String,
+    /// With --data: the field delimiter of a csv: file [default: detected].
+    #[arg(long)]
+    delimiter: Option<String>,
     /// Elements checked per parameter at most (a seeded sample beyond).
     #[arg(long, default_value_t = 64)]
     max_elements: usize,
@@ -57,6 +63,10 @@ pub fn run(args: &Args) -> Result<bool> {
             let prepared = crate::data_args::prepare(
                 spec,
                 Some(model.loss),
+                &crate::data_args::Reading {
+                    task: args.task.clone(),
+                    delimiter: args.delimiter.clone(),
+                },
                 0.0,
                 args.seed,
                 false,

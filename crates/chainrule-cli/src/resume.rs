@@ -59,6 +59,8 @@ fn settings(a: &Args) -> Vec<(&'static str, Option<String>)> {
         ("hidden", Some(a.hidden.clone())),
         ("activation", Some(a.activation.clone())),
         ("loss", Some(a.loss.clone())),
+        ("task", Some(a.task.clone())),
+        ("delimiter", a.delimiter.clone()),
         ("optimizer", Some(a.optimizer.clone())),
         ("lr", Some(a.lr.to_string())),
         ("momentum", Some(a.momentum.to_string())),

@@ -36,6 +36,12 @@ pub struct Args {
     /// auto | mse | bce | cce (auto: MSE for regression, BCE for two classes, cross-entropy for more).
     #[arg(long, default_value = "auto")]
     pub loss: String,
+    /// auto | regression | classification: how to read a csv: file's last column (auto: from --loss, else its values; the first line says which and why).
+    #[arg(long, default_value = "auto")]
+    pub task: String,
+    /// The field delimiter of a csv: file: one character, or tab [default: detected: tab, ';' or ','].
+    #[arg(long)]
+    pub delimiter: Option<String>,
     /// sgd | adam | adamw
     #[arg(long, default_value = "adam")]
     pub optimizer: String,
@@ -168,6 +174,10 @@ pub fn run(args: &Args) -> Result<()> {
     let data = data_args::prepare(
         &args.data,
         cfg.loss,
+        &data_args::Reading {
+            task: args.task.clone(),
+            delimiter: args.delimiter.clone(),
+        },
         args.test_fraction,
         args.seed,
         standardize,
@@ -255,6 +265,7 @@ fn train_into(
             bar.suspend(|| println!("{line}"));
         }
     };
+    say(data.task.clone());
     say(format!(
         "training {} → {:?} → {} on {} ({} train rows{}), loss {}, {} lr {}",
         data.train.d,

@@ -206,3 +206,131 @@ fn csv_through_load() {
         .unwrap();
     assert_eq!(targets, chainrule_nn::data::Targets::Real(vec![1.0, 0.0]));
 }
+
+#[test]
+fn item_13_quoted_fields_and_detected_delimiters_read_the_same_numbers() {
+    use chainrule_nn::data::{parse_csv_with, CsvOptions, Targets};
+    let texts = [
+        ("a,b,y\n1.5,-2,0.5\n30,0.25,1\n", b','),
+        (
+            "\u{feff}\"a\",\"b\",\"y\"\r\n\"1.5\",\"-2\",\"0.5\"\r\n\"30\",\"0.25\",\"1\"\r\n",
+            b',',
+        ),
+        ("a;b;y\n1.5;-2;0.5\n30;0.25;1\n", b';'),
+        ("a\tb\ty\n1.5\t-2\t0.5\n\n30\t0.25\t1\n", b'\t'),
+        (
+            " a ; b ; y \n 1.5 ; -2 ; 0.5 \n   \n 30 ; 0.25 ; 1 \n",
+            b';',
+        ),
+        // A delimiter inside a quoted name is no boundary.
+        ("\"a; the first\",b,y\n1.5,-2,0.5\n30,0.25,1\n", b','),
+        // ';' splits the header in two but not the rows: a comma file.
+        ("a,b;c,y\n1.5,-2,0.5\n30,0.25,1\n", b','),
+    ];
+    for (text, delimiter) in texts {
+        let read = parse_csv_with(text.as_bytes(), "t.csv", &CsvOptions::new(LabelKind::Real))
+            .unwrap_or_else(|e| panic!("{text:?}: {e}"));
+        assert_eq!(read.delimiter, delimiter, "{text:?}");
+        let ds = read.dataset;
+        assert_eq!((ds.n, ds.d), (2, 2), "{text:?}");
+        assert_eq!(ds.features, vec![1.5, -2.0, 30.0, 0.25], "{text:?}");
+        assert_eq!(ds.targets, Targets::Real(vec![0.5, 1.0]), "{text:?}");
+    }
+    // An explicit delimiter wins over detection.
+    let options = CsvOptions {
+        target: LabelKind::Real,
+        delimiter: Some(b'|'),
+    };
+    let read = parse_csv_with(b"a|b|y\n1,5|2|3\n", "p.csv", &options).unwrap_err();
+    assert_eq!(
+        read.to_string(),
+        "p.csv: line 2, column 1 ('a'): '1,5' is not a number (decimal commas are not read: write 1.5)"
+    );
+}
+
+#[test]
+fn item_13_errors_name_the_header_column() {
+    let err = chainrule_nn::data::parse_csv(
+        b"sepal_length;petal_width;y\n1;2;0\n\n3;inf;1\n",
+        "data.csv",
+        LabelKind::Real,
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "data.csv: line 4, column 2 ('petal_width'): 'inf' is not a finite number"
+    );
+    assert!(
+        matches!(
+            &err,
+            DataError::NotFinite { line: 4, field: 2, name: Some(n), .. } if n == "petal_width"
+        ),
+        "{err:?}"
+    );
+    // The class-names header of scikit-learn's files names no columns.
+    let err = chainrule_nn::data::parse_csv(b"2,2,cat,dog\n1,x,0\n", "s.csv", LabelKind::Class)
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "s.csv: line 2, column 2: 'x' is not a number"
+    );
+}
+
+#[test]
+fn item_01_auto_tells_regression_from_classification() {
+    use chainrule_nn::data::{load_with, CsvOptions, Targets};
+    let dir = tempfile::tempdir().unwrap();
+    let auto = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        load_with(
+            &format!("csv:{}", path.display()),
+            &CsvOptions::new(LabelKind::Auto),
+        )
+        .unwrap()
+    };
+    let real = auto("r.csv", "x,price\n1,213041.77\n2,5\n3,7\n");
+    assert_eq!(real.train.targets, Targets::Real(vec![213041.77, 5.0, 7.0]));
+    assert_eq!(
+        real.task_reason.as_deref(),
+        Some("target column 'price' has non-integer values (such as 213041.77)")
+    );
+    let class = auto("c.csv", "1,0\n2,1\n3,2\n4,2\n5,1\n6,0\n");
+    assert_eq!(
+        class.train.targets,
+        Targets::Classes {
+            labels: vec![0, 1, 2, 2, 1, 0],
+            classes: 3
+        }
+    );
+    assert_eq!(
+        class.task_reason.as_deref(),
+        Some("target column 2 has 3 distinct values in 6 rows, the class indices 0 to 2")
+    );
+    // The diabetes target as whole numbers: 214 distinct values from 25 to
+    // 346 (`zcat crates/chainrule-nn/data/diabetes_target.csv.gz | sort -u |
+    // wc -l`) in 442 rows.
+    let diabetes = load("diabetes", LabelKind::Real).unwrap().train;
+    let Targets::Real(y) = &diabetes.targets else {
+        panic!("diabetes is a regression set")
+    };
+    let mut text = String::new();
+    for (r, y) in y.iter().enumerate() {
+        let row: Vec<String> = diabetes.row(r).iter().map(|v| v.to_string()).collect();
+        text += &format!("{},{}\n", row.join(","), *y as i64);
+    }
+    let read = auto("d.csv", &text);
+    assert!(!read.train.is_classification());
+    assert_eq!(
+        read.task_reason.as_deref(),
+        Some(
+            "target column 11 has 214 distinct values in 442 rows, \
+             more than the 100 classes read as classification"
+        )
+    );
+    // Class and Real still read as asked.
+    let path = dir.path().join("d.csv");
+    let forced = load(&format!("csv:{}", path.display()), LabelKind::Class).unwrap();
+    assert_eq!(forced.train.num_classes(), Some(347));
+    assert_eq!(forced.task_reason, None);
+}

@@ -11,7 +11,8 @@
 //!
 //! Each set's target kind is fixed; the [`LabelKind`] asked for is ignored.
 
-use super::csv::{parse_csv, parse_table, Sep};
+use super::csv::parse_csv;
+use super::table::parse_whitespace_table;
 use super::{gunzip, DataError, Dataset, LabelKind, Targets, MAX_DECOMPRESSED_BYTES};
 
 /// The names [`super::load`] accepts for the built-in sets.
@@ -61,9 +62,9 @@ fn diabetes() -> Result<Dataset, DataError> {
     let data_file = "diabetes_data_raw.csv.gz (built-in)";
     let target_file = "diabetes_target.csv.gz (built-in)";
     let data = gunzip(DIABETES_DATA_GZ, data_file, MAX_DECOMPRESSED_BYTES)?;
-    let data = parse_table(&data, data_file, Sep::Whitespace, None)?;
+    let data = parse_whitespace_table(&data, data_file, None)?;
     let target = gunzip(DIABETES_TARGET_GZ, target_file, MAX_DECOMPRESSED_BYTES)?;
-    let target = parse_table(&target, target_file, Sep::Whitespace, None)?;
+    let target = parse_whitespace_table(&target, target_file, None)?;
     if target.d != 1 {
         return Err(DataError::Invalid {
             file: target_file.to_string(),

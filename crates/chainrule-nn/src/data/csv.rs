@@ -1,9 +1,19 @@
 //! Numeric CSV files: features in every column but the last, the label or
 //! target in the last.
 //!
-//! - Fields are separated by commas; spaces around a field are trimmed, a
-//!   trailing `\r` is dropped and blank lines are skipped. Line and field
-//!   numbers in errors are 1-based and count the file's physical lines.
+//! - Records are split by the [`csv`] crate: fields may be quoted (`"1.0"`,
+//!   with `""` for a quote inside), a UTF-8 byte-order mark is skipped,
+//!   spaces around a field are trimmed, lines end in `\n` or `\r\n`, and
+//!   blank lines are skipped. Line numbers in errors are 1-based and count
+//!   the file's physical lines; columns are 1-based and, where the header
+//!   names them, named: `line 7, column 3 ('petal_width')`.
+//! - The delimiter is a tab, a semicolon or a comma, detected from the first
+//!   two non-blank lines: the first of tab, `;`, `,` that splits the first
+//!   line into more than one field and the second into as many (else the
+//!   first that splits the first line; else a comma). A semicolon is tried
+//!   before the comma because files written with decimal commas
+//!   (`1,5;2,0;1`) separate fields with semicolons. [`CsvOptions::delimiter`]
+//!   (the command line's `--delimiter`) sets it instead.
 //! - The first non-blank line is a header if any of its non-empty fields does
 //!   not parse as a number. A scikit-learn-style header
 //!   `N_ROWS,N_FEATURES,class name 0,class name 1,...` (as in the built-in
@@ -16,14 +26,22 @@
 //! - With [`LabelKind::Class`] the label must be an integer in
 //!   `0..MAX_CLASSES` (written `3` or `3.0`); the class count `K` is the
 //!   largest label plus one (or the number of header names, if larger). With
-//!   [`LabelKind::Real`] any finite number is a target.
+//!   [`LabelKind::Real`] any finite number is a target. With
+//!   [`LabelKind::Auto`] the target column is read as numbers and the rule of
+//!   [`super::task`] decides, giving its reason.
 //! - Limits against hostile files: files over [`MAX_FILE_BYTES`] (and `.gz`
 //!   files decompressing past [`MAX_DECOMPRESSED_BYTES`]) are refused before
-//!   reading them whole, and rows over [`MAX_FIELDS_PER_ROW`] fields before
-//!   allocating anything for them.
+//!   reading them whole, and records over [`MAX_FIELDS_PER_ROW`] fields
+//!   before anything is allocated for them: a first pass counts every
+//!   record's fields with `csv-core` (the csv crate's own parser, which
+//!   copies nothing), and only then are the records read.
 
 use std::path::Path;
 
+use csv_core::ReadFieldResult;
+
+use super::table::{Last, TableBuilder};
+use super::task;
 use super::{
     read_maybe_gz, DataError, Dataset, LabelKind, Targets, MAX_CLASSES, MAX_DECOMPRESSED_BYTES,
     MAX_FILE_BYTES,
@@ -32,31 +50,124 @@ use super::{
 /// Largest number of fields in one row (header or data).
 pub const MAX_FIELDS_PER_ROW: usize = 100_000;
 
-/// Loads a CSV file (decompressing it first if its name ends in `.gz`).
+/// The delimiters tried, in order, when none is given.
+pub const DETECTED_DELIMITERS: [u8; 3] = [b'\t', b';', b','];
+
+/// How to read a CSV file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CsvOptions {
+    /// How to read the last column.
+    pub target: LabelKind,
+    /// The field delimiter; `None`: detected from the first lines.
+    pub delimiter: Option<u8>,
+}
+
+impl CsvOptions {
+    /// Reading the last column as `target`, the delimiter detected.
+    pub fn new(target: LabelKind) -> CsvOptions {
+        CsvOptions {
+            target,
+            delimiter: None,
+        }
+    }
+}
+
+/// A CSV file read: the data set, the delimiter used, and (for
+/// [`LabelKind::Auto`]) why the target column was read as it was.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CsvData {
+    /// The data set.
+    pub dataset: Dataset,
+    /// The field delimiter (given or detected).
+    pub delimiter: u8,
+    /// With [`LabelKind::Auto`]: the reason for the task chosen, e.g.
+    /// `target column 'y' has 214 distinct values in 442 rows, more than the
+    /// 100 classes read as classification`.
+    pub task_reason: Option<String>,
+}
+
+/// Loads a CSV file (decompressing it first if its name ends in `.gz`),
+/// the delimiter detected.
 pub fn load_csv(path: &Path, kind: LabelKind) -> Result<Dataset, DataError> {
+    load_csv_with(path, &CsvOptions::new(kind)).map(|c| c.dataset)
+}
+
+/// Loads a CSV file (decompressing it first if its name ends in `.gz`).
+pub fn load_csv_with(path: &Path, options: &CsvOptions) -> Result<CsvData, DataError> {
     let bytes = read_maybe_gz(path, MAX_FILE_BYTES, MAX_DECOMPRESSED_BYTES)?;
-    parse_csv(&bytes, &path.display().to_string(), kind)
+    parse_csv_with(&bytes, &path.display().to_string(), options)
+}
+
+/// Parses CSV text, the delimiter detected; `name` names the data set and
+/// the file in errors.
+pub fn parse_csv(text: &[u8], name: &str, kind: LabelKind) -> Result<Dataset, DataError> {
+    parse_csv_with(text, name, &CsvOptions::new(kind)).map(|c| c.dataset)
 }
 
 /// Parses CSV text; `name` names the data set and the file in errors.
-pub fn parse_csv(text: &[u8], name: &str, kind: LabelKind) -> Result<Dataset, DataError> {
-    let table = parse_table(text, name, Sep::Comma, Some(kind))?;
-    let n = table.n;
-    let d = table.d;
-    let (targets, class_names) = match table.last {
-        Last::Labels(labels) => {
-            let max = labels.iter().copied().max().unwrap_or(0);
-            let mut classes = max + 1;
-            let names = table
-                .header
-                .as_deref()
-                .and_then(|h| sklearn_class_names(h, n, d))
-                .filter(|names| names.len() >= classes && names.len() <= MAX_CLASSES)
-                .unwrap_or_default();
-            classes = classes.max(names.len());
-            (Targets::Classes { labels, classes }, names)
+pub fn parse_csv_with(text: &[u8], name: &str, options: &CsvOptions) -> Result<CsvData, DataError> {
+    let delimiter = match options.delimiter {
+        Some(d) => check_delimiter(d).map_err(|message| DataError::Invalid {
+            file: name.to_string(),
+            message,
+        })?,
+        None => detect_delimiter(text),
+    };
+    check_fields_per_record(text, delimiter, name)?;
+    let mut table = TableBuilder::new(name, Some(options.target), delimiter_words(delimiter));
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .has_headers(false)
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(text);
+    let mut record = csv::ByteRecord::new();
+    let mut lines = LineCounter::default();
+    while reader
+        .read_byte_record(&mut record)
+        .map_err(|e| DataError::Invalid {
+            file: name.to_string(),
+            message: e.to_string(),
+        })?
+    {
+        // The csv crate counts a blank line before a record as the
+        // record's; count from the record's first byte instead.
+        let start = record.position().map_or(0, |p| p.byte()) as usize;
+        let line = lines.line_at(text, start);
+        if record.len() == 1 && record[0].is_empty() {
+            continue; // a blank line
         }
-        Last::Reals(values) => (Targets::Real(values), Vec::new()),
+        let fields = record
+            .iter()
+            .map(std::str::from_utf8)
+            .collect::<Result<Vec<&str>, _>>()
+            .map_err(|_| DataError::NotUtf8 {
+                file: name.to_string(),
+                line,
+            })?;
+        table.push(line, &fields)?;
+    }
+    let table = table.finish()?;
+    let (n, d) = (table.n, table.d);
+    let column = match table.column_name(d + 1) {
+        Some(c) => format!("target column '{c}'"),
+        None => format!("target column {}", d + 1),
+    };
+    let names = |classes: usize| {
+        table
+            .header
+            .as_deref()
+            .and_then(|h| sklearn_class_names(h, n, d))
+            .filter(|names| names.len() >= classes && names.len() <= MAX_CLASSES)
+            .unwrap_or_default()
+    };
+    let (targets, task_reason) = match table.last {
+        Last::Labels(labels) => (with_class_count(labels), None),
+        Last::Reals(values) if options.target == LabelKind::Auto => {
+            let decision = task::decide(values, &column);
+            (decision.targets, Some(decision.reason))
+        }
+        Last::Reals(values) => (Targets::Real(values), None),
         Last::None => {
             return Err(DataError::Invalid {
                 file: name.to_string(),
@@ -64,14 +175,32 @@ pub fn parse_csv(text: &[u8], name: &str, kind: LabelKind) -> Result<Dataset, Da
             })
         }
     };
-    Ok(Dataset {
-        name: name.to_string(),
-        n,
-        d,
-        features: table.features,
-        targets,
-        class_names,
+    let (targets, class_names) = match targets {
+        Targets::Classes { labels, classes } => {
+            let names = names(classes);
+            let classes = classes.max(names.len());
+            (Targets::Classes { labels, classes }, names)
+        }
+        real => (real, Vec::new()),
+    };
+    Ok(CsvData {
+        dataset: Dataset {
+            name: name.to_string(),
+            n,
+            d,
+            features: table.features,
+            targets,
+            class_names,
+        },
+        delimiter,
+        task_reason,
     })
+}
+
+/// Class labels with `K` = the largest label plus one.
+fn with_class_count(labels: Vec<usize>) -> Targets {
+    let classes = labels.iter().copied().max().unwrap_or(0) + 1;
+    Targets::Classes { labels, classes }
 }
 
 /// The class names of a header `N_ROWS,N_FEATURES,name,...` whose counts
@@ -85,180 +214,152 @@ fn sklearn_class_names(header: &[String], n: usize, d: usize) -> Option<Vec<Stri
     Some(header.get(2..)?.to_vec())
 }
 
-/// How fields are separated.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Sep {
-    /// Commas, spaces around fields trimmed.
-    Comma,
-    /// Runs of whitespace (used by the built-in diabetes file).
-    Whitespace,
-}
-
-/// The last column, as read.
-#[derive(Debug)]
-pub(crate) enum Last {
-    /// Class labels.
-    Labels(Vec<usize>),
-    /// Real targets.
-    Reals(Vec<f64>),
-    /// No label column: every column is a feature.
-    None,
-}
-
-/// A parsed table.
-#[derive(Debug)]
-pub(crate) struct Table {
-    /// The header's fields, if the file has a header.
-    pub header: Option<Vec<String>>,
-    /// Data rows.
-    pub n: usize,
-    /// Feature columns (all columns but the label, if there is one).
-    pub d: usize,
-    /// Features, row-major.
-    pub features: Vec<f64>,
-    /// The last column.
-    pub last: Last,
-}
-
-fn split_fields(line: &str, sep: Sep) -> Box<dyn Iterator<Item = &str> + '_> {
-    match sep {
-        Sep::Comma => Box::new(line.split(',').map(str::trim)),
-        Sep::Whitespace => Box::new(line.split_whitespace()),
+/// A delimiter in words for messages: `','`, `';'`, `tab`.
+pub fn delimiter_words(delimiter: u8) -> String {
+    match delimiter {
+        b'\t' => "tab".to_string(),
+        b' ' => "space".to_string(),
+        d => format!("'{}'", d as char),
     }
 }
 
-/// Whether a line is a header: some non-empty field is not a number.
-fn is_header(line: &str, sep: Sep) -> bool {
-    split_fields(line, sep).any(|f| !f.is_empty() && f.parse::<f64>().is_err())
-}
-
-/// Parses a table of numbers; with `label` set, the last column is read as
-/// labels or targets, otherwise every column is a feature.
-pub(crate) fn parse_table(
-    text: &[u8],
-    file: &str,
-    sep: Sep,
-    label: Option<LabelKind>,
-) -> Result<Table, DataError> {
-    let needed = if label.is_some() { 2 } else { 1 };
-    let mut header = None;
-    let mut cols = 0usize; // fields per data row, fixed by the first one
-    let mut n = 0usize;
-    let mut features = Vec::new();
-    let mut last = match label {
-        Some(LabelKind::Class) => Last::Labels(Vec::new()),
-        Some(LabelKind::Real) => Last::Reals(Vec::new()),
-        None => Last::None,
+/// Parses a delimiter as written on a command line: one ASCII character
+/// (`,` `;` `|` ...), or `tab` (also `\t` or a tab), `comma`, `semicolon`,
+/// `space`.
+pub fn parse_delimiter(text: &str) -> Result<u8, String> {
+    let byte = match text {
+        "tab" | "\\t" | "\t" => b'\t',
+        "comma" => b',',
+        "semicolon" => b';',
+        "space" => b' ',
+        s if s.len() == 1 && s.is_ascii() => s.as_bytes()[0],
+        s => {
+            return Err(format!(
+                "'{s}' is not one character (or tab, comma, semicolon, space)"
+            ))
+        }
     };
-    let mut seen_line = false;
-    for (index, raw) in text.split(|&b| b == b'\n').enumerate() {
-        let line_no = index + 1;
-        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
-        let line = std::str::from_utf8(raw).map_err(|_| DataError::NotUtf8 {
-            file: file.to_string(),
-            line: line_no,
-        })?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        // Count before allocating anything for the row.
-        let found = split_fields(line, sep).count();
-        if found > MAX_FIELDS_PER_ROW {
-            return Err(DataError::TooManyFields {
-                file: file.to_string(),
-                line: line_no,
-                found,
-                limit: MAX_FIELDS_PER_ROW,
-            });
-        }
-        if !seen_line {
-            seen_line = true;
-            if is_header(line, sep) {
-                header = Some(split_fields(line, sep).map(str::to_string).collect());
-                continue;
-            }
-        }
-        if n == 0 {
-            if found < needed {
-                return Err(DataError::TooFewFields {
-                    file: file.to_string(),
-                    line: line_no,
-                    found,
-                    needed,
-                });
-            }
-            cols = found;
-        } else if found != cols {
-            return Err(DataError::Ragged {
-                file: file.to_string(),
-                line: line_no,
-                found,
-                expected: cols,
-            });
-        }
-        let n_features = if label.is_some() { cols - 1 } else { cols };
-        for (j, field) in split_fields(line, sep).enumerate() {
-            if j < n_features {
-                features.push(parse_finite(field, file, line_no, j + 1)?);
-                continue;
-            }
-            match &mut last {
-                Last::Labels(labels) => {
-                    labels.push(parse_label(field).ok_or_else(|| DataError::BadLabel {
-                        file: file.to_string(),
-                        line: line_no,
-                        field: j + 1,
-                        text: field.to_string(),
-                    })?)
-                }
-                Last::Reals(values) => values.push(parse_finite(field, file, line_no, j + 1)?),
-                Last::None => {}
-            }
-        }
-        n += 1;
+    check_delimiter(byte)
+}
+
+/// A delimiter must be an ASCII character that cannot be part of a number
+/// or of the CSV quoting: not a letter, digit, `.`, `+`, `-`, quote or line
+/// end.
+fn check_delimiter(d: u8) -> Result<u8, String> {
+    let bad = !d.is_ascii()
+        || d.is_ascii_alphanumeric()
+        || matches!(d, b'.' | b'+' | b'-' | b'"' | b'\n' | b'\r');
+    if bad {
+        Err(format!(
+            "{} cannot separate fields: it can be part of a number or of the quoting",
+            delimiter_words(d)
+        ))
+    } else {
+        Ok(d)
     }
-    if n == 0 {
-        return Err(DataError::Empty {
+}
+
+/// The delimiter of a file: the first of [`DETECTED_DELIMITERS`] that splits
+/// the first non-blank record into more than one field and the second into
+/// as many; failing that, the first that splits the first record; failing
+/// that, a comma.
+pub fn detect_delimiter(text: &[u8]) -> u8 {
+    let counts: Vec<(u8, Vec<usize>)> = DETECTED_DELIMITERS
+        .iter()
+        .map(|&d| {
+            let mut counts = Vec::new();
+            // Counting the first two records cannot fail: no limit applies.
+            let _ = scan_records(text, d, usize::MAX, |fields| {
+                counts.push(fields);
+                counts.len() < 2
+            });
+            (d, counts)
+        })
+        .collect();
+    let splits = |c: &[usize]| c.first().is_some_and(|&f| f > 1);
+    counts
+        .iter()
+        .find(|(_, c)| splits(c) && (c.len() < 2 || c[0] == c[1]))
+        .or_else(|| counts.iter().find(|(_, c)| splits(c)))
+        .map_or(b',', |(d, _)| *d)
+}
+
+/// Refuses a record with more than [`MAX_FIELDS_PER_ROW`] fields, counting
+/// them without copying anything.
+fn check_fields_per_record(text: &[u8], delimiter: u8, file: &str) -> Result<(), DataError> {
+    scan_records(text, delimiter, MAX_FIELDS_PER_ROW, |_| true).map_err(|(start, found)| {
+        DataError::TooManyFields {
             file: file.to_string(),
-        });
-    }
-    Ok(Table {
-        header,
-        n,
-        d: if label.is_some() { cols - 1 } else { cols },
-        features,
-        last,
+            line: LineCounter::default().line_at(text, start),
+            found,
+            limit: MAX_FIELDS_PER_ROW,
+        }
     })
 }
 
-/// Parses a finite number, naming the line and field if it is not one.
-fn parse_finite(field: &str, file: &str, line: usize, column: usize) -> Result<f64, DataError> {
-    match field.parse::<f64>() {
-        Ok(v) if v.is_finite() => Ok(v),
-        Ok(_) => Err(DataError::NotFinite {
-            file: file.to_string(),
-            line,
-            field: column,
-            text: field.to_string(),
-        }),
-        Err(_) => Err(DataError::NotANumber {
-            file: file.to_string(),
-            line,
-            field: column,
-            text: field.to_string(),
-        }),
+/// Line numbers of records, counted once through the text.
+#[derive(Default)]
+struct LineCounter {
+    /// Bytes counted so far.
+    at: usize,
+    /// Line ends in `text[..at]`.
+    ends: usize,
+}
+
+impl LineCounter {
+    /// The 1-based line of a record that starts at byte `start` (at or
+    /// after the previous one asked for), past the line ends before it.
+    fn line_at(&mut self, text: &[u8], start: usize) -> usize {
+        let start = start.clamp(self.at, text.len());
+        let first = text[start..]
+            .iter()
+            .position(|b| !matches!(b, b'\n' | b'\r'))
+            .map_or(text.len(), |p| start + p);
+        self.ends += text[self.at..first].iter().filter(|&&b| b == b'\n').count();
+        self.at = first;
+        self.ends + 1
     }
 }
 
-/// A class index: an integer in `0..MAX_CLASSES`, written `3` or `3.0`.
-fn parse_label(field: &str) -> Option<usize> {
-    if let Ok(v) = field.parse::<usize>() {
-        return (v < MAX_CLASSES).then_some(v);
+/// Walks the records of `text` as the csv crate splits them with
+/// `delimiter`, copying no field: calls `visit(fields)` with the field count
+/// of each non-blank record until it returns false. A record with more than
+/// `limit` fields stops the walk with `Err((byte offset where the record
+/// starts, its field count))`.
+fn scan_records(
+    text: &[u8],
+    delimiter: u8,
+    limit: usize,
+    mut visit: impl FnMut(usize) -> bool,
+) -> Result<(), (usize, usize)> {
+    let mut reader = csv_core::ReaderBuilder::new().delimiter(delimiter).build();
+    let mut scratch = [0u8; 64];
+    let mut at = 0; // bytes consumed
+    let mut start = 0; // where the current record starts
+    let mut fields = 0;
+    let mut blank = true;
+    loop {
+        let (result, read, written) = reader.read_field(&text[at..], &mut scratch);
+        at += read;
+        blank &= scratch[..written].iter().all(u8::is_ascii_whitespace);
+        match result {
+            ReadFieldResult::InputEmpty | ReadFieldResult::OutputFull => {}
+            ReadFieldResult::Field { record_end } => {
+                fields += 1;
+                if record_end {
+                    if fields > limit {
+                        return Err((start, fields));
+                    }
+                    let counts = fields > 1 || !blank; // a blank line is no record
+                    if counts && !visit(fields) {
+                        return Ok(());
+                    }
+                    (fields, blank, start) = (0, true, at);
+                }
+            }
+            ReadFieldResult::End => return Ok(()),
+        }
     }
-    let v = field.parse::<f64>().ok()?;
-    let ok = v.is_finite() && v >= 0.0 && v.fract() == 0.0 && v < MAX_CLASSES as f64;
-    // Exact: v is a whole number below MAX_CLASSES.
-    ok.then_some(v as usize)
 }
 
 #[cfg(test)]
@@ -361,7 +462,7 @@ mod tests {
             "{msg}"
         );
         assert!(
-            msg.ends_with("data.csv: line 3, field 2: 'abc' is not a number"),
+            msg.ends_with("data.csv: line 3, column 2: 'abc' is not a number"),
             "{msg}"
         );
     }
@@ -408,7 +509,7 @@ mod tests {
             assert!(matches!(err, DataError::BadLabel { field: 3, .. }), "{msg}");
             assert!(
                 msg.contains("lab.csv")
-                    && msg.contains(&format!("line {line}, field 3: label '{label}'")),
+                    && msg.contains(&format!("line {line}, column 3: label '{label}'")),
                 "{msg}"
             );
         }
@@ -435,9 +536,6 @@ mod tests {
             ),
             "{err}"
         );
-        // Without a label column, one column is enough.
-        let t = parse_table(b"1\n2\n", "one", Sep::Comma, None).unwrap();
-        assert_eq!((t.n, t.d), (2, 1));
     }
 
     #[test]
@@ -453,10 +551,38 @@ mod tests {
     }
 
     #[test]
-    fn whitespace_tables() {
-        let t = parse_table(b"1 2\t3\n  4 5 6  \n", "w", Sep::Whitespace, None).unwrap();
-        assert_eq!((t.n, t.d), (2, 3));
-        assert_eq!(t.features, vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
-        assert!(t.header.is_none());
+    fn records_are_counted_before_they_are_read() {
+        // A quoted delimiter is no field boundary; the limit counts fields.
+        let text = format!("\"1,5\",{}\n", "0,".repeat(9) + "1");
+        assert_eq!(
+            scan_count(&text, b','),
+            vec![11],
+            "a quoted comma is inside a field"
+        );
+        assert_eq!(
+            scan_count("a;b\n\n  \r\n1;2\n", b';'),
+            vec![2, 2],
+            "blank lines skipped"
+        );
+        let row = "1,".repeat(MAX_FIELDS_PER_ROW) + "1";
+        let text = format!("a,b\n\n{row}\n");
+        let err = check_fields_per_record(text.as_bytes(), b',', "w.csv").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "w.csv: line 3 has {} fields, over the limit of 100000",
+                MAX_FIELDS_PER_ROW + 1
+            )
+        );
+    }
+
+    fn scan_count(text: &str, d: u8) -> Vec<usize> {
+        let mut counts = Vec::new();
+        scan_records(text.as_bytes(), d, usize::MAX, |f| {
+            counts.push(f);
+            true
+        })
+        .unwrap();
+        counts
     }
 }

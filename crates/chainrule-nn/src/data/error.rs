@@ -49,7 +49,11 @@ pub enum DataError {
         line: usize,
     },
     /// A field does not parse as a number.
-    #[error("{file}: line {line}, field {field}: '{text}' is not a number")]
+    #[error(
+        "{file}: line {line}, {}: '{text}' is not a number{}",
+        column_label(*.field, .name.as_deref()),
+        decimal_comma_hint(.text)
+    )]
     NotANumber {
         /// The file.
         file: String,
@@ -57,11 +61,16 @@ pub enum DataError {
         line: usize,
         /// The field (column), 1-based.
         field: usize,
+        /// The column's name in the file's header, if it has one.
+        name: Option<String>,
         /// The field's text.
         text: String,
     },
     /// A field is NaN or infinite (or overflows to infinity).
-    #[error("{file}: line {line}, field {field}: '{text}' is not a finite number")]
+    #[error(
+        "{file}: line {line}, {}: '{text}' is not a finite number",
+        column_label(*.field, .name.as_deref())
+    )]
     NotFinite {
         /// The file.
         file: String,
@@ -69,13 +78,16 @@ pub enum DataError {
         line: usize,
         /// The field (column), 1-based.
         field: usize,
+        /// The column's name in the file's header, if it has one.
+        name: Option<String>,
         /// The field's text.
         text: String,
     },
     /// A label is not a class index.
     #[error(
-        "{file}: line {line}, field {field}: label '{text}' is not a class index \
+        "{file}: line {line}, {}: label '{text}' is not a class index \
          (an integer from 0 to {max})",
+        column_label(*.field, .name.as_deref()),
         max = MAX_CLASSES - 1
     )]
     BadLabel {
@@ -85,6 +97,8 @@ pub enum DataError {
         line: usize,
         /// The field (column), 1-based.
         field: usize,
+        /// The column's name in the file's header, if it has one.
+        name: Option<String>,
         /// The field's text.
         text: String,
     },
@@ -101,10 +115,14 @@ pub enum DataError {
         expected: usize,
     },
     /// The first data row has too few fields.
-    #[error("{file}: line {line} has {found} field(s); need at least {needed}")]
+    #[error(
+        "{file}: line {line} has {found} field(s) separated by {separator}; need at least {needed}"
+    )]
     TooFewFields {
         /// The file.
         file: String,
+        /// How the fields were separated, in words (`','`, `tab`, `whitespace`).
+        separator: String,
         /// The line, 1-based.
         line: usize,
         /// The number of fields on that line.
@@ -221,4 +239,23 @@ pub enum DataError {
         /// What is wrong.
         message: String,
     },
+}
+
+/// `column 3`, or `column 3 ('petal_width')` where the header names it.
+fn column_label(field: usize, name: Option<&str>) -> String {
+    match name {
+        Some(name) => format!("column {field} ('{name}')"),
+        None => format!("column {field}"),
+    }
+}
+
+/// For a number written with a decimal comma (`1,5`): a hint to write it
+/// with a point.
+fn decimal_comma_hint(text: &str) -> String {
+    let with_point = text.replacen(',', ".", 1);
+    if text.contains(',') && with_point.trim().parse::<f64>().is_ok() {
+        format!(" (decimal commas are not read: write {with_point})")
+    } else {
+        String::new()
+    }
 }

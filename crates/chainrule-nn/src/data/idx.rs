@@ -82,6 +82,7 @@ pub(crate) fn load_mnist_with_limits(
     Ok(LoadedData {
         train,
         test: Some(test),
+        task_reason: None,
     })
 }
 

@@ -7,6 +7,9 @@
 //! anything is allocated ([`MAX_FILE_BYTES`], [`MAX_DECOMPRESSED_BYTES`],
 //! [`csv::MAX_FIELDS_PER_ROW`], [`MAX_CLASSES`]).
 //!
+//! A CSV file's target column can be read as class labels, as real targets,
+//! or as the values say ([`LabelKind::Auto`], the rule of [`task`]).
+//!
 //! ```
 //! use chainrule_nn::data::{load, train_test_split, LabelKind, Standardizer};
 //!
@@ -27,9 +30,11 @@ pub mod csv;
 mod error;
 pub mod idx;
 pub mod split;
+mod table;
+pub mod task;
 
 pub use builtin::BUILTIN_NAMES;
-pub use csv::{load_csv, parse_csv};
+pub use csv::{load_csv, load_csv_with, parse_csv, parse_csv_with, CsvData, CsvOptions};
 pub use error::DataError;
 pub use idx::load_mnist;
 pub use split::{batch_ranges, batches, shuffled_indices, train_test_split, Standardizer};
@@ -232,6 +237,9 @@ pub enum LabelKind {
     Class,
     /// A real-valued regression target.
     Real,
+    /// Decided from the values by the rule of [`task`]: class indices
+    /// `0..K` (few, without gaps) are labels, anything else a real target.
+    Auto,
 }
 
 /// What [`load`] returns: the training set and, where the source has one of
@@ -242,17 +250,30 @@ pub struct LoadedData {
     pub train: Dataset,
     /// The source's own test set, if it has one.
     pub test: Option<Dataset>,
+    /// Why the targets were read as they were, where [`LabelKind::Auto`]
+    /// decided it (a CSV file): e.g. `target column 'y' has non-integer
+    /// values (such as 213041.77)`.
+    pub task_reason: Option<String>,
 }
 
 /// Loads a data set by specification: `digits`, `breast-cancer`, `iris`,
 /// `diabetes` (built in; `kind` is ignored, each set has its own),
-/// `csv:PATH` (the last column read as `kind` says) or `mnist:DIR` (the four
-/// IDX files, plain or `.gz`, with their own test set; `kind` is ignored).
+/// `csv:PATH` (the last column read as `kind` says, the delimiter detected)
+/// or `mnist:DIR` (the four IDX files, plain or `.gz`, with their own test
+/// set; `kind` is ignored).
 pub fn load(spec: &str, kind: LabelKind) -> Result<LoadedData, DataError> {
+    load_with(spec, &CsvOptions::new(kind))
+}
+
+/// [`load`], with `csv` saying how to read a CSV file (ignored for the
+/// other sources).
+pub fn load_with(spec: &str, csv: &CsvOptions) -> Result<LoadedData, DataError> {
     if let Some(path) = spec.strip_prefix("csv:") {
+        let read = load_csv_with(Path::new(path), csv)?;
         return Ok(LoadedData {
-            train: load_csv(Path::new(path), kind)?,
+            train: read.dataset,
             test: None,
+            task_reason: read.task_reason,
         });
     }
     if let Some(dir) = spec.strip_prefix("mnist:") {
@@ -262,6 +283,7 @@ pub fn load(spec: &str, kind: LabelKind) -> Result<LoadedData, DataError> {
         Some(result) => Ok(LoadedData {
             train: result?,
             test: None,
+            task_reason: None,
         }),
         None => Err(DataError::UnknownSpec {
             spec: spec.to_string(),
