@@ -39,8 +39,8 @@ pub struct Args {
     /// Learning rate.
     #[arg(long, default_value_t = 1e-3, allow_negative_numbers = true)]
     pub lr: f64,
-    /// Momentum (SGD).
-    #[arg(long, default_value_t = 0.9, allow_negative_numbers = true)]
+    /// Momentum (SGD; default 0, plain gradient descent, as torch.optim.SGD).
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
     pub momentum: f64,
     /// Weight decay (L2 for SGD and Adam, decoupled for AdamW).
     #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
