@@ -2,6 +2,7 @@
 //! train/test split, and standardization with training statistics.
 
 use chainrule_nn::data::{self, Dataset, LabelKind, Standardizer};
+use chainrule_nn::model_io::{record, DataRecord};
 use chainrule_nn::{LossKind, Result};
 
 /// A data set ready for training or evaluation.
@@ -9,6 +10,26 @@ pub struct Prepared {
     pub train: Dataset,
     pub test: Option<Dataset>,
     pub standardizer: Option<Standardizer>,
+    /// The rows loaded, before the split (a source's own test set included).
+    pub rows: usize,
+    /// [`record::fingerprint`] of the rows loaded.
+    pub fingerprint: String,
+}
+
+impl Prepared {
+    /// What a model file records about this data: `spec` split with `seed`
+    /// and `test_fraction`.
+    pub fn record(&self, spec: &str, seed: u64, test_fraction: f64) -> DataRecord {
+        DataRecord {
+            spec: spec.to_string(),
+            seed,
+            test_fraction,
+            standardized: self.standardizer.is_some(),
+            rows: self.rows,
+            fingerprint: self.fingerprint.clone(),
+            class_names: self.train.class_names.clone(),
+        }
+    }
 }
 
 /// Whether a data spec names a built-in set.
@@ -39,6 +60,8 @@ pub fn prepare(
         _ => LabelKind::Class,
     };
     let loaded = data::load(spec, kind)?;
+    let fingerprint = record::fingerprint(&loaded.train, loaded.test.as_ref());
+    let rows = loaded.train.n + loaded.test.as_ref().map_or(0, |t| t.n);
     let (mut train, mut test) = match loaded.test {
         Some(test) => (loaded.train, Some(test)),
         None if test_fraction > 0.0 => {
@@ -62,5 +85,7 @@ pub fn prepare(
         train,
         test,
         standardizer,
+        rows,
+        fingerprint,
     })
 }

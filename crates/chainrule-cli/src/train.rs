@@ -8,7 +8,7 @@ use chainrule_inspect::flow;
 use chainrule_nn::checkpoint::{self, CHECKPOINT_FILE};
 use chainrule_nn::data::shuffled_indices;
 use chainrule_nn::mlp::parse_sizes;
-use chainrule_nn::model_io::{apply_loaded, save_model};
+use chainrule_nn::model_io::{apply_loaded, save_model_with_data};
 use chainrule_nn::optim::Schedule;
 use chainrule_nn::trainer::{self, History, Model, OptimizerKind, TrainConfig, Trainer};
 use chainrule_nn::{Activation, LossKind, Result};
@@ -165,6 +165,8 @@ pub fn run(args: &Args) -> Result<()> {
         standardize,
         None,
     )?;
+    // Recorded in the model file: `eval` scores the same split by default.
+    let data_record = data.record(&args.data, args.seed, args.test_fraction);
     let out_dir = args
         .out
         .clone()
@@ -302,7 +304,7 @@ pub fn run(args: &Args) -> Result<()> {
                 data.test.as_ref(),
                 &extra,
             )?;
-            save_model(&model_path, &model)?;
+            save_model_with_data(&model_path, &model, Some(&data_record))?;
             write_metrics(&metrics_path, trainer.history(), &grad_reports)?;
         }
         if stop {
@@ -312,7 +314,7 @@ pub fn run(args: &Args) -> Result<()> {
     bar.finish_and_clear();
     let history = trainer.history();
 
-    save_model(&model_path, &model)?;
+    save_model_with_data(&model_path, &model, Some(&data_record))?;
     write_metrics(&metrics_path, history, &grad_reports)?;
     let curve = out_dir.join("curves.svg");
     plot::curves(&curve, history, &args.data)?;
