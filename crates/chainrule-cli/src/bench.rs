@@ -2,6 +2,7 @@
 //! exactly as specified: warm-up steps, then timed steps; prints steps per
 //! second, the first and last loss, and the process's peak resident memory.
 
+use crate::numeric_args;
 use chainrule_nn::workloads::{Workload, WorkloadId};
 use chainrule_nn::Result;
 use serde_json::json;
@@ -13,10 +14,10 @@ pub struct Args {
     #[arg(default_value = "all")]
     workload: String,
     /// Threads for large matrix products (default: every available core).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = numeric_args::at_least_one)]
     threads: Option<usize>,
     /// Timed steps (default: as WORKLOADS.md fixes them).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = numeric_args::at_least_one)]
     steps: Option<usize>,
     /// One JSON object per workload, one per line.
     #[arg(long)]

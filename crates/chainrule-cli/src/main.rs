@@ -8,9 +8,12 @@ mod example;
 mod explain;
 mod gradcheck;
 mod graph;
+mod number_text;
+mod numeric_args;
 mod plot;
 mod predict;
 mod resume;
+mod run_dir;
 mod threads;
 mod train;
 

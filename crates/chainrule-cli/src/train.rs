@@ -2,8 +2,11 @@
 //! the model, every step's metrics and a curve image to a run folder.
 
 use crate::data_args::{self, is_builtin};
+use crate::number_text::metric;
+use crate::numeric_args;
 use crate::plot;
 use crate::resume;
+use crate::run_dir::{self, RunDir};
 use chainrule_inspect::flow;
 use chainrule_nn::checkpoint::{self, CHECKPOINT_FILE};
 use chainrule_nn::data::shuffled_indices;
@@ -37,28 +40,28 @@ pub struct Args {
     #[arg(long, default_value = "adam")]
     pub optimizer: String,
     /// Learning rate.
-    #[arg(long, default_value_t = 1e-3, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = 1e-3, allow_negative_numbers = true, value_parser = numeric_args::positive)]
     pub lr: f64,
     /// Momentum (SGD; default 0, plain gradient descent, as torch.optim.SGD).
-    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true, value_parser = numeric_args::fraction)]
     pub momentum: f64,
     /// Weight decay (L2 for SGD and Adam, decoupled for AdamW).
-    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true, value_parser = numeric_args::non_negative)]
     pub weight_decay: f64,
     /// Passes over the training data.
-    #[arg(long, default_value_t = 30)]
+    #[arg(long, default_value_t = 30, allow_negative_numbers = true, value_parser = numeric_args::at_least_one)]
     pub epochs: usize,
     /// Rows per mini-batch.
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = 32, allow_negative_numbers = true, value_parser = numeric_args::at_least_one)]
     pub batch_size: usize,
     /// Seed of the split, the initial weights and the shuffling.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true, value_parser = numeric_args::seed)]
     pub seed: u64,
     /// Worker threads for large matrix products (default: all cores).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = numeric_args::at_least_one)]
     pub threads: Option<usize>,
     /// Fraction of the rows held out for testing.
-    #[arg(long, default_value_t = 0.2, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = 0.2, allow_negative_numbers = true, value_parser = numeric_args::fraction)]
     pub test_fraction: f64,
     /// Standardize features with training statistics (default for built-in sets).
     #[arg(long, overrides_with = "no_standardize")]
@@ -73,7 +76,7 @@ pub struct Args {
     #[arg(long, default_value = "constant")]
     pub schedule: String,
     /// Clip the global gradient norm to this value before each update.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = numeric_args::positive)]
     pub clip_norm: Option<f64>,
     /// Check every operation for NaN or infinity (forward and backward) and
     /// stop at the first, naming it (slower).
@@ -85,9 +88,14 @@ pub struct Args {
     /// Run folder (default runs/<data>-<timestamp>).
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// No progress bar and no per-epoch lines.
+    /// No progress bar, no header and no per-epoch lines: only the result
+    /// and the paths of the files written (errors still go to stderr).
     #[arg(long)]
     pub quiet: bool,
+    /// Let --out name a folder that already holds files (its model,
+    /// metrics, curves and checkpoint are replaced).
+    #[arg(long)]
+    pub overwrite: bool,
     /// Record the per-layer gradient flow (as `chainrule diagnose`) of 64
     /// training rows every epoch into metrics.json.
     #[arg(long)]
@@ -98,11 +106,11 @@ pub struct Args {
     /// Every N epochs, save a checkpoint (weights, optimizer state,
     /// progress, metrics and these flags) as checkpoint.safetensors in the
     /// run folder, with model.safetensors and metrics.json; 0: never.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true, value_parser = numeric_args::whole_number)]
     pub checkpoint_every: usize,
     /// Stop after this epoch, saving a checkpoint: continue later with
     /// --resume.
-    #[arg(long, value_name = "EPOCH")]
+    #[arg(long, value_name = "EPOCH", allow_negative_numbers = true, value_parser = numeric_args::at_least_one)]
     pub stop_after: Option<usize>,
     /// Continue the run in folder DIR from its checkpoint, with the flags it
     /// was started with (flags that contradict them are refused).
@@ -165,13 +173,7 @@ pub fn run(args: &Args) -> Result<()> {
         standardize,
         None,
     )?;
-    // Recorded in the model file: `eval` scores the same split by default.
-    let data_record = data.record(&args.data, args.seed, args.test_fraction);
-    let out_dir = args
-        .out
-        .clone()
-        .unwrap_or_else(|| default_run_dir(&args.data));
-    let (mut model, mut trainer, mut grad_reports) = match checkpoint {
+    let (mut model, mut trainer, grad_reports) = match checkpoint {
         Some(ck) => {
             let reports = resume::saved_grad_reports(&ck);
             if ck.config != cfg {
@@ -184,18 +186,6 @@ pub fn run(args: &Args) -> Result<()> {
             (model, trainer, reports)
         }
         None => {
-            let ck = out_dir.join(CHECKPOINT_FILE);
-            if ck.exists() {
-                return Err(chainrule_nn::Error::config(
-                    "out",
-                    format!(
-                        "{} holds the checkpoint of an earlier run: continue it with --resume {}, \
-                         or choose another --out",
-                        ck.display(),
-                        out_dir.display()
-                    ),
-                ));
-            }
             let mut model = Model::<f32>::new(&data.train, &cfg)?;
             model.standardizer = data.standardizer.clone();
             if let Some(path) = &args.init {
@@ -216,9 +206,44 @@ pub fn run(args: &Args) -> Result<()> {
             ));
         }
     }
-    std::fs::create_dir_all(&out_dir)
-        .map_err(|e| chainrule_nn::Error::config("out", format!("{}: {e}", out_dir.display())))?;
+    let run_dir = match (&args.resume, &args.out) {
+        (Some(dir), _) => RunDir::resumed(dir),
+        (None, Some(dir)) => RunDir::explicit(dir, args.overwrite)?,
+        (None, None) => RunDir::fresh(
+            Path::new("runs"),
+            &run_dir::default_name(&args.data, run_dir::now_secs()),
+        )?,
+    };
+    let result = train_into(
+        run_dir.path(),
+        args,
+        &cfg,
+        &data,
+        &mut model,
+        &mut trainer,
+        grad_reports,
+        started,
+    );
+    if result.is_err() {
+        run_dir.discard_if_empty();
+    }
+    result
+}
 
+/// The training loop and everything it writes into `out_dir`.
+#[allow(clippy::too_many_arguments)]
+fn train_into(
+    out_dir: &Path,
+    args: &Args,
+    cfg: &TrainConfig,
+    data: &data_args::Prepared,
+    model: &mut Model<f32>,
+    trainer: &mut Trainer<f32>,
+    mut grad_reports: Vec<serde_json::Value>,
+    started: Instant,
+) -> Result<()> {
+    // Recorded in the model file: `eval` scores the same split by default.
+    let data_record = data.record(&args.data, args.seed, args.test_fraction);
     let steps_per_epoch = data.train.n.div_ceil(cfg.batch_size);
     let bar = progress_bar(args, steps_per_epoch.saturating_mul(cfg.epochs) as u64);
     bar.set_position(trainer.history().steps.len() as u64);
@@ -262,22 +287,24 @@ pub fn run(args: &Args) -> Result<()> {
         .collect();
     let model_path = out_dir.join("model.safetensors");
     let metrics_path = out_dir.join("metrics.json");
+    let mut wrote_checkpoint = false;
     while !trainer.is_done() {
-        let e = trainer.run_epoch(&mut model, &data.train, data.test.as_ref(), |s| {
-            // `+ 0.0` shows a loss of −0 as 0.
-            bar.set_message(format!("loss {:.4}", s.loss + 0.0));
+        let e = trainer.run_epoch(model, &data.train, data.test.as_ref(), |s| {
+            bar.set_message(format!("loss {}", metric(s.loss)));
             bar.inc(1);
         })?;
         if args.grad_report {
-            let report = flow::layer_report(&mut model, &data.train, &report_rows)?;
+            let report = flow::layer_report(model, &data.train, &report_rows)?;
             grad_reports.push(report.layers_json());
         }
         let mut line = format!(
-            "epoch {:>3}/{}  train loss {:.4}",
-            e.epoch, cfg.epochs, e.train_loss
+            "epoch {:>3}/{}  train loss {}",
+            e.epoch,
+            cfg.epochs,
+            metric(e.train_loss)
         );
         if let Some(l) = e.test_loss {
-            line += &format!("  test loss {l:.4}");
+            line += &format!("  test loss {}", metric(l));
         }
         if let Some(a) = e.test_accuracy {
             line += &format!("  test accuracy {:.2}%", 100.0 * a);
@@ -296,15 +323,9 @@ pub fn run(args: &Args) -> Result<()> {
                 ),
             ]);
             let ck = out_dir.join(CHECKPOINT_FILE);
-            checkpoint::save(
-                &ck,
-                &model,
-                &trainer,
-                &data.train,
-                data.test.as_ref(),
-                &extra,
-            )?;
-            save_model_with_data(&model_path, &model, Some(&data_record))?;
+            wrote_checkpoint = true;
+            checkpoint::save(&ck, model, trainer, &data.train, data.test.as_ref(), &extra)?;
+            save_model_with_data(&model_path, model, Some(&data_record))?;
             write_metrics(&metrics_path, trainer.history(), &grad_reports)?;
         }
         if stop {
@@ -314,10 +335,19 @@ pub fn run(args: &Args) -> Result<()> {
     bar.finish_and_clear();
     let history = trainer.history();
 
-    save_model_with_data(&model_path, &model, Some(&data_record))?;
+    save_model_with_data(&model_path, model, Some(&data_record))?;
     write_metrics(&metrics_path, history, &grad_reports)?;
     let curve = out_dir.join("curves.svg");
     plot::curves(&curve, history, &args.data)?;
+    if args.overwrite && !wrote_checkpoint && args.resume.is_none() {
+        // An earlier run's checkpoint would resume that run, not this one.
+        let stale = out_dir.join(CHECKPOINT_FILE);
+        if stale.exists() {
+            std::fs::remove_file(&stale).map_err(|e| {
+                chainrule_nn::Error::config("out", format!("{}: {e}", stale.display()))
+            })?;
+        }
+    }
     let seconds = started.elapsed().as_secs_f64();
     let last = history.epochs.last();
     let done = trainer.epochs_done();
@@ -343,17 +373,24 @@ pub fn run(args: &Args) -> Result<()> {
             summary["baseline_test_loss"] = json!(b);
         }
         println!("{summary}");
-    } else if !args.quiet {
+    } else {
+        // Even with --quiet: the result and where it was written.
+        let after = format!(
+            "after {done} epoch{} ({seconds:.1} s)",
+            if done == 1 { "" } else { "s" }
+        );
         if let Some(a) = last.and_then(|e| e.test_accuracy) {
-            println!(
-                "test accuracy {:.2}% after {done} epochs ({seconds:.1} s)",
-                100.0 * a
-            );
+            println!("test accuracy {:.2}% {after}", 100.0 * a);
         } else if let Some(l) = last.and_then(|e| e.test_loss) {
-            println!("test loss {l:.4} after {done} epochs ({seconds:.1} s)");
+            println!("test loss {} {after}", metric(l));
             if let Some(b) = baseline {
-                println!("predicting the training mean instead gives test loss {b:.4}");
+                println!(
+                    "predicting the training mean instead gives test loss {}",
+                    metric(b)
+                );
             }
+        } else if let Some(e) = last {
+            println!("train loss {} {after} (no test rows)", metric(e.train_loss));
         }
         println!(
             "model {}\nmetrics {}\ncurves {}",
@@ -416,58 +453,4 @@ pub fn write_metrics(path: &Path, h: &History, grad_reports: &[serde_json::Value
         .map_err(|e| chainrule_nn::Error::config("metrics", e.to_string()))?;
     chainrule_nn::atomic::write_atomically(path, text.as_bytes())
         .map_err(|e| chainrule_nn::Error::config("out", format!("{}: {e}", path.display())))
-}
-
-/// `runs/<data>-<UTC timestamp>`, the data name made safe for a path.
-fn default_run_dir(data: &str) -> PathBuf {
-    let name: String = data
-        .rsplit(['/', ':'])
-        .next()
-        .unwrap_or(data)
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    PathBuf::from("runs").join(format!("{name}-{}", utc_stamp(secs)))
-}
-
-/// `YYYYMMDD-HHMMSS` in UTC for seconds since 1970 (days to civil date by
-/// Howard Hinnant's algorithm).
-fn utc_stamp(secs: u64) -> String {
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}{m:02}{d:02}-{:02}{:02}{:02}",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn utc_stamps_by_hand() {
-        assert_eq!(super::utc_stamp(0), "19700101-000000");
-        // 2026-11-28 07:44:29 UTC = 1795851869 s (date -d @1795851869 -u).
-        assert_eq!(super::utc_stamp(1_795_851_869), "20261128-074429");
-    }
 }

@@ -37,10 +37,20 @@ impl Schedule {
                     .ok()
                     .filter(|&n| n > 0)
                     .ok_or_else(bad)?;
-                Ok(Schedule::Step {
-                    step_size,
-                    gamma: num(gamma)?,
-                })
+                let gamma = num(gamma)?;
+                // A factor of 0 would silently stop learning after the
+                // first SIZE epochs: refused, as PyTorch's StepLR would
+                // make every later rate 0 without a word.
+                if gamma == 0.0 {
+                    return Err(crate::Error::config(
+                        "schedule",
+                        format!(
+                            "'{s}': GAMMA must be greater than 0 (a factor of 0 makes \
+                             every rate after the first {step_size} epochs 0)"
+                        ),
+                    ));
+                }
+                Ok(Schedule::Step { step_size, gamma })
             }
             ["cosine"] => Ok(Schedule::Cosine {
                 total: epochs,
