@@ -28,8 +28,13 @@ What it writes:
   recorded loss of a step is the batch loss before that step's update, as
   chainrule's ``metrics.json`` records it.
 
-The versions of Python, PyTorch, safetensors and NumPy that wrote the files
-are recorded in both JSON files.
+* ``fingerprints.json``: the data fingerprint a model file records (see
+  ``crates/chainrule-nn/src/model_io/record.rs``) of the embedded iris set,
+  computed here from its documented byte layout with the ``xxhash`` package
+  (the reference C implementation), independently of chainrule.
+
+The versions of Python, PyTorch, safetensors, NumPy (and xxhash) that wrote
+the files are recorded in the JSON files.
 """
 
 import json
@@ -185,11 +190,41 @@ def write_sgd_fixtures():
         f.write("\n")
 
 
+def iris_fingerprint():
+    """XXH3-128 of: rows, features (u64), every feature (f64 bits), b"classes",
+    the class count (u64), every label (u64); all little-endian."""
+    import struct
+
+    import xxhash
+
+    with open(IRIS) as f:
+        lines = f.read().strip().splitlines()[1:]
+    rows = [[float(v) for v in line.split(",")] for line in lines]
+    features = [v for row in rows for v in row[:-1]]
+    labels = [int(row[-1]) for row in rows]
+    h = xxhash.xxh3_128()
+    h.update(struct.pack("<QQ", len(rows), len(rows[0]) - 1))
+    h.update(struct.pack(f"<{len(features)}d", *features))
+    h.update(b"classes")
+    h.update(struct.pack("<Q", max(labels) + 1))
+    h.update(struct.pack(f"<{len(labels)}Q", *labels))
+    return f"xxh3-128:{h.hexdigest()}", xxhash.VERSION
+
+
+def write_fingerprints():
+    fingerprint, xxhash_version = iris_fingerprint()
+    record = {"versions": {**versions(), "xxhash": xxhash_version}, "iris": fingerprint}
+    with open(os.path.join(OUT, "fingerprints.json"), "w") as f:
+        json.dump(record, f, indent=1)
+        f.write("\n")
+
+
 def main():
     torch.set_num_threads(1)
     os.makedirs(OUT, exist_ok=True)
     write_predict_fixtures()
     write_sgd_fixtures()
+    write_fingerprints()
     print(f"wrote {OUT} with torch {torch.__version__}")
 
 

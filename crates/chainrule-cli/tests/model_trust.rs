@@ -264,6 +264,24 @@ fn item_06_a_model_file_without_a_data_record_needs_data() {
     );
 }
 
+#[test]
+fn item_06_the_data_fingerprint_is_the_documented_hash_of_the_rows() {
+    // Computed by bench/interop/torch_fixtures.py with the xxhash package
+    // from the byte layout documented in model_io/record.rs.
+    let want = json_file(&torch_fixture("fingerprints.json"));
+    let model = torch_fixture("mlp_relu.safetensors");
+    let (out, _) = run_ok(&[
+        "eval",
+        "--model",
+        model.to_str().unwrap(),
+        "--data",
+        "iris",
+        "--json",
+    ]);
+    let e: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(e["fingerprint"], want["iris"]);
+}
+
 // ----------------------------------------------------------------- item 10
 
 #[test]
