@@ -9,6 +9,8 @@
 //! include rows the model trained on.
 
 use crate::data_args::{self, Prepared};
+use crate::number_text::metric;
+use crate::numeric_args;
 use chainrule_nn::model_io::{load_model_with_data, DataRecord};
 use chainrule_nn::trainer::Evaluation;
 use chainrule_nn::{Error, Result};
@@ -33,10 +35,10 @@ pub struct Args {
     data: Option<String>,
     /// Fraction held out for testing (default: the one the model file
     /// records, else 0.2).
-    #[arg(long, allow_negative_numbers = true)]
+    #[arg(long, allow_negative_numbers = true, value_parser = numeric_args::fraction)]
     test_fraction: Option<f64>,
     /// Seed of the split (default: the one the model file records, else 0).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = numeric_args::seed)]
     seed: Option<u64>,
     /// Print one JSON object.
     #[arg(long)]
@@ -208,7 +210,7 @@ fn describe(split: &Split, model: &Path, has_record: bool) -> String {
     let source = if split.as_recorded {
         format!("as recorded in {}", model.display())
     } else if has_record {
-        "NOT the split the model recorded (see the warning)".to_string()
+        "not the split the model records: see the warning".to_string()
     } else {
         "from the flags: the model file records no split".to_string()
     };
@@ -224,10 +226,10 @@ fn describe(split: &Split, model: &Path, has_record: bool) -> String {
 fn report(split: &str, rows: usize, e: &Evaluation) {
     match e.accuracy {
         Some(a) => println!(
-            "{split:<5} ({rows} rows): loss {:.4}, accuracy {:.2}%",
-            e.loss,
+            "{split:<5} ({rows} rows): loss {}, accuracy {:.2}%",
+            metric(e.loss),
             100.0 * a
         ),
-        None => println!("{split:<5} ({rows} rows): loss {:.4}", e.loss),
+        None => println!("{split:<5} ({rows} rows): loss {}", metric(e.loss)),
     }
 }

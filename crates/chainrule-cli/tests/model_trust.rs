@@ -127,7 +127,10 @@ fn item_03_sgd_default_is_plain_gradient_descent() {
         opt.step(&mut g);
     }
     let got = g.param_value(w).unwrap().into_vec();
-    assert!((got[0] + 0.2).abs() < 1e-12 && (got[1] - 0.4).abs() < 1e-12, "{got:?}");
+    assert!(
+        (got[0] + 0.2).abs() < 1e-12 && (got[1] - 0.4).abs() < 1e-12,
+        "{got:?}"
+    );
 }
 
 // ------------------------------------------------------------------ item 6
@@ -152,7 +155,12 @@ fn item_06_eval_scores_the_split_the_model_was_trained_with() {
     let run = dir.path().join("run");
     train_iris(&run, &["--seed", "5", "--epochs", "5"]);
     let metrics = json_file(&run.join("metrics.json"));
-    let last = metrics["epochs"].as_array().unwrap().last().unwrap().clone();
+    let last = metrics["epochs"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
     let model = run.join("model.safetensors");
 
     // No --data, --seed or --test-fraction: all from the model file.
@@ -212,7 +220,10 @@ fn item_06_eval_warns_when_asked_for_another_split() {
     assert!(!err.contains("warning"), "{err}");
 
     let (_, err) = run_ok(&["eval", "--model", m, "--test-fraction", "0.5"]);
-    assert!(err.contains("--test-fraction 0.5 gives another split"), "{err}");
+    assert!(
+        err.contains("--test-fraction 0.5 gives another split"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -226,8 +237,16 @@ fn item_06_eval_warns_when_the_data_has_changed_since_training() {
     let spec = format!("csv:{}", csv.display());
     let run = dir.path().join("run");
     run_ok(&[
-        "train", "--data", &spec, "--loss", "bce", "--epochs", "2", "--out",
-        run.to_str().unwrap(), "--quiet",
+        "train",
+        "--data",
+        &spec,
+        "--loss",
+        "bce",
+        "--epochs",
+        "2",
+        "--out",
+        run.to_str().unwrap(),
+        "--quiet",
     ]);
     let model = run.join("model.safetensors");
     let m = model.to_str().unwrap();
@@ -344,8 +363,19 @@ fn item_14_weights_that_are_not_finite_are_refused() {
     );
     let out = dir.path().join("run");
     let err = run_err(&[
-        "train", "--data", "iris", "--hidden", "8", "--activation", "tanh", "--epochs", "1",
-        "--init", &inf, "--out", out.to_str().unwrap(),
+        "train",
+        "--data",
+        "iris",
+        "--hidden",
+        "8",
+        "--activation",
+        "tanh",
+        "--epochs",
+        "1",
+        "--init",
+        &inf,
+        "--out",
+        out.to_str().unwrap(),
     ]);
     assert!(
         err.contains(&format!(
@@ -395,5 +425,9 @@ fn predict_on_models_pytorch_wrote_gives_what_pytorch_computed() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 6 * 3, "six models with metadata, three inputs each");
+    assert_eq!(
+        checked,
+        6 * 3,
+        "six models with metadata, three inputs each"
+    );
 }
