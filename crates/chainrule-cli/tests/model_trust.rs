@@ -352,6 +352,14 @@ fn item_14_weights_that_are_not_finite_are_refused() {
     assert!(err.contains(&want), "predict: {err}");
     let err = run_err(&["eval", "--model", &nan, "--data", "iris"]);
     assert!(err.contains(&want), "eval: {err}");
+    for args in [
+        vec!["explain", "--model", &nan],
+        vec!["gradcheck", "--model", &nan, "--data", "iris"],
+        vec!["diagnose", "--model", &nan, "--data", "iris"],
+    ] {
+        let err = run_err(&args);
+        assert!(err.contains(&want), "{}: {err}", args[0]);
+    }
 
     // --init: 0.weight is 8 × 4: element 11 is [2, 3].
     let inf = poisoned(
