@@ -57,12 +57,21 @@ def parse_activation(text):
     )
 
 
-def expected_entries(layers):
+def module_stride(activation):
+    """Modules per layer: Linear and its activation, or the Linear alone
+    when the activation is the identity (chainrule, like a user writing
+    ``Sequential(Linear, Linear)``, puts no module there), so the Linear
+    layers are modules 0, 2, 4, ... or 0, 1, 2, ..."""
+    return 1 if activation[0] == "identity" else 2
+
+
+def expected_entries(layers, activation):
     """The state_dict names and shapes of the Sequential, in module order."""
+    stride = module_stride(activation)
     entries = []
     for i, (fan_in, fan_out) in enumerate(zip(layers, layers[1:])):
-        entries.append((f"{2 * i}.weight", (fan_out, fan_in)))
-        entries.append((f"{2 * i}.bias", (fan_out,)))
+        entries.append((f"{stride * i}.weight", (fan_out, fan_in)))
+        entries.append((f"{stride * i}.bias", (fan_out,)))
     return entries
 
 
@@ -91,10 +100,9 @@ def torch_model(layers, activation):
     name, slope = activation
     modules = []
     for i, (fan_in, fan_out) in enumerate(zip(layers, layers[1:])):
-        if i > 0:
+        if i > 0 and name != "identity":
             modules.append(
                 {
-                    "identity": lambda: torch.nn.Identity(),
                     "sigmoid": lambda: torch.nn.Sigmoid(),
                     "tanh": lambda: torch.nn.Tanh(),
                     "relu": lambda: torch.nn.ReLU(),
@@ -185,7 +193,8 @@ def numpy_forward(state, layers, activation, values):
     x = np.asarray(values, dtype=np.float32)
     n = len(layers) - 1
     for i in range(n):
-        x = state[f"{2 * i}.weight"] @ x + state[f"{2 * i}.bias"]
+        k = module_stride(activation) * i
+        x = state[f"{k}.weight"] @ x + state[f"{k}.bias"]
         if i + 1 < n:
             x = numpy_activation(x, activation)
     return [float(v) for v in x]
@@ -204,7 +213,7 @@ def numpy_check(args):
     except Exception as e:  # noqa: BLE001
         fail(f"safetensors.numpy.load_file refused {args.model}: {e}")
     print(f"metadata: {metadata}")
-    expected = dict(expected_entries(args.layers))
+    expected = dict(expected_entries(args.layers, args.activation))
     if set(state) != set(expected):
         fail(
             f"names differ: missing {sorted(set(expected) - set(state))}, "
@@ -230,8 +239,8 @@ def numpy_write(args):
 
     rng = np.random.default_rng(args.seed)
     state = {}
-    for name, shape in expected_entries(args.layers):
-        fan_in = args.layers[int(name.split(".")[0]) // 2]
+    for name, shape in expected_entries(args.layers, args.activation):
+        fan_in = args.layers[int(name.split(".")[0]) // module_stride(args.activation)]
         bound = 1.0 / math.sqrt(fan_in)  # PyTorch's Linear bounds
         state[name] = rng.uniform(-bound, bound, size=shape).astype(np.float32)
     safetensors.numpy.save_file(state, args.write)

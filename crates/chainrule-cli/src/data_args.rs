@@ -11,6 +11,7 @@
 //! built-in set's or MNIST's own targets.
 
 use chainrule_nn::data::{self, CsvOptions, Dataset, LabelKind, Standardizer};
+use chainrule_nn::model_io::{record, DataRecord};
 use chainrule_nn::{Error, LossKind, Result};
 
 /// A data set ready for training or evaluation.
@@ -22,6 +23,33 @@ pub struct Prepared {
     /// has non-integer values (such as 0.5); --task classification to
     /// override)`.
     pub task: String,
+    /// The rows loaded, before the split (a source's own test set included).
+    pub rows: usize,
+    /// [`record::fingerprint`] of the rows loaded.
+    pub fingerprint: String,
+}
+
+impl Prepared {
+    /// What a model file records about this data: `spec` split with `seed`
+    /// and `test_fraction`.
+    pub fn record(
+        &self,
+        spec: &str,
+        seed: u64,
+        test_fraction: f64,
+        reading: &Reading,
+    ) -> DataRecord {
+        DataRecord {
+            spec: spec.to_string(),
+            seed,
+            test_fraction,
+            standardized: self.standardizer.is_some(),
+            rows: self.rows,
+            fingerprint: self.fingerprint.clone(),
+            class_names: self.train.class_names.clone(),
+            delimiter: reading.delimiter.clone(),
+        }
+    }
 }
 
 /// The `--task` flag.
@@ -92,6 +120,8 @@ pub fn prepare(
         ));
     }
     let (loaded, task) = load(spec, loss, reading)?;
+    let fingerprint = record::fingerprint(&loaded.train, loaded.test.as_ref());
+    let rows = loaded.train.n + loaded.test.as_ref().map_or(0, |t| t.n);
     let (mut train, mut test) = match loaded.test {
         Some(test) => (loaded.train, Some(test)),
         None if test_fraction > 0.0 => {
@@ -116,6 +146,8 @@ pub fn prepare(
         test,
         standardizer,
         task,
+        rows,
+        fingerprint,
     })
 }
 

@@ -1,6 +1,9 @@
-//! `chainrule predict`: a saved model's output for one input vector.
+//! `chainrule predict`: a saved model's output for one input vector, and
+//! for classification the probabilities and the class, by name where the
+//! data the model was trained on has class names (the model file records
+//! them).
 
-use chainrule_nn::model_io::load_model;
+use chainrule_nn::model_io::load_model_with_data;
 use chainrule_nn::{Error, LossKind, Result};
 use serde_json::json;
 use std::path::PathBuf;
@@ -19,7 +22,7 @@ pub struct Args {
 }
 
 pub fn run(args: &Args) -> Result<()> {
-    let mut model = load_model::<f32>(&args.model, None)?;
+    let (mut model, record) = load_model_with_data::<f32>(&args.model, None)?;
     let input: Vec<f64> = args
         .input
         .split(',')
@@ -52,11 +55,15 @@ pub fn run(args: &Args) -> Result<()> {
         }
         LossKind::Mse => (None, None),
     };
+    let class_name = class.and_then(|k| record.as_ref()?.class_name(k));
     if args.json {
         let mut o = json!({"output": output});
         if let (Some(p), Some(k)) = (&probabilities, class) {
             o["probabilities"] = json!(p);
             o["class"] = json!(k);
+        }
+        if let Some(name) = class_name {
+            o["class_name"] = json!(name);
         }
         println!("{o}");
         return Ok(());
@@ -64,7 +71,8 @@ pub fn run(args: &Args) -> Result<()> {
     println!("output {output:?}");
     if let (Some(p), Some(k)) = (probabilities, class) {
         let shown: Vec<String> = p.iter().map(|v| format!("{v:.4}")).collect();
-        println!("probabilities [{}]\nclass {k}", shown.join(", "));
+        let named = class_name.map(|n| format!(" ({n})")).unwrap_or_default();
+        println!("probabilities [{}]\nclass {k}{named}", shown.join(", "));
     }
     Ok(())
 }

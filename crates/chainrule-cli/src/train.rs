@@ -11,7 +11,7 @@ use chainrule_inspect::flow;
 use chainrule_nn::checkpoint::{self, CHECKPOINT_FILE};
 use chainrule_nn::data::shuffled_indices;
 use chainrule_nn::mlp::parse_sizes;
-use chainrule_nn::model_io::{apply_loaded, save_model};
+use chainrule_nn::model_io::{apply_loaded, save_model_with_data};
 use chainrule_nn::optim::Schedule;
 use chainrule_nn::trainer::{self, History, Model, OptimizerKind, TrainConfig, Trainer};
 use chainrule_nn::{Activation, LossKind, Result};
@@ -48,8 +48,8 @@ pub struct Args {
     /// Learning rate.
     #[arg(long, default_value_t = 1e-3, allow_negative_numbers = true, value_parser = numeric_args::positive)]
     pub lr: f64,
-    /// Momentum (SGD).
-    #[arg(long, default_value_t = 0.9, allow_negative_numbers = true, value_parser = numeric_args::fraction)]
+    /// Momentum (SGD; default 0, plain gradient descent, as torch.optim.SGD).
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true, value_parser = numeric_args::fraction)]
     pub momentum: f64,
     /// Weight decay (L2 for SGD and Adam, decoupled for AdamW).
     #[arg(long, default_value_t = 0.0, allow_negative_numbers = true, value_parser = numeric_args::non_negative)]
@@ -252,6 +252,16 @@ fn train_into(
     mut grad_reports: Vec<serde_json::Value>,
     started: Instant,
 ) -> Result<()> {
+    // Recorded in the model file: `eval` scores the same split by default.
+    let data_record = data.record(
+        &args.data,
+        args.seed,
+        args.test_fraction,
+        &data_args::Reading {
+            task: args.task.clone(),
+            delimiter: args.delimiter.clone(),
+        },
+    );
     let steps_per_epoch = data.train.n.div_ceil(cfg.batch_size);
     let bar = progress_bar(args, steps_per_epoch.saturating_mul(cfg.epochs) as u64);
     bar.set_position(trainer.history().steps.len() as u64);
@@ -334,7 +344,7 @@ fn train_into(
             let ck = out_dir.join(CHECKPOINT_FILE);
             wrote_checkpoint = true;
             checkpoint::save(&ck, model, trainer, &data.train, data.test.as_ref(), &extra)?;
-            save_model(&model_path, model)?;
+            save_model_with_data(&model_path, model, Some(&data_record))?;
             write_metrics(&metrics_path, trainer.history(), &grad_reports)?;
         }
         if stop {
@@ -344,7 +354,7 @@ fn train_into(
     bar.finish_and_clear();
     let history = trainer.history();
 
-    save_model(&model_path, model)?;
+    save_model_with_data(&model_path, model, Some(&data_record))?;
     write_metrics(&metrics_path, history, &grad_reports)?;
     let curve = out_dir.join("curves.svg");
     plot::curves(&curve, history, &args.data)?;

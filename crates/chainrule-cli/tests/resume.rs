@@ -173,6 +173,7 @@ fn a_failed_run_keeps_the_model_already_on_disk() {
         "1e30",
         "--out",
         out,
+        "--overwrite",
     ]);
     assert!(
         err.contains("the loss became NaN at epoch 1, step 2"),

@@ -1,6 +1,10 @@
 //! Saving and loading trained networks as safetensors files that PyTorch
 //! reads: tensors named as `torch.nn.Sequential`'s state_dict, the
-//! architecture and loss in the file's metadata.
+//! architecture and loss in the file's metadata, and the data it was
+//! trained on ([`DataRecord`]). Loading refuses weights that are not finite.
+
+pub mod record;
+pub use record::{DataRecord, DATA_KEY};
 
 use crate::data::Standardizer;
 use crate::error::{Error, Result};
@@ -14,8 +18,19 @@ use chainrule::{Float, Graph, Tensor};
 use std::collections::BTreeMap;
 use std::path::Path;
 
-/// Writes `model` to `path` atomically (values stored as f32).
+/// Writes `model` to `path` atomically (values stored as f32), without a
+/// record of its data.
 pub fn save_model<F: Float>(path: &Path, model: &Model<F>) -> Result<()> {
+    save_model_with_data(path, model, None)
+}
+
+/// Writes `model` to `path` atomically (values stored as f32), with the
+/// record of the data it was trained on, if given, under [`DATA_KEY`].
+pub fn save_model_with_data<F: Float>(
+    path: &Path,
+    model: &Model<F>,
+    data: Option<&DataRecord>,
+) -> Result<()> {
     let mut tensors = Vec::new();
     for (name, p) in Module::<F>::parameters(&model.mlp) {
         let t = model.graph.param_value(p)?;
@@ -25,7 +40,11 @@ pub fn save_model<F: Float>(path: &Path, model: &Model<F>) -> Result<()> {
             data: t.data().iter().map(|v| v.as_f64() as f32).collect(),
         });
     }
-    model_file::save(path, &tensors, &model_metadata(model))?;
+    let mut meta = model_metadata(model);
+    if let Some(record) = data {
+        meta.insert(DATA_KEY.into(), record.to_json());
+    }
+    model_file::save(path, &tensors, &meta)?;
     Ok(())
 }
 
@@ -42,12 +61,35 @@ pub fn model_metadata<F: Float>(model: &Model<F>) -> BTreeMap<String, String> {
 }
 
 /// Reads a model file. The architecture comes from its metadata; a file
-/// without it (one PyTorch wrote) needs `fallback`.
+/// without it (one PyTorch wrote) needs `fallback`. Weights that are not
+/// finite are refused (see [`apply_weights`]).
 pub fn load_model<F: Float>(
     path: &Path,
     fallback: Option<(MlpSpec, LossKind)>,
 ) -> Result<Model<F>> {
+    Ok(load_model_with_data(path, fallback)?.0)
+}
+
+/// [`load_model`], and the record of the data the model was trained on,
+/// where the file has one (files written before chainrule recorded it, or
+/// by other programs, have none).
+pub fn load_model_with_data<F: Float>(
+    path: &Path,
+    fallback: Option<(MlpSpec, LossKind)>,
+) -> Result<(Model<F>, Option<DataRecord>)> {
     let (tensors, meta) = model_file::load(path)?;
+    let record = meta
+        .as_ref()
+        .and_then(|m| m.get(DATA_KEY))
+        .map(|text| {
+            DataRecord::from_json(text).map_err(|e| {
+                mismatch(
+                    path,
+                    format!("the metadata's '{DATA_KEY}' entry is not a data record: {e}"),
+                )
+            })
+        })
+        .transpose()?;
     let from_file = match &meta {
         Some(m) if m.contains_key("layers") => {
             let spec = MlpSpec::from_metadata(m).map_err(|e| mismatch(path, e.to_string()))?;
@@ -73,7 +115,7 @@ pub fn load_model<F: Float>(
     check_size(&spec, tensors.iter().map(|t| t.data.len()).sum(), path)?;
     let mut model = empty_model(spec, loss, standardizer)?;
     apply_weights(&mut model, &tensors, path)?;
-    Ok(model)
+    Ok((model, record))
 }
 
 /// The input standardization that `meta` records (`input_mean`,
@@ -178,8 +220,11 @@ fn split(text: &str, path: &Path) -> Result<Vec<f64>> {
         .collect()
 }
 
-/// Replaces the model's weights by `tensors`, which must match it exactly:
-/// the first missing, unexpected or misshapen tensor is named.
+/// Replaces the model's weights by `tensors`, which must match it exactly
+/// and hold finite values: the first missing, unexpected or misshapen
+/// tensor is named, and so is the first NaN or infinity (tensor, index and
+/// flat element number): a network with such a weight computes NaN or
+/// infinity rather than an answer.
 pub fn apply_weights<F: Float>(
     model: &mut Model<F>,
     tensors: &[NamedTensor],
@@ -214,6 +259,7 @@ pub fn apply_weights<F: Float>(
                 ),
             ));
         }
+        check_finite(t, path)?;
         let value = Tensor::from_vec(
             t.data.iter().map(|&v| F::from_f64(v as f64)).collect(),
             &t.shape,
@@ -221,6 +267,37 @@ pub fn apply_weights<F: Float>(
         model.graph.set_param(p, &value)?;
     }
     Ok(())
+}
+
+/// Refuses a tensor holding NaN or an infinity, naming the first such
+/// element: `tensor '2.weight' holds NaN at [3, 1] (element 25)`.
+fn check_finite(t: &NamedTensor, path: &Path) -> Result<()> {
+    let Some(element) = t.data.iter().position(|v| !v.is_finite()) else {
+        return Ok(());
+    };
+    let value = t.data[element];
+    let what = if value.is_nan() {
+        "NaN"
+    } else if value > 0.0 {
+        "+infinity"
+    } else {
+        "-infinity"
+    };
+    // Row-major: the last dimension varies fastest.
+    let mut index = vec![0; t.shape.len()];
+    let mut rest = element;
+    for (i, &dim) in t.shape.iter().enumerate().rev() {
+        index[i] = rest % dim.max(1);
+        rest /= dim.max(1);
+    }
+    Err(mismatch(
+        path,
+        format!(
+            "tensor '{}' holds {what} at {index:?} (element {element}); \
+             weights must be finite numbers",
+            t.name
+        ),
+    ))
 }
 
 pub(crate) fn mismatch(path: &Path, detail: String) -> Error {

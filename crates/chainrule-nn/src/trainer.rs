@@ -70,7 +70,8 @@ impl Default for TrainConfig {
             loss: None,
             optimizer: OptimizerKind::Adam,
             lr: 1e-3,
-            momentum: 0.9,
+            // Plain gradient descent, as torch.optim.SGD and Keras' SGD.
+            momentum: 0.0,
             weight_decay: 0.0,
             epochs: 30,
             batch_size: 32,
