@@ -61,7 +61,7 @@
 use chainrule::rng;
 use chainrule::{Float, Graph, Var};
 use chainrule_nn::data::{Dataset, Targets};
-use chainrule_nn::loss::{self, Reduction};
+use chainrule_nn::loss::LossTarget;
 use chainrule_nn::mlp::{Layer, Mlp, MlpSpec};
 use chainrule_nn::trainer::Model;
 use chainrule_nn::{Activation, Error, Init, LossKind, Module, Result};
@@ -112,8 +112,12 @@ impl std::fmt::Display for Verdict {
 /// The measurements of one linear layer.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LayerFlow {
-    /// 1 for the layer nearest the input.
+    /// 1 for the layer nearest the input (the lesson's numbering: layer k
+    /// holds Wk).
     pub layer: usize,
+    /// The state_dict names of its weight and bias, e.g. `0.weight`, `0.bias`.
+    pub weight_key: String,
+    pub bias_key: String,
     pub in_features: usize,
     pub out_features: usize,
     /// The activation applied to this layer's output, if any.
@@ -153,7 +157,7 @@ pub struct FlowReport {
 }
 
 impl FlowReport {
-    /// `{"layers": [{"layer", "grad_norm", "mean_abs_grad",
+    /// `{"layers": [{"layer", "weight", "bias", "grad_norm", "mean_abs_grad",
     /// "grad_to_weight", "saturated_fraction", "dead_fraction", "verdict",
     /// "reason"}, …]}`; numbers that are not finite are `null`.
     pub fn to_json(&self) -> Value {
@@ -168,6 +172,8 @@ impl FlowReport {
                 .map(|l| {
                     json!({
                         "layer": l.layer,
+                        "weight": l.weight_key,
+                        "bias": l.bias_key,
                         "grad_norm": num(l.grad_norm),
                         "mean_abs_grad": num(l.mean_abs_grad),
                         "grad_to_weight": num(l.grad_to_weight),
@@ -200,7 +206,8 @@ fn num(v: f64) -> Value {
 pub enum Objective {
     /// Mean squared error against `rows × outputs` targets, row-major.
     Mse(Vec<f64>),
-    /// Binary cross-entropy on logits against `rows × outputs` 0/1 targets.
+    /// Binary cross-entropy against `rows × outputs` 0/1 targets (on logits,
+    /// or on probabilities for a sigmoid output: [`LossKind::reading`]).
     Bce(Vec<f64>),
     /// Cross-entropy on logits against one class label per row.
     Cce(Vec<usize>),
@@ -367,6 +374,8 @@ pub fn measure<F: Float>(graph: &mut Graph<F>, mlp: &Mlp, batch: &FlowBatch) -> 
 
 /// What one forward and backward pass leaves for one linear layer, in f64.
 struct LayerPass {
+    weight_key: String,
+    bias_key: String,
     in_features: usize,
     out_features: usize,
     activation: Option<Activation>,
@@ -488,19 +497,25 @@ fn forward_backward<F: Float>(g: &Graph<F>, mlp: &Mlp, batch: &FlowBatch) -> Res
     }
     h.retain_grad();
     let k = mlp.out_features();
+    // The loss reads the output as the loss decides (as in train).
+    let out_act = mlp.spec.output_activation;
     let l = match &batch.objective {
         Objective::Mse(t) => {
-            loss::mse(h, g.input_from(&[rows, k], &cast::<F>(t))?, Reduction::Mean)?
+            let t = g.input_from(&[rows, k], &cast::<F>(t))?;
+            LossKind::Mse.of_output(out_act, h, LossTarget::Values(t))?
         }
         Objective::Bce(t) => {
-            loss::bce_with_logits(h, g.input_from(&[rows, k], &cast::<F>(t))?, Reduction::Mean)?
+            let t = g.input_from(&[rows, k], &cast::<F>(t))?;
+            LossKind::Bce.of_output(out_act, h, LossTarget::Values(t))?
         }
-        Objective::Cce(labels) => loss::cross_entropy(h, labels, Reduction::Mean)?,
+        Objective::Cce(labels) => {
+            LossKind::Cce.of_output(out_act, h, LossTarget::Classes(labels))?
+        }
         Objective::OutputSum => h.sum(),
     };
     l.backward()?;
     let mut layers = Vec::with_capacity(recs.len());
-    for (lin, z, act) in recs {
+    for ((lin, z, act), numbered) in recs.into_iter().zip(mlp.numbered_linears()) {
         let weight = values(g.param_value(lin.weight)?.data());
         let weight_grad = match g.param_grad(lin.weight) {
             Ok(t) => values(t.data()),
@@ -508,6 +523,8 @@ fn forward_backward<F: Float>(g: &Graph<F>, mlp: &Mlp, batch: &FlowBatch) -> Res
         };
         let a_var = act.map_or(z, |(_, a)| a);
         layers.push(LayerPass {
+            weight_key: numbered.weight_key(),
+            bias_key: numbered.bias_key(),
             in_features: lin.in_features,
             out_features: lin.out_features,
             activation: act.map(|(a, _)| a),
@@ -636,6 +653,8 @@ fn report_of(pass: &Pass) -> FlowReport {
             }
             LayerFlow {
                 layer: k,
+                weight_key: p.weight_key.clone(),
+                bias_key: p.bias_key.clone(),
                 in_features: p.in_features,
                 out_features: p.out_features,
                 activation: p.activation,

@@ -432,6 +432,7 @@ fn charts_are_written() {
         values: vec![0.0, -1.0, 1e-300, 1e300, f64::NAN, f64::INFINITY],
         verdicts: vec![],
         threshold: Some(0.0),
+        weight_keys: vec![],
     };
     let path = dir.path().join("odd.svg");
     flow_chart::bar_chart(&path, "odd", "y", &[bars]).unwrap();
