@@ -292,6 +292,8 @@ fn json_has_exactly_the_documented_keys() {
     assert_eq!(layers.len(), 2);
     let mut want = [
         "layer",
+        "weight",
+        "bias",
         "grad_norm",
         "mean_abs_grad",
         "grad_to_weight",
@@ -306,6 +308,9 @@ fn json_has_exactly_the_documented_keys() {
         keys.sort_unstable();
         assert_eq!(keys, want);
         assert_eq!(l["layer"], i + 1);
+        // Layer k's weight is sequence element 2(k − 1): Linear, Tanh, Linear.
+        assert_eq!(l["weight"], format!("{}.weight", 2 * i));
+        assert_eq!(l["bias"], format!("{}.bias", 2 * i));
         assert!(["vanishing", "healthy", "exploding"].contains(&l["verdict"].as_str().unwrap()));
     }
 }

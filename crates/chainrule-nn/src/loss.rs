@@ -360,6 +360,44 @@ mod tests {
     }
 
     #[test]
+    fn the_loss_decides_how_it_reads_the_output() {
+        use crate::activation::Activation as A;
+        for k in [LossKind::Mse, LossKind::Bce, LossKind::Cce] {
+            assert_eq!(k.default_output_activation(), A::Identity);
+        }
+        assert_eq!(LossKind::Mse.reading(A::Sigmoid).unwrap(), OutputReading::Values);
+        assert_eq!(LossKind::Bce.reading(A::Identity).unwrap(), OutputReading::Logits);
+        assert_eq!(
+            LossKind::Bce.reading(A::Sigmoid).unwrap(),
+            OutputReading::Probabilities
+        );
+        assert!(LossKind::Bce.reading(A::Tanh).is_err());
+        let e = LossKind::Cce.reading(A::Sigmoid).unwrap_err().to_string();
+        assert!(e.contains("must be identity"), "{e}");
+        // BCE of logit z = 1 with y = 1 is ln(1 + e^−1), read either way.
+        let want = (1.0 + (-1.0f64).exp()).ln();
+        let g = Graph::<f64>::new();
+        let z = g.variable(&t(&[1.0], &[1, 1]));
+        let y = LossTarget::Values(g.input(&t(&[1.0], &[1, 1])));
+        close(
+            LossKind::Bce.of_output(A::Identity, z, y).unwrap().item().unwrap(),
+            want,
+        );
+        let p = z.sigmoid();
+        close(
+            LossKind::Bce.of_output(A::Sigmoid, p, y).unwrap().item().unwrap(),
+            want,
+        );
+        assert!(OutputReading::Logits.predicts_positive(1e-30));
+        assert!(!OutputReading::Probabilities.predicts_positive(0.5));
+        // Cross-entropy needs classes, MSE and BCE values.
+        assert!(LossKind::Cce.of_output(A::Identity, z, y).is_err());
+        assert!(LossKind::Mse
+            .of_output(A::Identity, z, LossTarget::Classes(&[0]))
+            .is_err());
+    }
+
+    #[test]
     fn cross_entropy_by_hand() {
         // logits [1, 2, 3], label 2: ln(1 + e^−1 + e^−2); gradient p − onehot.
         let g = Graph::<f64>::new();
