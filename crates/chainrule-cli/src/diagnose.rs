@@ -441,7 +441,9 @@ fn print_chain_table(chains: &[&ChainReport]) {
         let keys = chains
             .first()
             .and_then(|c| c.flow.layers.get(k))
-            .map_or(String::new(), |l| format!("{}, {}", l.weight_key, l.bias_key));
+            .map_or(String::new(), |l| {
+                format!("{}, {}", l.weight_key, l.bias_key)
+            });
         print!("{:>5} {keys:<18}", k + 1);
         for c in chains {
             let l = &c.layers[k];
@@ -512,7 +514,10 @@ fn print_table(r: &FlowReport) {
 
 fn print_side_by_side(a_name: &str, a: &FlowReport, b_name: &str, b: &FlowReport) {
     println!("side by side: ‖∂L/∂z‖ (÷ the last layer's) and verdict");
-    println!("{:>5} {:<18} {:<34}{}", "layer", "state_dict", a_name, b_name);
+    println!(
+        "{:>5} {:<18} {:<34}{}",
+        "layer", "state_dict", a_name, b_name
+    );
     let cell = |r: &FlowReport, k: usize| {
         r.layers.get(k).map_or(String::new(), |l| {
             format!(
@@ -524,10 +529,9 @@ fn print_side_by_side(a_name: &str, a: &FlowReport, b_name: &str, b: &FlowReport
         })
     };
     for k in 0..a.layers.len().max(b.layers.len()) {
-        let keys = a
-            .layers
-            .get(k)
-            .map_or(String::new(), |l| format!("{}, {}", l.weight_key, l.bias_key));
+        let keys = a.layers.get(k).map_or(String::new(), |l| {
+            format!("{}, {}", l.weight_key, l.bias_key)
+        });
         println!("{:>5} {keys:<18} {:<34}{}", k + 1, cell(a, k), cell(b, k));
     }
 }

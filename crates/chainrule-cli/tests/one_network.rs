@@ -208,19 +208,17 @@ fn item_04_explain_cce_reads_logits_as_train_does() {
 fn item_04_worked_example_keeps_the_lessons_sigmoid_output() {
     // The lesson's network (sigmoid output, MSE): its numbers unchanged.
     let j = json(&["explain", "--format", "json"]);
-    close(j["loss"].as_f64().unwrap(), 0.0618193, 1e-6, "worked example");
+    close(
+        j["loss"].as_f64().unwrap(),
+        0.0618193,
+        1e-6,
+        "worked example",
+    );
     // The same network from flags needs the sigmoid output asked for;
     // without it --loss mse means a linear output, as in train.
     let args = |out: Option<&'static str>| {
         let mut a = vec![
-            "explain",
-            "--layers",
-            "2,2,1",
-            "--input",
-            "0.05,0.1",
-            "--target",
-            "1",
-            "--format",
+            "explain", "--layers", "2,2,1", "--input", "0.05,0.1", "--target", "1", "--format",
             "json",
         ];
         if let Some(o) = out {
@@ -229,7 +227,10 @@ fn item_04_worked_example_keeps_the_lessons_sigmoid_output() {
         a
     };
     let linear = json(&args(None));
-    assert!(linear["network"].as_str().unwrap().contains("identity output"));
+    assert!(linear["network"]
+        .as_str()
+        .unwrap()
+        .contains("identity output"));
     let sig = json(&args(Some("sigmoid")));
     assert!(sig["network"].as_str().unwrap().contains("sigmoid output"));
 }

@@ -11,10 +11,10 @@
 use crate::expr::{self, ExprError};
 use crate::formula::{self, num, wrap};
 use chainrule::{Float, Graph, Op, Summary, Var};
+use chainrule_nn::loss::LossTarget;
 use chainrule_nn::mlp::Layer;
 use chainrule_nn::model_io;
 use chainrule_nn::trainer::Model;
-use chainrule_nn::loss::LossTarget;
 use chainrule_nn::{Error as NnError, LossKind, Module};
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeSet, HashMap, HashSet};

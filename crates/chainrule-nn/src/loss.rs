@@ -270,7 +270,10 @@ impl LossKind {
             )),
             (LossKind::Mse | LossKind::Bce, _, LossTarget::Classes(_)) => Err(Error::config(
                 "target",
-                format!("{} needs one target value per output, not class indices", self.name()),
+                format!(
+                    "{} needs one target value per output, not class indices",
+                    self.name()
+                ),
             )),
         }
     }
@@ -365,8 +368,14 @@ mod tests {
         for k in [LossKind::Mse, LossKind::Bce, LossKind::Cce] {
             assert_eq!(k.default_output_activation(), A::Identity);
         }
-        assert_eq!(LossKind::Mse.reading(A::Sigmoid).unwrap(), OutputReading::Values);
-        assert_eq!(LossKind::Bce.reading(A::Identity).unwrap(), OutputReading::Logits);
+        assert_eq!(
+            LossKind::Mse.reading(A::Sigmoid).unwrap(),
+            OutputReading::Values
+        );
+        assert_eq!(
+            LossKind::Bce.reading(A::Identity).unwrap(),
+            OutputReading::Logits
+        );
         assert_eq!(
             LossKind::Bce.reading(A::Sigmoid).unwrap(),
             OutputReading::Probabilities
@@ -380,12 +389,20 @@ mod tests {
         let z = g.variable(&t(&[1.0], &[1, 1]));
         let y = LossTarget::Values(g.input(&t(&[1.0], &[1, 1])));
         close(
-            LossKind::Bce.of_output(A::Identity, z, y).unwrap().item().unwrap(),
+            LossKind::Bce
+                .of_output(A::Identity, z, y)
+                .unwrap()
+                .item()
+                .unwrap(),
             want,
         );
         let p = z.sigmoid();
         close(
-            LossKind::Bce.of_output(A::Sigmoid, p, y).unwrap().item().unwrap(),
+            LossKind::Bce
+                .of_output(A::Sigmoid, p, y)
+                .unwrap()
+                .item()
+                .unwrap(),
             want,
         );
         assert!(OutputReading::Logits.predicts_positive(1e-30));
