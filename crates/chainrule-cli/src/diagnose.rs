@@ -213,11 +213,8 @@ fn run_random(args: &Args) -> Result<()> {
     let measure = |act: Activation| -> Result<(Init, FlowReport)> {
         let init = init.unwrap_or_else(|| default_init(act));
         let mut graph = Graph::<f64>::new();
-        let spec = MlpSpec {
-            sizes: sizes.clone(),
-            activation: act,
-            output_activation: Activation::Identity,
-        };
+        // The output activation the loss decides, as `train` builds it.
+        let spec = MlpSpec::for_loss(sizes.clone(), act, loss, None)?;
         let mlp = Mlp::new(&mut graph, spec, init, seed)?;
         Ok((init, flow::measure(&mut graph, &mlp, &batch)?))
     };
@@ -439,13 +436,13 @@ fn by_hand(c: &ChainReport) -> Option<String> {
 
 fn print_chain_table(chains: &[&ChainReport]) {
     let block = 46;
-    print!("{:>5}", "");
+    print!("{:>5} {:<18}", "", "");
     for c in chains {
         let name = format!(" {} ", c.activation.name());
         print!("  {name:-^block$}");
     }
     println!();
-    print!("{:>5}", "layer");
+    print!("{:>5} {:<18}", "layer", "state_dict");
     for _ in chains {
         print!(
             "  {:>8} {:>7} {:>10} {:>11} {:>5}",
@@ -455,7 +452,13 @@ fn print_chain_table(chains: &[&ChainReport]) {
     println!();
     let n = chains.first().map_or(0, |c| c.layers.len());
     for k in 0..n {
-        print!("{:>5}", k + 1);
+        let keys = chains
+            .first()
+            .and_then(|c| c.flow.layers.get(k))
+            .map_or(String::new(), |l| {
+                format!("{}, {}", l.weight_key, l.bias_key)
+            });
+        print!("{:>5} {keys:<18}", k + 1);
         for c in chains {
             let l = &c.layers[k];
             let verdict = c.flow.layers.get(k).map_or("", |f| match f.verdict {
@@ -491,8 +494,9 @@ fn sci(x: f64) -> String {
 
 fn print_table(r: &FlowReport) {
     println!(
-        "{:>5} {:>9} {:>9} {:>8} {:>9} {:>9} {:>9} {:>9} {:>6} {:>9}  reason",
+        "{:>5} {:<18} {:>9} {:>9} {:>8} {:>9} {:>9} {:>9} {:>9} {:>6} {:>9}  reason",
         "layer",
+        "state_dict",
         "shape",
         "‖∂L/∂z‖",
         "÷ last",
@@ -505,8 +509,9 @@ fn print_table(r: &FlowReport) {
     );
     for l in &r.layers {
         println!(
-            "{:>5} {:>9} {:>9} {:>8} {:>9} {:>9} {:>9} {:>9} {:>6} {:>9}  {}",
+            "{:>5} {:<18} {:>9} {:>9} {:>8} {:>9} {:>9} {:>9} {:>9} {:>6} {:>9}  {}",
             l.layer,
+            format!("{}, {}", l.weight_key, l.bias_key),
             format!("{}→{}", l.in_features, l.out_features),
             sci(l.delta_norm),
             flow::short(l.delta_ratio),
@@ -523,7 +528,10 @@ fn print_table(r: &FlowReport) {
 
 fn print_side_by_side(a_name: &str, a: &FlowReport, b_name: &str, b: &FlowReport) {
     println!("side by side: ‖∂L/∂z‖ (÷ the last layer's) and verdict");
-    println!("{:>5}  {:<34}{}", "layer", a_name, b_name);
+    println!(
+        "{:>5} {:<18} {:<34}{}",
+        "layer", "state_dict", a_name, b_name
+    );
     let cell = |r: &FlowReport, k: usize| {
         r.layers.get(k).map_or(String::new(), |l| {
             format!(
@@ -535,7 +543,10 @@ fn print_side_by_side(a_name: &str, a: &FlowReport, b_name: &str, b: &FlowReport
         })
     };
     for k in 0..a.layers.len().max(b.layers.len()) {
-        println!("{:>5}  {:<34}{}", k + 1, cell(a, k), cell(b, k));
+        let keys = a.layers.get(k).map_or(String::new(), |l| {
+            format!("{}, {}", l.weight_key, l.bias_key)
+        });
+        println!("{:>5} {keys:<18} {:<34}{}", k + 1, cell(a, k), cell(b, k));
     }
 }
 

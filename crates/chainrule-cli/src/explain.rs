@@ -34,7 +34,9 @@ pub struct Source {
     /// Hidden activation with --layers [default: sigmoid].
     #[arg(long, requires = "layers")]
     pub activation: Option<String>,
-    /// Output activation with --layers [default: sigmoid].
+    /// Output activation with --layers [default: the loss's, as `train`
+    /// builds it: identity, a linear output for mse and logits for bce and
+    /// cce]. sigmoid gives the lesson's network (mse, or bce on probabilities).
     #[arg(long, requires = "layers")]
     pub output_activation: Option<String>,
     /// Seed of the weights drawn for --layers (Xavier uniform, zero biases).
@@ -148,20 +150,24 @@ pub fn trace_source(src: &Source, lr: f64) -> Result<Traced> {
             (model, setup)
         }
         (None, Some(layers)) => {
-            let spec = MlpSpec {
-                sizes: parse_sizes("layers", layers)?,
-                activation: Activation::parse(src.activation.as_deref().unwrap_or("sigmoid"))?,
-                output_activation: Activation::parse(
-                    src.output_activation.as_deref().unwrap_or("sigmoid"),
-                )?,
-            };
-            spec.validate()?;
+            let kind = loss.unwrap_or(LossKind::Mse);
+            let output = src
+                .output_activation
+                .as_deref()
+                .map(Activation::parse)
+                .transpose()?;
+            let spec = MlpSpec::for_loss(
+                parse_sizes("layers", layers)?,
+                Activation::parse(src.activation.as_deref().unwrap_or("sigmoid"))?,
+                kind,
+                output,
+            )?;
             let mut graph = chainrule::Graph::new();
             let mlp = Mlp::new(&mut graph, spec, Init::XavierUniform, src.seed)?;
             let mut model = Model {
                 graph,
                 mlp,
-                loss: LossKind::Mse,
+                loss: kind,
                 standardizer: None,
             };
             let title = match &src.init {
@@ -175,7 +181,7 @@ pub fn trace_source(src: &Source, lr: f64) -> Result<Traced> {
                 title,
                 input: Vec::new(),
                 target: Vec::new(),
-                loss: LossKind::Mse,
+                loss: kind,
                 lr,
             };
             (model, setup)

@@ -50,8 +50,10 @@ pub fn run(args: &Args) -> Result<()> {
             (Some(p), Some(k))
         }
         LossKind::Bce => {
-            let p1 = 1.0 / (1.0 + (-output[0]).exp());
-            (Some(vec![1.0 - p1, p1]), Some(usize::from(p1 > 0.5)))
+            let reading = model.loss.reading(model.mlp.spec.output_activation)?;
+            let p1 = reading.positive_probability(output[0]);
+            let class = usize::from(reading.predicts_positive(output[0]));
+            (Some(vec![1.0 - p1, p1]), Some(class))
         }
         LossKind::Mse => (None, None),
     };

@@ -111,6 +111,7 @@ fn json_has_exactly_the_documented_keys() {
     let top: Vec<&String> = j.as_object().unwrap().keys().collect();
     assert_eq!(top, ["layers"]);
     let mut want = [
+        "bias",
         "dead_fraction",
         "grad_norm",
         "grad_to_weight",
@@ -119,6 +120,7 @@ fn json_has_exactly_the_documented_keys() {
         "reason",
         "saturated_fraction",
         "verdict",
+        "weight",
     ];
     want.sort_unstable();
     let layers = j["layers"].as_array().unwrap();

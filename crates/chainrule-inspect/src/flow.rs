@@ -58,14 +58,18 @@
 //! local factor each layer passes back (σ'(z) = 0.9 · 0.1 = 0.09 for outputs
 //! of 0.9) and the cumulative gradient (0.09⁵ ≈ 5.9e-6 at layer 1).
 
-use chainrule::rng;
 use chainrule::{Float, Graph, Var};
-use chainrule_nn::data::{Dataset, Targets};
-use chainrule_nn::loss::{self, Reduction};
-use chainrule_nn::mlp::{Layer, Mlp, MlpSpec};
+use chainrule_nn::data::Dataset;
+use chainrule_nn::loss::LossTarget;
+use chainrule_nn::mlp::{Layer, Mlp};
 use chainrule_nn::trainer::Model;
-use chainrule_nn::{Activation, Error, Init, LossKind, Module, Result};
+use chainrule_nn::{Activation, Error, LossKind, Module, Result};
 use serde_json::{json, Value};
+
+mod batch;
+mod chain;
+pub use batch::{batch_from_dataset, default_init, random_batch, FlowBatch, Objective};
+pub use chain::{chain, chain_network, inverse, ChainLayer, ChainReport};
 
 /// Below this fraction of the last layer's backpropagated gradient
 /// ‖∂L/∂z‖ a layer's gradient is `vanishing`.
@@ -112,8 +116,12 @@ impl std::fmt::Display for Verdict {
 /// The measurements of one linear layer.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LayerFlow {
-    /// 1 for the layer nearest the input.
+    /// 1 for the layer nearest the input (the lesson's numbering: layer k
+    /// holds Wk).
     pub layer: usize,
+    /// The state_dict names of its weight and bias, e.g. `0.weight`, `0.bias`.
+    pub weight_key: String,
+    pub bias_key: String,
     pub in_features: usize,
     pub out_features: usize,
     /// The activation applied to this layer's output, if any.
@@ -153,7 +161,7 @@ pub struct FlowReport {
 }
 
 impl FlowReport {
-    /// `{"layers": [{"layer", "grad_norm", "mean_abs_grad",
+    /// `{"layers": [{"layer", "weight", "bias", "grad_norm", "mean_abs_grad",
     /// "grad_to_weight", "saturated_fraction", "dead_fraction", "verdict",
     /// "reason"}, …]}`; numbers that are not finite are `null`.
     pub fn to_json(&self) -> Value {
@@ -168,6 +176,8 @@ impl FlowReport {
                 .map(|l| {
                     json!({
                         "layer": l.layer,
+                        "weight": l.weight_key,
+                        "bias": l.bias_key,
                         "grad_norm": num(l.grad_norm),
                         "mean_abs_grad": num(l.mean_abs_grad),
                         "grad_to_weight": num(l.grad_to_weight),
@@ -193,152 +203,6 @@ fn num(v: f64) -> Value {
     } else {
         Value::Null
     }
-}
-
-/// What the measured batch is scored against.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Objective {
-    /// Mean squared error against `rows × outputs` targets, row-major.
-    Mse(Vec<f64>),
-    /// Binary cross-entropy on logits against `rows × outputs` 0/1 targets.
-    Bce(Vec<f64>),
-    /// Cross-entropy on logits against one class label per row.
-    Cce(Vec<usize>),
-    /// The sum of the outputs, so that ∂L/∂output = 1 for every output: the
-    /// gradient at each layer is then the factor the network passes back.
-    OutputSum,
-}
-
-/// The inputs of one measurement and what they are scored against.
-#[derive(Clone, Debug, PartialEq)]
-pub struct FlowBatch {
-    pub rows: usize,
-    /// `rows × in_features` values, row-major.
-    pub inputs: Vec<f64>,
-    pub objective: Objective,
-}
-
-/// The initialiser suited to an activation: Xavier (Glorot) uniform for
-/// sigmoid, tanh and identity, Kaiming (He) uniform for ReLU and leaky ReLU.
-pub fn default_init(activation: Activation) -> Init {
-    match activation {
-        Activation::Relu | Activation::LeakyRelu(_) => Init::KaimingUniform,
-        Activation::Identity | Activation::Sigmoid | Activation::Tanh => Init::XavierUniform,
-    }
-}
-
-/// A batch of `rows` random inputs drawn from N(0, 1) (stream `seed`), with
-/// random targets for `loss` (stream derived from `seed`): N(0, 1) values
-/// for MSE, fair 0/1 coins for BCE, uniform class labels for cross-entropy
-/// (which needs at least two outputs).
-pub fn random_batch(
-    in_features: usize,
-    out_features: usize,
-    loss: LossKind,
-    rows: usize,
-    seed: u64,
-) -> Result<FlowBatch> {
-    if rows == 0 {
-        return Err(Error::config("batch", "must be at least 1 row"));
-    }
-    if in_features == 0 || out_features == 0 {
-        return Err(Error::config(
-            "layers",
-            "the input and output sizes must be positive",
-        ));
-    }
-    let n_in = rows
-        .checked_mul(in_features)
-        .filter(|&n| n <= 1 << 28)
-        .ok_or_else(|| Error::config("batch", format!("{rows} rows is too many")))?;
-    let inputs = (0..n_in as u64).map(|i| rng::normal_at(seed, i)).collect();
-    let target_seed = rng::mix(seed ^ 0x7A26_E75E_ED00_F10E);
-    let n_out = rows * out_features;
-    let objective = match loss {
-        LossKind::Mse => Objective::Mse(
-            (0..n_out as u64)
-                .map(|i| rng::normal_at(target_seed, i))
-                .collect(),
-        ),
-        LossKind::Bce => Objective::Bce(
-            (0..n_out as u64)
-                .map(|i| f64::from(u8::from(rng::unit_at(target_seed, i) < 0.5)))
-                .collect(),
-        ),
-        LossKind::Cce => {
-            if out_features < 2 {
-                return Err(Error::config(
-                    "loss",
-                    format!("cce needs at least 2 outputs, the network has {out_features}"),
-                ));
-            }
-            Objective::Cce(
-                (0..rows as u64)
-                    .map(|i| (rng::u64_at(target_seed, i) % out_features as u64) as usize)
-                    .collect(),
-            )
-        }
-    };
-    Ok(FlowBatch {
-        rows,
-        inputs,
-        objective,
-    })
-}
-
-/// The rows `rows` of `data` as a batch scored as `loss` scores them for a
-/// network of `outputs` outputs (as the trainer does: BCE on the label as
-/// 0/1, MSE on a one-hot row for class labels).
-pub fn batch_from_dataset(
-    data: &Dataset,
-    rows: &[usize],
-    loss: LossKind,
-    outputs: usize,
-) -> Result<FlowBatch> {
-    if rows.is_empty() {
-        return Err(Error::config("rows", "no rows to measure"));
-    }
-    if let Some(&r) = rows.iter().find(|&&r| r >= data.n) {
-        return Err(Error::config(
-            "rows",
-            format!("row {r} is past the end of {} ({} rows)", data.name, data.n),
-        ));
-    }
-    let mut inputs = Vec::with_capacity(rows.len() * data.d);
-    for &r in rows {
-        inputs.extend_from_slice(data.row(r));
-    }
-    let objective = match (&data.targets, loss) {
-        (Targets::Real(v), LossKind::Mse) if outputs == 1 => {
-            Objective::Mse(rows.iter().map(|&r| v[r]).collect())
-        }
-        (Targets::Classes { labels, .. }, LossKind::Cce) => {
-            Objective::Cce(rows.iter().map(|&r| labels[r]).collect())
-        }
-        (Targets::Classes { labels, .. }, LossKind::Bce) if outputs == 1 => {
-            Objective::Bce(rows.iter().map(|&r| labels[r] as f64).collect())
-        }
-        (Targets::Classes { labels, .. }, LossKind::Mse) => Objective::Mse(
-            rows.iter()
-                .flat_map(|&r| (0..outputs).map(move |k| f64::from(u8::from(k == labels[r]))))
-                .collect(),
-        ),
-        (_, k) => {
-            return Err(Error::config(
-                "loss",
-                format!(
-                    "{} with {outputs} outputs does not fit the targets of {}",
-                    k.name(),
-                    data.name
-                ),
-            ))
-        }
-    };
-    Ok(FlowBatch {
-        rows: rows.len(),
-        inputs,
-        objective,
-    })
 }
 
 /// The gradient flow of a training model on `rows` of `data` (already
@@ -367,6 +231,8 @@ pub fn measure<F: Float>(graph: &mut Graph<F>, mlp: &Mlp, batch: &FlowBatch) -> 
 
 /// What one forward and backward pass leaves for one linear layer, in f64.
 struct LayerPass {
+    weight_key: String,
+    bias_key: String,
     in_features: usize,
     out_features: usize,
     activation: Option<Activation>,
@@ -488,19 +354,25 @@ fn forward_backward<F: Float>(g: &Graph<F>, mlp: &Mlp, batch: &FlowBatch) -> Res
     }
     h.retain_grad();
     let k = mlp.out_features();
+    // The loss reads the output as the loss decides (as in train).
+    let out_act = mlp.spec.output_activation;
     let l = match &batch.objective {
         Objective::Mse(t) => {
-            loss::mse(h, g.input_from(&[rows, k], &cast::<F>(t))?, Reduction::Mean)?
+            let t = g.input_from(&[rows, k], &cast::<F>(t))?;
+            LossKind::Mse.of_output(out_act, h, LossTarget::Values(t))?
         }
         Objective::Bce(t) => {
-            loss::bce_with_logits(h, g.input_from(&[rows, k], &cast::<F>(t))?, Reduction::Mean)?
+            let t = g.input_from(&[rows, k], &cast::<F>(t))?;
+            LossKind::Bce.of_output(out_act, h, LossTarget::Values(t))?
         }
-        Objective::Cce(labels) => loss::cross_entropy(h, labels, Reduction::Mean)?,
+        Objective::Cce(labels) => {
+            LossKind::Cce.of_output(out_act, h, LossTarget::Classes(labels))?
+        }
         Objective::OutputSum => h.sum(),
     };
     l.backward()?;
     let mut layers = Vec::with_capacity(recs.len());
-    for (lin, z, act) in recs {
+    for ((lin, z, act), numbered) in recs.into_iter().zip(mlp.numbered_linears()) {
         let weight = values(g.param_value(lin.weight)?.data());
         let weight_grad = match g.param_grad(lin.weight) {
             Ok(t) => values(t.data()),
@@ -508,6 +380,8 @@ fn forward_backward<F: Float>(g: &Graph<F>, mlp: &Mlp, batch: &FlowBatch) -> Res
         };
         let a_var = act.map_or(z, |(_, a)| a);
         layers.push(LayerPass {
+            weight_key: numbered.weight_key(),
+            bias_key: numbered.bias_key(),
             in_features: lin.in_features,
             out_features: lin.out_features,
             activation: act.map(|(a, _)| a),
@@ -636,6 +510,8 @@ fn report_of(pass: &Pass) -> FlowReport {
             }
             LayerFlow {
                 layer: k,
+                weight_key: p.weight_key.clone(),
+                bias_key: p.bias_key.clone(),
                 in_features: p.in_features,
                 out_features: p.out_features,
                 activation: p.activation,
@@ -707,156 +583,4 @@ fn verdict(
         );
     }
     (Healthy, format!("{relative}: healthy"))
-}
-
-// ----- the lesson's chain ------------------------------------------------
-
-/// One unit of the chain.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ChainLayer {
-    /// 1 for the unit nearest the input.
-    pub layer: usize,
-    /// z = w·a_prev + b.
-    pub pre_activation: f64,
-    /// The unit's output a = act(z).
-    pub output: f64,
-    /// ∂L/∂z ÷ ∂L/∂a, from the backward pass: the activation's derivative
-    /// act'(z), the factor this unit multiplies the gradient by.
-    pub local_factor: f64,
-    /// ∂L/∂z ÷ ∂L/∂(network output): the gradient reaching this unit's
-    /// pre-activation (and bias) relative to the output gradient.
-    pub cumulative: f64,
-}
-
-/// The chain of Example 3, measured.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ChainReport {
-    pub activation: Activation,
-    /// The value every unit outputs.
-    pub target_output: f64,
-    /// The input `x`, every weight `w` and every bias `b` (the first unit
-    /// sees the input, the others the previous unit's output, all equal to
-    /// the target output, so `b = act⁻¹(target) − w · target`).
-    pub input: f64,
-    pub weight: f64,
-    pub bias: f64,
-    /// Input first.
-    pub layers: Vec<ChainLayer>,
-    /// The general per-layer measurements of the same pass.
-    pub flow: FlowReport,
-}
-
-impl ChainReport {
-    /// `{"activation", "target_output", "chain": [{"layer",
-    /// "pre_activation", "output", "local_factor", "cumulative"}, …],
-    /// "layers": [as FlowReport::to_json]}`.
-    pub fn to_json(&self) -> Value {
-        json!({
-            "activation": self.activation.name(),
-            "target_output": self.target_output,
-            "chain": self.layers.iter().map(|c| json!({
-                "layer": c.layer,
-                "pre_activation": num(c.pre_activation),
-                "output": num(c.output),
-                "local_factor": num(c.local_factor),
-                "cumulative": num(c.cumulative),
-            })).collect::<Vec<_>>(),
-            "layers": self.flow.layers_json(),
-        })
-    }
-}
-
-/// The pre-activation at which `activation` outputs `output`, if any.
-pub fn inverse(activation: Activation, output: f64) -> Option<f64> {
-    if !output.is_finite() {
-        return None;
-    }
-    let z = match activation {
-        Activation::Identity => output,
-        Activation::Sigmoid if output > 0.0 && output < 1.0 => (output / (1.0 - output)).ln(),
-        Activation::Tanh if output.abs() < 1.0 => output.atanh(),
-        Activation::Relu if output > 0.0 => output,
-        Activation::LeakyRelu(_) if output > 0.0 => output,
-        Activation::LeakyRelu(s) if output < 0.0 && s > 0.0 => output / s,
-        _ => return None,
-    };
-    z.is_finite().then_some(z)
-}
-
-/// The chain network of Example 3: `length` one-unit layers, each followed
-/// by `activation` (the last one too), with weight 1, input `output` and
-/// biases chosen so that every unit outputs `output`. Returns the graph, the
-/// network and its one-row batch scored by [`Objective::OutputSum`].
-pub fn chain_network(
-    length: usize,
-    output: f64,
-    activation: Activation,
-) -> Result<(Graph<f64>, Mlp, FlowBatch)> {
-    if length == 0 || length > 1000 {
-        return Err(Error::config(
-            "chain",
-            format!("the chain needs 1 to 1000 layers, got {length}"),
-        ));
-    }
-    let z = inverse(activation, output).ok_or_else(|| {
-        Error::config(
-            "chain-output",
-            format!(
-                "{} cannot output {output} (sigmoid: 0 < value < 1; tanh: −1 < value < 1; relu: value > 0)",
-                activation.name()
-            ),
-        )
-    })?;
-    let (w, b) = (1.0, z - output);
-    let spec = MlpSpec {
-        sizes: vec![1; length + 1],
-        activation,
-        output_activation: activation,
-    };
-    let mut graph = Graph::<f64>::new();
-    let mlp = Mlp::new(&mut graph, spec, Init::Constant(w), 0)?;
-    let bias = chainrule::Tensor::from_f64(&[b], &[1])?;
-    for lin in mlp.linears() {
-        graph.set_param(lin.bias, &bias)?;
-    }
-    let batch = FlowBatch {
-        rows: 1,
-        inputs: vec![output],
-        objective: Objective::OutputSum,
-    };
-    Ok((graph, mlp, batch))
-}
-
-/// Builds [`chain_network`] and measures it: the local factor and the
-/// cumulative gradient of every unit, read from the engine's backward pass.
-pub fn chain(length: usize, output: f64, activation: Activation) -> Result<ChainReport> {
-    let (mut graph, mlp, batch) = chain_network(length, output, activation)?;
-    let pass = run_pass(&mut graph, &mlp, &batch)?;
-    let out_grad = pass
-        .layers
-        .last()
-        .and_then(|l| l.a_grad.first().copied())
-        .unwrap_or(f64::NAN);
-    let layers = pass
-        .layers
-        .iter()
-        .enumerate()
-        .map(|(i, p)| ChainLayer {
-            layer: i + 1,
-            pre_activation: p.z[0],
-            output: p.a[0],
-            local_factor: p.z_grad[0] / p.a_grad[0],
-            cumulative: p.z_grad[0] / out_grad,
-        })
-        .collect();
-    let z = inverse(activation, output).unwrap_or(f64::NAN);
-    Ok(ChainReport {
-        activation,
-        target_output: output,
-        input: output,
-        weight: 1.0,
-        bias: z - output,
-        layers,
-        flow: report_of(&pass),
-    })
 }

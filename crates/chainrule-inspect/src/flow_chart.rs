@@ -24,6 +24,9 @@ pub struct Bars {
     pub verdicts: Vec<Verdict>,
     /// A dashed horizontal line (the vanishing threshold), if any.
     pub threshold: Option<f64>,
+    /// The state_dict name of each layer's weight (`0.weight`, …), written
+    /// under the layer's number; or empty.
+    pub weight_keys: Vec<String>,
 }
 
 const SERIES: [RGBColor; 4] = [
@@ -53,6 +56,7 @@ pub fn flow_bars(reports: &[(&str, &FlowReport)]) -> Vec<Bars> {
                 values: r.layers.iter().map(|l| l.delta_norm).collect(),
                 verdicts: r.layers.iter().map(|l| l.verdict).collect(),
                 threshold: (last.is_finite() && last > 0.0).then_some(last * VANISHING_RATIO),
+                weight_keys: r.layers.iter().map(|l| l.weight_key.clone()).collect(),
             }
         })
         .collect()
@@ -68,6 +72,7 @@ pub fn chain_bars(chains: &[&ChainReport]) -> Vec<Bars> {
             values: c.layers.iter().map(|l| l.cumulative.abs()).collect(),
             verdicts: c.flow.layers.iter().map(|l| l.verdict).collect(),
             threshold: None,
+            weight_keys: c.flow.layers.iter().map(|l| l.weight_key.clone()).collect(),
         })
         .collect()
 }
@@ -234,10 +239,17 @@ fn draw(
         ))?;
     }
 
+    // Each layer's state_dict weight name under its number, where they fit.
+    let keys: &[String] = groups
+        .iter()
+        .map(|g| g.weight_keys.as_slice())
+        .find(|k| !k.is_empty())
+        .unwrap_or(&[]);
+    let show_keys = !keys.is_empty() && n <= 30;
     let mut chart = ChartBuilder::on(&body)
         .margin(14)
         .margin_top(6)
-        .x_label_area_size(40)
+        .x_label_area_size(if show_keys { 58 } else { 40 })
         .y_label_area_size(70)
         .build_cartesian_2d(0.5f64..n as f64 + 0.5, (lo..hi).log_scale())?;
     let x_fmt = |x: &f64| {
@@ -255,10 +267,24 @@ fn draw(
         .x_labels(n.min(30) + 1)
         .x_label_formatter(&x_fmt)
         .y_label_formatter(&y_fmt)
-        .x_desc("layer (1 = nearest the input)")
+        .x_desc(if show_keys {
+            "layer (1 = nearest the input; its state_dict weight below)"
+        } else {
+            "layer (1 = nearest the input)"
+        })
         .y_desc(y_desc)
         .draw()?;
 
+    if show_keys {
+        let style = ("sans-serif", 11)
+            .into_font()
+            .color(&RGBColor(90, 90, 90))
+            .pos(Pos::new(HPos::Center, VPos::Top));
+        for (k, key) in keys.iter().enumerate() {
+            let (px, py) = chart.backend_coord(&((k + 1) as f64, lo));
+            root.draw(&Text::new(key.clone(), (px, py + 20), style.clone()))?;
+        }
+    }
     let group_width = 0.8;
     let bar_width = group_width / m as f64;
     let show_values = n * m <= 40;

@@ -11,10 +11,11 @@
 use crate::expr::{self, ExprError};
 use crate::formula::{self, num, wrap};
 use chainrule::{Float, Graph, Op, Summary, Var};
+use chainrule_nn::loss::LossTarget;
 use chainrule_nn::mlp::Layer;
 use chainrule_nn::model_io;
 use chainrule_nn::trainer::Model;
-use chainrule_nn::{loss, Error as NnError, LossKind, Module, Reduction};
+use chainrule_nn::{Error as NnError, LossKind, Module};
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeSet, HashMap, HashSet};
 
@@ -1037,42 +1038,40 @@ fn record_step<'g>(
     let mlp = &model.mlp;
     let xv = g.input_from(&[1, x.len()], x)?;
     put(labels, xv.id(), "x", None, "input");
-    let mut k = 0;
-    for (i, layer) in mlp.layers.iter().enumerate() {
-        if let Layer::Linear(lin) = layer {
-            k += 1;
-            let (w, b) = (g.param(lin.weight)?, g.param(lin.bias)?);
-            let role = format!("layer {i} (linear)");
-            put(
-                labels,
-                w.id(),
-                &format!("W{k}"),
-                Some(format!("{i}.weight")),
-                &format!("{role} weight {}", w.shape()),
-            );
-            put(
-                labels,
-                b.id(),
-                &format!("b{k}"),
-                Some(format!("{i}.bias")),
-                &format!("{role} bias {}", b.shape()),
-            );
-        }
+    // The lesson's numbering: layer k holds Wk and bk (state_dict names
+    // beside them), its activation belongs to it.
+    for l in mlp.numbered_linears() {
+        let k = l.number;
+        let (w, b) = (g.param(l.linear.weight)?, g.param(l.linear.bias)?);
+        let role = format!("layer {k} (linear)");
+        put(
+            labels,
+            w.id(),
+            &format!("W{k}"),
+            Some(l.weight_key()),
+            &format!("{role} weight {}", w.shape()),
+        );
+        put(
+            labels,
+            b.id(),
+            &format!("b{k}"),
+            Some(l.bias_key()),
+            &format!("{role} bias {}", b.shape()),
+        );
     }
     let n_layers = mlp.layers.len();
     let mut h = xv;
-    let mut k = 0;
     for (i, layer) in mlp.layers.iter().enumerate() {
         let before = g.len();
+        let k = mlp.layer_number(i);
         let (name, role) = match layer {
             Layer::Linear(lin) => {
-                k += 1;
                 h = Module::<f64>::forward(lin, g, h)?;
-                (format!("z{k}"), format!("layer {i} (linear)"))
+                (format!("z{k}"), format!("layer {k} (linear)"))
             }
             Layer::Activation(a) => {
                 h = a.apply(h);
-                (format!("h{k}"), format!("layer {i} ({})", a.name()))
+                (format!("h{k}"), format!("layer {k} ({})", a.name()))
             }
         };
         if i + 1 == n_layers {
@@ -1089,31 +1088,19 @@ fn record_step<'g>(
         put(labels, t.id(), "t", None, "target");
         Ok(t)
     };
+    // How the loss reads the output is decided by the loss (as in train).
+    let output_activation = mlp.spec.output_activation;
+    let described = loss_kind.describe(loss_kind.reading(output_activation)?);
+    let class = [target.first().copied().unwrap_or(0.0) as usize];
     let (l, text) = match loss_kind {
-        LossKind::Mse => {
-            let t = target_leaf(g)?;
-            (loss::mse(h, t, Reduction::Mean)?, "mse".to_string())
-        }
-        LossKind::Bce if mlp.spec.output_activation == chainrule_nn::Activation::Sigmoid => {
-            let t = target_leaf(g)?;
-            (
-                loss::bce(h, t, Reduction::Mean)?,
-                "bce on probabilities".to_string(),
-            )
-        }
-        LossKind::Bce => {
-            let t = target_leaf(g)?;
-            (
-                loss::bce_with_logits(h, t, Reduction::Mean)?,
-                "bce with logits".to_string(),
-            )
+        LossKind::Mse | LossKind::Bce => {
+            let t = LossTarget::Values(target_leaf(g)?);
+            let l = loss_kind.of_output(output_activation, h, t)?;
+            (l, described.to_string())
         }
         LossKind::Cce => {
-            let class = target.first().copied().unwrap_or(0.0) as usize;
-            (
-                loss::cross_entropy(h, &[class], Reduction::Mean)?,
-                format!("cross-entropy, class {class}"),
-            )
+            let l = loss_kind.of_output(output_activation, h, LossTarget::Classes(&class))?;
+            (l, format!("{described}, class {}", class[0]))
         }
     };
     let role = format!("loss ({text})");

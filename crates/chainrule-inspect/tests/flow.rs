@@ -292,6 +292,8 @@ fn json_has_exactly_the_documented_keys() {
     assert_eq!(layers.len(), 2);
     let mut want = [
         "layer",
+        "weight",
+        "bias",
         "grad_norm",
         "mean_abs_grad",
         "grad_to_weight",
@@ -306,6 +308,9 @@ fn json_has_exactly_the_documented_keys() {
         keys.sort_unstable();
         assert_eq!(keys, want);
         assert_eq!(l["layer"], i + 1);
+        // Layer k's weight is sequence element 2(k − 1): Linear, Tanh, Linear.
+        assert_eq!(l["weight"], format!("{}.weight", 2 * i));
+        assert_eq!(l["bias"], format!("{}.bias", 2 * i));
         assert!(["vanishing", "healthy", "exploding"].contains(&l["verdict"].as_str().unwrap()));
     }
 }
@@ -432,6 +437,7 @@ fn charts_are_written() {
         values: vec![0.0, -1.0, 1e-300, 1e300, f64::NAN, f64::INFINITY],
         verdicts: vec![],
         threshold: Some(0.0),
+        weight_keys: vec![],
     };
     let path = dir.path().join("odd.svg");
     flow_chart::bar_chart(&path, "odd", "y", &[bars]).unwrap();

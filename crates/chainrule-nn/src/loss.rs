@@ -12,6 +12,7 @@
 //! With [`Reduction::Mean`] every gradient is further divided by the number
 //! of elements (rows for the class losses).
 
+use crate::activation::Activation;
 use crate::error::{Error, Result};
 use chainrule::{Float, Var};
 
@@ -145,6 +146,139 @@ impl LossKind {
     }
 }
 
+/// How a loss reads a network's output: decided once, by
+/// [`LossKind::reading`], for every command that builds or scores a
+/// network (train, eval, predict, explain, graph, gradcheck, diagnose).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutputReading {
+    /// MSE on the output as it is (a linear output unless the network
+    /// ends in an activation, as the lesson's worked example does).
+    Values,
+    /// BCE with logits or cross-entropy on logits: the network ends in
+    /// its last linear layer and the loss applies σ or softmax itself
+    /// (PyTorch's `BCEWithLogitsLoss` and `CrossEntropyLoss`).
+    Logits,
+    /// BCE on probabilities: the network ends in a sigmoid (PyTorch's
+    /// `Sigmoid` followed by `BCELoss`).
+    Probabilities,
+}
+
+impl OutputReading {
+    /// The probability of the positive class that a one-output network's
+    /// `output` stands for: σ(z) for a logit, the value itself for a
+    /// probability (and for values, read as scores between 0 and 1).
+    pub fn positive_probability(self, output: f64) -> f64 {
+        match self {
+            OutputReading::Logits => 1.0 / (1.0 + (-output).exp()),
+            OutputReading::Probabilities | OutputReading::Values => output,
+        }
+    }
+
+    /// Whether a one-output network's `output` predicts the positive
+    /// class: a logit above 0, a probability (or value) above 0.5.
+    pub fn predicts_positive(self, output: f64) -> bool {
+        match self {
+            OutputReading::Logits => output > 0.0,
+            OutputReading::Probabilities | OutputReading::Values => output > 0.5,
+        }
+    }
+}
+
+/// What a loss compares a network's output with.
+#[derive(Clone, Copy, Debug)]
+pub enum LossTarget<'a, 'g, F: Float> {
+    /// One value per output (MSE, BCE), the output's shape.
+    Values(Var<'g, F>),
+    /// One class index per row (cross-entropy).
+    Classes(&'a [usize]),
+}
+
+impl LossKind {
+    /// The output activation of a network built for this loss when none is
+    /// asked for: the identity for every loss, as PyTorch models are built —
+    /// a linear output for MSE regression, logits for BCE and cross-entropy
+    /// (the loss applies σ or softmax itself, stably). Every command that
+    /// builds a network from `--layers`/`--activation`/`--loss` takes it
+    /// from here, so the same flags mean the same network everywhere.
+    pub fn default_output_activation(self) -> Activation {
+        match self {
+            LossKind::Mse | LossKind::Bce | LossKind::Cce => Activation::Identity,
+        }
+    }
+
+    /// How this loss reads a network whose last activation is `output`:
+    /// MSE reads any output as values; BCE reads a linear output as logits
+    /// and a sigmoid output as probabilities; cross-entropy reads logits
+    /// only (softmax over sigmoid outputs would be a different network
+    /// from the one `train` builds). Other pairs are errors.
+    pub fn reading(self, output: Activation) -> Result<OutputReading> {
+        match (self, output) {
+            (LossKind::Mse, _) => Ok(OutputReading::Values),
+            (LossKind::Bce | LossKind::Cce, Activation::Identity) => Ok(OutputReading::Logits),
+            (LossKind::Bce, Activation::Sigmoid) => Ok(OutputReading::Probabilities),
+            (LossKind::Bce, other) => Err(Error::config(
+                "output activation",
+                format!(
+                    "bce reads logits (output activation identity) or probabilities (sigmoid), not {} outputs",
+                    other.name()
+                ),
+            )),
+            (LossKind::Cce, other) => Err(Error::config(
+                "output activation",
+                format!(
+                    "cce applies softmax to logits itself: the output activation must be identity, not {}",
+                    other.name()
+                ),
+            )),
+        }
+    }
+
+    /// How this loss is computed on an output read as `reading`, in words:
+    /// `mse`, `bce with logits`, `bce on probabilities`,
+    /// `cross-entropy on logits`.
+    pub fn describe(self, reading: OutputReading) -> &'static str {
+        match (self, reading) {
+            (LossKind::Mse, _) => "mse",
+            (LossKind::Bce, OutputReading::Probabilities) => "bce on probabilities",
+            (LossKind::Bce, _) => "bce with logits",
+            (LossKind::Cce, _) => "cross-entropy on logits",
+        }
+    }
+
+    /// The mean loss of a network's `output`, whose last activation is
+    /// `output_activation`, against `target`: the one place where a
+    /// network's output is scored (training, evaluation, explain,
+    /// gradcheck, gradient flow).
+    pub fn of_output<'g, F: Float>(
+        self,
+        output_activation: Activation,
+        output: Var<'g, F>,
+        target: LossTarget<'_, 'g, F>,
+    ) -> Result<Var<'g, F>> {
+        let reading = self.reading(output_activation)?;
+        let r = Reduction::Mean;
+        match (self, reading, target) {
+            (LossKind::Mse, _, LossTarget::Values(t)) => mse(output, t, r),
+            (LossKind::Bce, OutputReading::Probabilities, LossTarget::Values(t)) => {
+                bce(output, t, r)
+            }
+            (LossKind::Bce, _, LossTarget::Values(t)) => bce_with_logits(output, t, r),
+            (LossKind::Cce, _, LossTarget::Classes(labels)) => cross_entropy(output, labels, r),
+            (LossKind::Cce, _, LossTarget::Values(_)) => Err(Error::config(
+                "target",
+                "cce needs one class index per row, not target values",
+            )),
+            (LossKind::Mse | LossKind::Bce, _, LossTarget::Classes(_)) => Err(Error::config(
+                "target",
+                format!(
+                    "{} needs one target value per output, not class indices",
+                    self.name()
+                ),
+            )),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -226,6 +360,58 @@ mod tests {
         close(l.item().unwrap(), -2.0 * f64::EPSILON.ln() + 0.0 * 1.0);
         l.backward().unwrap();
         assert!(p.grad().unwrap().data().iter().all(|v| v.is_finite()));
+    }
+
+    #[test]
+    fn the_loss_decides_how_it_reads_the_output() {
+        use crate::activation::Activation as A;
+        for k in [LossKind::Mse, LossKind::Bce, LossKind::Cce] {
+            assert_eq!(k.default_output_activation(), A::Identity);
+        }
+        assert_eq!(
+            LossKind::Mse.reading(A::Sigmoid).unwrap(),
+            OutputReading::Values
+        );
+        assert_eq!(
+            LossKind::Bce.reading(A::Identity).unwrap(),
+            OutputReading::Logits
+        );
+        assert_eq!(
+            LossKind::Bce.reading(A::Sigmoid).unwrap(),
+            OutputReading::Probabilities
+        );
+        assert!(LossKind::Bce.reading(A::Tanh).is_err());
+        let e = LossKind::Cce.reading(A::Sigmoid).unwrap_err().to_string();
+        assert!(e.contains("must be identity"), "{e}");
+        // BCE of logit z = 1 with y = 1 is ln(1 + e^−1), read either way.
+        let want = (1.0 + (-1.0f64).exp()).ln();
+        let g = Graph::<f64>::new();
+        let z = g.variable(&t(&[1.0], &[1, 1]));
+        let y = LossTarget::Values(g.input(&t(&[1.0], &[1, 1])));
+        close(
+            LossKind::Bce
+                .of_output(A::Identity, z, y)
+                .unwrap()
+                .item()
+                .unwrap(),
+            want,
+        );
+        let p = z.sigmoid();
+        close(
+            LossKind::Bce
+                .of_output(A::Sigmoid, p, y)
+                .unwrap()
+                .item()
+                .unwrap(),
+            want,
+        );
+        assert!(OutputReading::Logits.predicts_positive(1e-30));
+        assert!(!OutputReading::Probabilities.predicts_positive(0.5));
+        // Cross-entropy needs classes, MSE and BCE values.
+        assert!(LossKind::Cce.of_output(A::Identity, z, y).is_err());
+        assert!(LossKind::Mse
+            .of_output(A::Identity, z, LossTarget::Classes(&[0]))
+            .is_err());
     }
 
     #[test]

@@ -7,6 +7,7 @@ use crate::activation::Activation;
 use crate::error::{Error, Result};
 use crate::init::Init;
 use crate::linear::Linear;
+use crate::loss::LossKind;
 use crate::module::Module;
 use chainrule::{Float, Graph, ParamId, Var};
 use std::collections::BTreeMap;
@@ -25,6 +26,40 @@ pub struct MlpSpec {
     pub activation: Activation,
     /// Activation after the last layer (usually identity: logits).
     pub output_activation: Activation,
+}
+
+/// A linear layer as the lesson counts it: layer 1 is the first weight
+/// layer (W1, b1), whatever its position in the `Sequential`.
+#[derive(Clone, Copy, Debug)]
+pub struct NumberedLinear {
+    /// 1 for the layer nearest the input (the lesson's W1).
+    pub number: usize,
+    /// Its position in the sequence: the state_dict prefix (`0` of `0.weight`).
+    pub index: usize,
+    pub linear: Linear,
+}
+
+impl NumberedLinear {
+    /// The weight's state_dict name, e.g. `0.weight`.
+    pub fn weight_key(&self) -> String {
+        format!("{}.weight", self.index)
+    }
+
+    /// The bias's state_dict name, e.g. `0.bias`.
+    pub fn bias_key(&self) -> String {
+        format!("{}.bias", self.index)
+    }
+
+    /// `layer 1 (0.weight, 0.bias)`: the lesson's number with the
+    /// state_dict names beside it.
+    pub fn title(&self) -> String {
+        format!(
+            "layer {} ({}, {})",
+            self.number,
+            self.weight_key(),
+            self.bias_key()
+        )
+    }
 }
 
 /// One element of the sequence.
@@ -70,6 +105,29 @@ impl MlpSpec {
                 ),
             )),
         }
+    }
+
+    /// The network for `loss`: hidden layers of `activation`, and the
+    /// output activation `output` if asked for, else the loss's own
+    /// ([`LossKind::default_output_activation`]: identity, i.e. a linear
+    /// output or logits), checked against how the loss reads it
+    /// ([`LossKind::reading`]). Every command that builds a network from
+    /// flags builds it here.
+    pub fn for_loss(
+        sizes: Vec<usize>,
+        activation: Activation,
+        loss: LossKind,
+        output: Option<Activation>,
+    ) -> Result<MlpSpec> {
+        let output_activation = output.unwrap_or_else(|| loss.default_output_activation());
+        loss.reading(output_activation)?;
+        let spec = MlpSpec {
+            sizes,
+            activation,
+            output_activation,
+        };
+        spec.validate()?;
+        Ok(spec)
     }
 
     /// The metadata entries describing this architecture.
@@ -154,6 +212,37 @@ impl Mlp {
         })
     }
 
+    /// The linear layers numbered as the lesson numbers them (1 = nearest
+    /// the input) with their state_dict positions: the one numbering every
+    /// table, picture and JSON field uses.
+    pub fn numbered_linears(&self) -> Vec<NumberedLinear> {
+        self.layers
+            .iter()
+            .enumerate()
+            .filter_map(|(index, l)| match l {
+                Layer::Linear(linear) => Some((index, *linear)),
+                Layer::Activation(_) => None,
+            })
+            .enumerate()
+            .map(|(k, (index, linear))| NumberedLinear {
+                number: k + 1,
+                index,
+                linear,
+            })
+            .collect()
+    }
+
+    /// The lesson's number of the layer that sequence element `index`
+    /// belongs to: a linear layer's own, an activation's that of the linear
+    /// layer before it (0 if none).
+    pub fn layer_number(&self, index: usize) -> usize {
+        self.layers
+            .iter()
+            .take(index + 1)
+            .filter(|l| matches!(l, Layer::Linear(_)))
+            .count()
+    }
+
     /// The number of inputs.
     pub fn in_features(&self) -> usize {
         self.spec.sizes[0]
@@ -196,11 +285,9 @@ impl<F: Float> Module<F> for Mlp {
     /// index being its position in the sequence (as in PyTorch).
     fn parameters(&self) -> Vec<(String, ParamId)> {
         let mut out = Vec::new();
-        for (i, layer) in self.layers.iter().enumerate() {
-            if let Layer::Linear(lin) = layer {
-                out.push((format!("{i}.weight"), lin.weight));
-                out.push((format!("{i}.bias"), lin.bias));
-            }
+        for l in self.numbered_linears() {
+            out.push((l.weight_key(), l.linear.weight));
+            out.push((l.bias_key(), l.linear.bias));
         }
         out
     }
@@ -239,6 +326,14 @@ mod tests {
             .map(|(n, _)| n)
             .collect();
         assert_eq!(names, ["0.weight", "0.bias", "2.weight", "2.bias"]);
+        let numbered: Vec<String> = mlp.numbered_linears().iter().map(|l| l.title()).collect();
+        assert_eq!(
+            numbered,
+            ["layer 1 (0.weight, 0.bias)", "layer 2 (2.weight, 2.bias)"]
+        );
+        // Sequence: 0 linear, 1 sigmoid, 2 linear, 3 sigmoid.
+        let numbers: Vec<usize> = (0..4).map(|i| mlp.layer_number(i)).collect();
+        assert_eq!(numbers, [1, 1, 2, 2]);
         assert!(parse_sizes("hidden", "64,x")
             .unwrap_err()
             .to_string()

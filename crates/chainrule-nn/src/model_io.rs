@@ -111,6 +111,8 @@ pub fn load_model_with_data<F: Float>(
             ))
         }
     };
+    loss.reading(spec.output_activation)
+        .map_err(|e| mismatch(path, e.to_string()))?;
     let standardizer = standardizer_from(meta.as_ref(), spec.sizes[0], path)?;
     check_size(&spec, tensors.iter().map(|t| t.data.len()).sum(), path)?;
     let mut model = empty_model(spec, loss, standardizer)?;

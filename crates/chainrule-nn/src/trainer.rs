@@ -6,7 +6,7 @@ use crate::activation::Activation;
 use crate::data::{Dataset, Standardizer, Targets};
 use crate::error::{Error, Result};
 use crate::init::Init;
-use crate::loss::{self, LossKind, Reduction};
+use crate::loss::{LossKind, LossTarget};
 use crate::mlp::{Mlp, MlpSpec};
 use crate::module::Module;
 use crate::optim::{Adam, Optimizer, Schedule, Sgd};
@@ -187,13 +187,11 @@ fn network_loss<'g, F: Float>(
     let x = g.input_from(&[rows, mlp.in_features()], &b.x)?;
     let out = mlp.forward(g, x)?;
     let outputs = mlp.out_features();
-    let l = match kind {
-        LossKind::Cce => loss::cross_entropy(out, &b.labels, Reduction::Mean)?,
-        LossKind::Bce => {
-            loss::bce_with_logits(out, g.input_from(&[rows, 1], &b.y)?, Reduction::Mean)?
-        }
-        LossKind::Mse => loss::mse(out, g.input_from(&[rows, outputs], &b.y)?, Reduction::Mean)?,
+    let target = match kind {
+        LossKind::Cce => LossTarget::Classes(&b.labels),
+        LossKind::Bce | LossKind::Mse => LossTarget::Values(g.input_from(&[rows, outputs], &b.y)?),
     };
+    let l = kind.of_output(mlp.spec.output_activation, out, target)?;
     Ok((out, l))
 }
 
@@ -306,11 +304,7 @@ impl<F: Float> Model<F> {
         let mut sizes = vec![data.d];
         sizes.extend(&config.hidden);
         sizes.push(output_size(data, loss));
-        let spec = MlpSpec {
-            sizes,
-            activation: config.activation,
-            output_activation: Activation::Identity,
-        };
+        let spec = MlpSpec::for_loss(sizes, config.activation, loss, None)?;
         let mut graph = Graph::new();
         let mlp = Mlp::new(&mut graph, spec, config.init, config.seed)?;
         Ok(Model {
@@ -384,9 +378,10 @@ impl<F: Float> Model<F> {
                 if let (Some(conf), Some(labels)) = (confusion.as_mut(), data.labels()) {
                     let values = out.to_vec();
                     let k = self.mlp.out_features();
+                    let reading = self.loss.reading(self.mlp.spec.output_activation)?;
                     for (i, &r) in rows.iter().enumerate() {
                         let predicted = if k == 1 {
-                            usize::from(values[i] > F::zero())
+                            usize::from(reading.predicts_positive(values[i].as_f64()))
                         } else {
                             argmax(&values[i * k..(i + 1) * k])
                         };
