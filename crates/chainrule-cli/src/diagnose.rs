@@ -18,6 +18,7 @@
 //! file).
 
 use crate::data_args;
+use crate::numeric_args;
 use chainrule::Graph;
 use chainrule_inspect::flow::{
     self, default_init, random_batch, ChainReport, FlowReport, EXPLODING_GRAD_TO_WEIGHT,
@@ -26,7 +27,7 @@ use chainrule_inspect::flow::{
 use chainrule_inspect::flow_chart;
 use chainrule_nn::data::shuffled_indices;
 use chainrule_nn::mlp::{parse_sizes, Mlp, MlpSpec};
-use chainrule_nn::model_io::load_model;
+use chainrule_nn::model_io::load_model_with_data;
 use chainrule_nn::{Activation, Error, Init, LossKind, Result};
 use serde_json::json;
 use std::path::{Path, PathBuf};
@@ -48,21 +49,21 @@ pub struct Args {
     #[arg(long)]
     init: Option<String>,
     /// Rows of the measured batch [default: 64].
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = numeric_args::at_least_one)]
     batch: Option<usize>,
     /// Seed of the weights and the random batch (or of the rows sampled with --model) [default: 0].
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = numeric_args::seed)]
     seed: Option<u64>,
     /// Loss on the random targets: mse, bce or cce [default: mse].
     #[arg(long)]
     loss: Option<String>,
     /// Example 3: a chain of N one-unit layers, each followed by the activation.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = numeric_args::at_least_one)]
     chain: Option<usize>,
     /// The output of every unit of the chain (weights 1, biases chosen to give it) [default: 0.9].
     #[arg(long, value_name = "VALUE", allow_negative_numbers = true)]
     chain_output: Option<f64>,
-    /// Diagnose a model file written by `chainrule train` (needs --data).
+    /// Diagnose a model file written by `chainrule train` (on the data it records, or --data).
     #[arg(long)]
     model: Option<PathBuf>,
     /// The model's data: digits | breast-cancer | iris | diabetes | csv:PATH | mnist:DIR
@@ -284,22 +285,33 @@ fn run_model(args: &Args, model_path: &Path) -> Result<()> {
             ("chain-output", args.chain_output.is_some()),
         ],
     )?;
-    let spec = args
-        .data
-        .as_deref()
-        .ok_or_else(|| Error::config("data", "--model needs --data SPEC (the model's data set)"))?;
     let rows = args.batch.unwrap_or(64);
-    if rows == 0 {
-        return Err(Error::config("batch", "must be at least 1 row"));
-    }
     let seed = args.seed.unwrap_or(0);
-    let mut model = load_model::<f64>(model_path, None)?;
+    let (mut model, record) = load_model_with_data::<f64>(model_path, None)?;
+    // The data the model file records, unless --data names another.
+    let spec = match (&args.data, &record) {
+        (Some(spec), _) => spec.clone(),
+        (None, Some(r)) => r.spec.clone(),
+        (None, None) => {
+            return Err(Error::config(
+                "data",
+                format!(
+                    "{} does not record the data it was trained on: give --data SPEC",
+                    model_path.display()
+                ),
+            ))
+        }
+    };
+    let spec = spec.as_str();
     let data = data_args::prepare(
         spec,
         Some(model.loss),
         &data_args::Reading {
             task: args.task.clone().unwrap_or_else(|| "auto".into()),
-            delimiter: args.delimiter.clone(),
+            delimiter: args
+                .delimiter
+                .clone()
+                .or_else(|| record.as_ref().and_then(|r| r.delimiter.clone())),
         },
         0.0,
         seed,

@@ -1,13 +1,14 @@
 //! `chainrule example`: worked example 1, every intermediate value of the
 //! forward pass, the backward pass and one gradient-descent step.
 
+use crate::numeric_args;
 use chainrule::worked::{sgd_update, TinyNet};
 use chainrule::{Graph, Result, Var};
 
 #[derive(clap::Args)]
 pub struct Args {
     /// Learning rate of the gradient-descent step.
-    #[arg(long, default_value_t = 0.5)]
+    #[arg(long, default_value_t = 0.5, allow_negative_numbers = true, value_parser = numeric_args::positive)]
     lr: f64,
 }
 

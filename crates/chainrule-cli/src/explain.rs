@@ -3,6 +3,7 @@
 //! example 1 by default, any MLP (`--model`, `--init`, `--layers`), or a
 //! scalar expression (`--expr "(x + y) * (x - 1)" --at x=3,y=2`).
 
+use crate::numeric_args;
 use chainrule_inspect::expr::ExprError;
 use chainrule_inspect::trace::{self, NetworkSetup, Show, Trace};
 use chainrule_nn::mlp::parse_sizes;
@@ -40,7 +41,7 @@ pub struct Source {
     #[arg(long, requires = "layers")]
     pub output_activation: Option<String>,
     /// Seed of the weights drawn for --layers (Xavier uniform, zero biases).
-    #[arg(long, default_value_t = 0, conflicts_with = "expr")]
+    #[arg(long, default_value_t = 0, conflicts_with = "expr", allow_negative_numbers = true, value_parser = numeric_args::seed)]
     pub seed: u64,
     /// One input row, comma separated (worked example 1: 0.05,0.10).
     #[arg(long, allow_hyphen_values = true, conflicts_with = "expr")]
@@ -59,7 +60,7 @@ pub struct Args {
     #[command(flatten)]
     pub source: Source,
     /// Learning rate of the gradient-descent step shown after the backward pass.
-    #[arg(long, default_value_t = 0.5, allow_hyphen_values = true)]
+    #[arg(long, default_value_t = 0.5, allow_negative_numbers = true, value_parser = numeric_args::positive)]
     pub lr: f64,
     /// Output: table (terminal), markdown or json.
     #[arg(long, default_value = "table", value_parser = ["table", "markdown", "json"])]
@@ -224,12 +225,6 @@ pub fn trace_source(src: &Source, lr: f64) -> Result<Traced> {
 }
 
 pub fn run(args: &Args) -> Result<()> {
-    if !(args.lr.is_finite() && args.lr > 0.0) {
-        return Err(Error::config(
-            "lr",
-            format!("must be a positive number, got {}", args.lr),
-        ));
-    }
     let traced = trace_source(&args.source, args.lr)?;
     let show = Show { full: args.full };
     let text = match (&traced, args.format.as_str()) {

@@ -304,13 +304,16 @@ fn bad_flags_are_errors_not_panics() {
         (&["--activation", "swish"], "activation:"),
         (&["--compare", "swish"], "compare:"),
         (&["--loss", "cce"], "loss:"),
-        (&["--batch", "0"], "batch:"),
+        (&["--batch", "0"], "invalid value '0' for '--batch"),
         (&["--init", "bogus"], "init:"),
-        (&["--chain", "0"], "chain:"),
+        (&["--chain", "0"], "invalid value '0' for '--chain"),
         (&["--chain", "5", "--chain-output", "1.5"], "chain-output:"),
         (&["--chain", "5", "--layers", "3,3"], "layers:"),
         (&["--chain-output", "0.5"], "chain-output:"),
-        (&["--model", "missing.safetensors"], "data:"),
+        (
+            &["--model", "missing.safetensors"],
+            "missing.safetensors: I/O error",
+        ),
         (&["--data", "iris"], "data:"),
     ];
     for (args, setting) in cases {
@@ -335,4 +338,43 @@ fn bad_flags_are_errors_not_panics() {
     ]);
     assert!(!o.status.success());
     assert!(!stderr(&o).contains("panicked"));
+}
+
+#[test]
+fn item_06_diagnose_reads_the_data_the_model_file_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let o = chainrule(&[
+        "train",
+        "--data",
+        "iris",
+        "--epochs",
+        "1",
+        "--quiet",
+        "--out",
+        run.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let model = run.join("model.safetensors");
+    let svg = dir.path().join("d.svg");
+    let o = chainrule(&[
+        "diagnose",
+        "--model",
+        model.to_str().unwrap(),
+        "--out",
+        svg.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // Named as when --data iris is given.
+    let with_data = chainrule(&[
+        "diagnose",
+        "--model",
+        model.to_str().unwrap(),
+        "--data",
+        "iris",
+        "--out",
+        svg.to_str().unwrap(),
+    ]);
+    assert_eq!(stdout(&o), stdout(&with_data));
+    assert!(stdout(&o).contains("iris"), "{}", stdout(&o));
 }
