@@ -107,7 +107,15 @@ fn item_09_graph_pngs_fit_a_screen() {
     // 12760×600: one row of boxes. Both must fit 2000 pixels a side.
     let dir = tempfile::tempdir().unwrap();
     let example = dir.path().join("example.png");
-    let o = chainrule(&["graph", "--out", example.to_str().unwrap()]);
+    // (--format png as well, so that this checks the size even where the
+    // extension chose nothing.)
+    let o = chainrule(&[
+        "graph",
+        "--format",
+        "png",
+        "--out",
+        example.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let (w, h) = png_size(&std::fs::read(&example).unwrap());
     assert!(w.max(h) <= 2000 && w.min(h) >= 400, "worked example {w}×{h}");
@@ -133,6 +141,8 @@ fn item_09_graph_pngs_fit_a_screen() {
         &input,
         "--target",
         "3",
+        "--format",
+        "png",
         "--out",
         digits.to_str().unwrap(),
     ]);
