@@ -55,9 +55,7 @@ pub fn resolve_format(format: Option<&str>, out: Option<&Path>) -> Result<String
     let Some(out) = out else {
         return Ok(format.unwrap_or("mermaid").to_string());
     };
-    let ext = out
-        .extension()
-        .map(|e| e.to_string_lossy().to_lowercase());
+    let ext = out.extension().map(|e| e.to_string_lossy().to_lowercase());
     let by_ext = ext
         .as_deref()
         .and_then(|e| EXTENSIONS.iter().find(|(x, _)| *x == e))

@@ -176,7 +176,11 @@ fn draw(
 /// One value per epoch: a line, and a marker at every epoch (so that a
 /// single epoch still shows).
 fn epoch_series<'a, 'b: 'a, Y: plotters::coord::ranged1d::Ranged<ValueType = f64>>(
-    chart: &mut ChartContext<'a, SVGBackend<'b>, Cartesian2d<plotters::coord::types::RangedCoordf64, Y>>,
+    chart: &mut ChartContext<
+        'a,
+        SVGBackend<'b>,
+        Cartesian2d<plotters::coord::types::RangedCoordf64, Y>,
+    >,
     points: Vec<(f64, f64)>,
     colour: RGBColor,
     name: &str,

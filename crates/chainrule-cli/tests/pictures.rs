@@ -25,7 +25,11 @@ fn root_element(text: &str) -> String {
         let end = if rest.starts_with("<?") { "?>" } else { "-->" };
         rest = rest[rest.find(end).unwrap() + end.len()..].trim_start();
     }
-    assert!(rest.starts_with('<'), "not XML: {}", &rest[..rest.len().min(40)]);
+    assert!(
+        rest.starts_with('<'),
+        "not XML: {}",
+        &rest[..rest.len().min(40)]
+    );
     rest[1..]
         .split(|c: char| c.is_whitespace() || c == '>')
         .next()
@@ -72,10 +76,15 @@ fn item_08_out_extension_chooses_the_format() {
     // extension's content is what the user asked for.
     let (o, path) = graph_to(dir.path(), "agrees.svg", &["--format", "svg"]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert_eq!(root_element(&std::fs::read_to_string(&path).unwrap()), "svg");
+    assert_eq!(
+        root_element(&std::fs::read_to_string(&path).unwrap()),
+        "svg"
+    );
     let (o, path) = graph_to(dir.path(), "notes.txt", &["--format", "mermaid"]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(std::fs::read_to_string(&path).unwrap().starts_with("flowchart "));
+    assert!(std::fs::read_to_string(&path)
+        .unwrap()
+        .starts_with("flowchart "));
 }
 
 #[test]
@@ -118,7 +127,10 @@ fn item_09_graph_pngs_fit_a_screen() {
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let (w, h) = png_size(&std::fs::read(&example).unwrap());
-    assert!(w.max(h) <= 2000 && w.min(h) >= 400, "worked example {w}×{h}");
+    assert!(
+        w.max(h) <= 2000 && w.min(h) >= 400,
+        "worked example {w}×{h}"
+    );
 
     let run = dir.path().join("run");
     let o = chainrule(&[
@@ -217,7 +229,9 @@ fn item_09_curves_tick_labels_fit_beside_the_axis_title_for_huge_losses() {
     let dir = tempfile::tempdir().unwrap();
     let svg = train_curves(
         dir.path(),
-        &["--data", "diabetes", "--loss", "mse", "--epochs", "3", "--lr", "10"],
+        &[
+            "--data", "diabetes", "--loss", "mse", "--epochs", "3", "--lr", "10",
+        ],
     );
     let all = texts(&svg);
     let title = all
@@ -237,7 +251,10 @@ fn item_09_curves_tick_labels_fit_beside_the_axis_title_for_huge_losses() {
         // Right-aligned at x; sans-serif digits advance about 0.6 em.
         let left = num_attr(e, "x") - t.chars().count() as f64 * 0.6 * size(e);
         assert!(left >= 0.0, "tick label {t} cut off at the left edge");
-        assert!(left > title_right, "tick label {t} runs into the axis title");
+        assert!(
+            left > title_right,
+            "tick label {t} runs into the axis title"
+        );
         assert!(t.chars().count() <= 9, "tick label {t} is long");
         if let Some((m, x)) = t.split_once('e') {
             let v: f64 = format!("{m}e{x}").parse().unwrap();

@@ -296,4 +296,3 @@ pub fn dot(t: &Trace, title: Option<&str>) -> String {
     s.push_str("}\n");
     s
 }
-

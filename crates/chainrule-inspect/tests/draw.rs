@@ -335,15 +335,12 @@ fn edge_samples(svg: &str) -> Vec<Vec<(f64, f64)>> {
             continue;
         }
         let d = attr(e, "d").unwrap();
-        let mut tokens = d
-            .split(|c: char| c == ' ' || c == ',')
-            .filter(|s| !s.is_empty())
-            .peekable();
+        let tokens = d.split([' ', ',']).filter(|s| !s.is_empty());
         let mut cmd = 'M';
         let mut nums: Vec<f64> = Vec::new();
         let mut at = (0.0, 0.0);
         let mut pts = Vec::new();
-        while let Some(tok) = tokens.next() {
+        for tok in tokens {
             let (c, rest) = match tok.chars().next().unwrap() {
                 c if c.is_ascii_alphabetic() => (Some(c), &tok[1..]),
                 _ => (None, tok),
@@ -374,7 +371,12 @@ fn edge_samples(svg: &str) -> Vec<Vec<(f64, f64)>> {
                     at = (nums[0], nums[1]);
                 }
                 _ => {
-                    let p = [at, (nums[0], nums[1]), (nums[2], nums[3]), (nums[4], nums[5])];
+                    let p = [
+                        at,
+                        (nums[0], nums[1]),
+                        (nums[2], nums[3]),
+                        (nums[4], nums[5]),
+                    ];
                     for k in 0..=80 {
                         let s = k as f64 / 80.0;
                         let b = |i: usize| {
@@ -384,7 +386,9 @@ fn edge_samples(svg: &str) -> Vec<Vec<(f64, f64)>> {
                                 3.0 * s * s * (1.0 - s),
                                 s.powi(3),
                             ];
-                            (0..4).map(|j| c[j] * if i == 0 { p[j].0 } else { p[j].1 }).sum::<f64>()
+                            (0..4)
+                                .map(|j| c[j] * if i == 0 { p[j].0 } else { p[j].1 })
+                                .sum::<f64>()
                         };
                         pts.push((b(0), b(1)));
                     }
@@ -403,13 +407,22 @@ fn label_boxes(svg: &str) -> Vec<(String, Box2)> {
     elements(svg, "text")
         .into_iter()
         .filter(|(e, _)| {
-            attr(e, "font-size").as_deref() == Some("11") && attr(e, "fill").as_deref() == Some("#dc2626")
+            attr(e, "font-size").as_deref() == Some("11")
+                && attr(e, "fill").as_deref() == Some("#dc2626")
         })
         .map(|(e, text)| {
             let (x, y) = (num_attr(e, "x"), num_attr(e, "y"));
             let w = text.chars().count() as f64 * 11.0 * 1233.0 / 2048.0;
             // Ascent of digits and signs about 0.75 em above the baseline.
-            (text.to_string(), Box2 { x0: x, y0: y - 8.5, x1: x + w, y1: y + 1.0 })
+            (
+                text.to_string(),
+                Box2 {
+                    x0: x,
+                    y0: y - 8.5,
+                    x1: x + w,
+                    y1: y + 1.0,
+                },
+            )
         })
         .collect()
 }
@@ -444,7 +457,10 @@ fn item_09_edges_never_pass_under_a_box() {
     for (name, svg) in all_drawings() {
         let boxes = node_boxes(&svg);
         let edges = edge_samples(&svg);
-        assert!(boxes.len() >= 3 && edges.len() >= 6, "{name}: parsed nothing");
+        assert!(
+            boxes.len() >= 3 && edges.len() >= 6,
+            "{name}: parsed nothing"
+        );
         for (k, pts) in edges.iter().enumerate() {
             for &p in pts {
                 for b in &boxes {
@@ -465,7 +481,11 @@ fn item_09_x_cubed_square_box_shows_two_inputs() {
     let t = explain_expression("x*x*x", "x=2").unwrap().trace;
     let svg = draw::svg(&t, None);
     let boxes = node_boxes(&svg);
-    let square = t.nodes.iter().position(|n| n.inputs.len() == 2 && n.id != t.output).unwrap();
+    let square = t
+        .nodes
+        .iter()
+        .position(|n| n.inputs.len() == 2 && n.id != t.output)
+        .unwrap();
     let b = boxes[square];
     let touching = edge_samples(&svg)
         .iter()
@@ -515,7 +535,10 @@ fn item_09_worked_example_fits_a_screen() {
     let svg = draw::svg(&example_1(), Some("Worked example 1: a 2-2-1 network"));
     let (w, h) = draw::svg_size(&svg);
     assert!(w.max(h) <= 1400.0 && w.min(h) >= 300.0, "{w}×{h}");
-    assert_eq!(draw::layout(&example_1()).direction, draw::Direction::TopToBottom);
+    assert_eq!(
+        draw::layout(&example_1()).direction,
+        draw::Direction::TopToBottom
+    );
     // A small expression stays one row, left to right.
     let t = explain_expression("x*x*x", "x=2").unwrap().trace;
     assert_eq!(draw::layout(&t).direction, draw::Direction::LeftToRight);

@@ -203,9 +203,13 @@ struct Fwd {
     chain: Vec<(usize, usize)>, // (rank, index of the item in `items`)
 }
 
-/// The layout in whichever direction fits a 16:10 screen better.
+/// Left to right (as the lesson draws graphs) when that fits a screen
+/// (1200×800 units), else whichever direction fits a 16:10 screen better.
 pub fn layout(t: &Trace) -> Layout {
     let across = layout_in(t, Direction::LeftToRight);
+    if across.width <= 1200.0 && across.height <= 800.0 {
+        return across;
+    }
     let down = layout_in(t, Direction::TopToBottom);
     let fit = |l: &Layout| (l.width / 1600.0).max(l.height / 1000.0);
     if fit(&down) < fit(&across) {
@@ -476,11 +480,7 @@ pub fn layout_in(t: &Trace, direction: Direction) -> Layout {
     let nodes = (0..n)
         .map(|j| {
             let (x, y) = xy(origin[j].0, origin[j].1);
-            let (w, h) = if lr {
-                size[j]
-            } else {
-                (size[j].1, size[j].0)
-            };
+            let (w, h) = if lr { size[j] } else { (size[j].1, size[j].0) };
             Placed {
                 id: t.nodes[j].id,
                 column: rank[j],
@@ -534,7 +534,12 @@ fn ranks(t: &Trace, index: &HashMap<usize, usize>) -> Vec<usize> {
 
 /// Orders each band by the mean position of each item's neighbours in the
 /// band before (sweeping down) or after (sweeping up), a few times.
-fn order_bands(bands: &mut [Vec<usize>], before: &[Vec<usize>], after: &[Vec<usize>], count: usize) {
+fn order_bands(
+    bands: &mut [Vec<usize>],
+    before: &[Vec<usize>],
+    after: &[Vec<usize>],
+    count: usize,
+) {
     let mut pos = vec![0f64; count];
     let number = |bands: &[Vec<usize>], pos: &mut Vec<f64>| {
         for b in bands {

@@ -1,7 +1,9 @@
 //! The graph as a picture: SVG drawn from the [`layout`](super::layout),
 //! and PNG rasterized from that SVG.
 
-use super::layout::{layout, Direction, Layout, CHAR_W, FONT_SIZE, LABEL_FONT, LINE_H, PAD_X, PAD_Y};
+use super::layout::{
+    layout, Direction, Layout, CHAR_W, FONT_SIZE, LABEL_FONT, LINE_H, PAD_X, PAD_Y,
+};
 use super::{edges, fill_of, DrawError, FONT, FONT_FAMILY};
 use crate::trace::Trace;
 use std::collections::HashMap;
@@ -88,7 +90,9 @@ pub fn svg_of(t: &Trace, l: &Layout, title: Option<&str>) -> String {
     let height = top + l.height + legend_h + MARGIN;
     // Wide enough for the title (up to 100 characters) and the legend.
     let title_w = title.map_or(0.0, |t| t.chars().count().min(100) as f64 * 15.0 * 0.602);
-    let width = (l.width + 2.0 * MARGIN).max(title_w + 2.0 * MARGIN).max(560.0);
+    let width = (l.width + 2.0 * MARGIN)
+        .max(title_w + 2.0 * MARGIN)
+        .max(560.0);
     // Centre narrow drawings under the title.
     let left = (width - l.width) / 2.0;
     let mut s = String::new();
