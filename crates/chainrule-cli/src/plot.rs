@@ -200,3 +200,31 @@ fn epoch_series<'a, 'b: 'a, Y: plotters::coord::ranged1d::Ranged<ValueType = f64
     )?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::tick_label;
+
+    #[test]
+    fn item_09_tick_labels_are_short_at_every_scale() {
+        let cases = [
+            (0.0, "0"),
+            (1e-17, "0"),
+            (2.5, "2.5"),
+            (-0.25, "-0.25"),
+            (0.001, "0.001"),
+            (30000.0, "30000"),
+            (99999.0, "99999"),
+            (100000.0, "1e5"),
+            (5e11, "5e11"),
+            (1.5e12, "1.5e12"),
+            (2.72e29, "2.72e29"),
+            (2e-5, "2e-5"),
+            (-3.25e-7, "-3.25e-7"),
+        ];
+        for (v, want) in cases {
+            assert_eq!(tick_label(v), want, "{v}");
+            assert!(tick_label(v).chars().count() <= 9);
+        }
+    }
+}

@@ -541,15 +541,15 @@ fn order_bands(
     count: usize,
 ) {
     let mut pos = vec![0f64; count];
-    let number = |bands: &[Vec<usize>], pos: &mut Vec<f64>| {
-        for b in bands {
-            let len = b.len().max(1) as f64;
-            for (k, &i) in b.iter().enumerate() {
-                pos[i] = (k as f64 + 0.5) / len;
-            }
+    let number = |band: &[usize], pos: &mut Vec<f64>| {
+        let len = band.len().max(1) as f64;
+        for (k, &i) in band.iter().enumerate() {
+            pos[i] = (k as f64 + 0.5) / len;
         }
     };
-    number(bands, &mut pos);
+    for band in bands.iter() {
+        number(band, &mut pos);
+    }
     let reorder = |band: &mut Vec<usize>, pos: &[f64], neighbours: &[Vec<usize>]| {
         let key = |i: usize| {
             let nb = &neighbours[i];
@@ -566,11 +566,11 @@ fn order_bands(
     for _ in 0..6 {
         for r in 1..bands.len() {
             reorder(&mut bands[r], &pos, before);
-            number(bands, &mut pos);
+            number(&bands[r], &mut pos);
         }
         for r in (0..bands.len().saturating_sub(1)).rev() {
             reorder(&mut bands[r], &pos, after);
-            number(bands, &mut pos);
+            number(&bands[r], &mut pos);
         }
     }
 }

@@ -250,26 +250,33 @@ pub fn svg_to_png(svg: &str, scale: f32) -> Result<Vec<u8>, DrawError> {
         db.set_sans_serif_family(FONT_FAMILY);
         db.set_serif_family(FONT_FAMILY);
     }
-    let tree = usvg::Tree::from_str(svg, &opt).map_err(|e| DrawError::Render(e.to_string()))?;
     let scale = if scale.is_finite() && scale > 0.0 {
         scale
     } else {
         1.0
     };
+    let too_big = |w: f64, h: f64| {
+        DrawError::Render(format!(
+            "a {w:.0}×{h:.0} picture is too large (at most 16384 pixels a side); \
+             write an SVG instead (--out FILE.svg)"
+        ))
+    };
+    // Refuse before parsing: a huge SVG takes long to parse.
+    let (w, h) = svg_size(svg);
+    let (w, h) = ((w * scale as f64).ceil(), (h * scale as f64).ceil());
+    if w > 16384.0 || h > 16384.0 {
+        return Err(too_big(w, h));
+    }
+    let tree = usvg::Tree::from_str(svg, &opt).map_err(|e| DrawError::Render(e.to_string()))?;
     let size = tree.size();
     let (w, h) = (
         (size.width() * scale).ceil() as u32,
         (size.height() * scale).ceil() as u32,
     );
-    let too_big = || {
-        DrawError::Render(format!(
-            "a {w}×{h} picture is too large (at most 16384 pixels a side); use --format svg"
-        ))
-    };
     if w == 0 || h == 0 || w > 16384 || h > 16384 {
-        return Err(too_big());
+        return Err(too_big(w as f64, h as f64));
     }
-    let mut pixmap = tiny_skia::Pixmap::new(w, h).ok_or_else(too_big)?;
+    let mut pixmap = tiny_skia::Pixmap::new(w, h).ok_or_else(|| too_big(w as f64, h as f64))?;
     pixmap.fill(tiny_skia::Color::WHITE);
     resvg::render(
         &tree,
