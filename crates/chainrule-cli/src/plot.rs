@@ -2,7 +2,10 @@
 //!
 //! Tick labels are short at every scale (`0.25`, `3000`, `4.5e12`, `2e-5`),
 //! with room for them beside the axis title; per-epoch values carry a
-//! marker, so a one-epoch run still shows its losses and accuracy.
+//! marker, so a one-epoch run still shows its losses and accuracy. Losses
+//! that span more than three decades (a run that blew up) go on a
+//! logarithmic axis, as one would switch to in TensorBoard, so that the
+//! ordinary values do not flatten to zero under the spike.
 
 use chainrule_nn::trainer::History;
 use chainrule_nn::{Error, Result};
@@ -52,6 +55,8 @@ const LABEL_FONT: u32 = 12;
 const Y_LABEL_AREA: u32 = 92;
 const X_LABEL_AREA: u32 = 40;
 const MARKER: u32 = 3;
+/// Losses spanning more than this ratio go on a logarithmic axis.
+const LOG_SCALE_ABOVE: f64 = 1e3;
 
 fn draw(
     svg: &mut String,
@@ -70,8 +75,7 @@ fn draw(
     let steps_per_epoch = h.steps.len() as f64 / h.epochs.len().max(1) as f64;
     let epoch_x = |e: usize| e as f64;
     let step_x = |s: usize| s as f64 / steps_per_epoch.max(1.0);
-    let finite = |p: &(f64, f64)| p.1.is_finite();
-    let max_loss = h
+    let losses: Vec<f64> = h
         .steps
         .iter()
         .map(|s| s.loss)
@@ -82,60 +86,83 @@ fn draw(
                 .flatten(),
         )
         .filter(|v| v.is_finite())
-        .fold(0.0f64, f64::max)
-        .max(1e-9);
+        .collect();
+    let max_loss = losses.iter().copied().fold(0.0f64, f64::max).max(1e-9);
+    let min_positive = losses
+        .iter()
+        .copied()
+        .filter(|&v| v > 0.0)
+        .fold(f64::INFINITY, f64::min);
+    // Losses over more than three decades (a run that blew up, or one that
+    // fell to almost nothing) on a logarithmic axis, where every one shows.
+    let log = min_positive.is_finite() && max_loss / min_positive > LOG_SCALE_ABOVE;
+    let shown = |p: &(f64, f64)| p.1.is_finite() && (!log || p.1 > 0.0);
     let epochs = h.epochs.len().max(1) as f64;
     let label_font = ("sans-serif", LABEL_FONT);
-    let mut chart = ChartBuilder::on(&left)
-        .caption(format!("{title}: loss"), ("sans-serif", 18))
-        .margin(12)
-        .margin_right(20)
-        .x_label_area_size(X_LABEL_AREA)
-        .y_label_area_size(Y_LABEL_AREA)
-        .build_cartesian_2d(0.0..epochs, 0.0..max_loss * 1.05)?;
-    chart
-        .configure_mesh()
-        .x_desc("epoch")
-        .y_desc("loss")
-        .label_style(label_font)
-        .axis_desc_style(label_font)
-        .x_label_formatter(&|v| tick_label(*v))
-        .y_label_formatter(&|v| tick_label(*v))
-        .draw()?;
-    let step_colour = RGBColor(170, 170, 215);
     let steps: Vec<(f64, f64)> = h
         .steps
         .iter()
         .map(|s| (step_x(s.step), s.loss))
-        .filter(finite)
+        .filter(shown)
         .collect();
-    chart
-        .draw_series(LineSeries::new(steps, step_colour))?
-        .label("step loss")
-        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], step_colour));
     let train: Vec<(f64, f64)> = h
         .epochs
         .iter()
         .map(|e| (epoch_x(e.epoch), e.train_loss))
-        .filter(finite)
+        .filter(shown)
         .collect();
-    epoch_series(&mut chart, train, BLUE, "train loss")?;
-    if h.epochs.iter().any(|e| e.test_loss.is_some()) {
-        let test: Vec<(f64, f64)> = h
-            .epochs
+    let test: Option<Vec<(f64, f64)>> = h.epochs.iter().any(|e| e.test_loss.is_some()).then(|| {
+        h.epochs
             .iter()
             .filter_map(|e| e.test_loss.map(|l| (epoch_x(e.epoch), l)))
-            .filter(finite)
-            .collect();
-        epoch_series(&mut chart, test, RED, "test loss")?;
+            .filter(shown)
+            .collect()
+    });
+    // The same panel on either axis (their coordinate types differ).
+    macro_rules! loss_panel {
+        ($y_range:expr, $y_desc:expr) => {{
+            let mut chart = ChartBuilder::on(&left)
+                .caption(format!("{title}: loss"), ("sans-serif", 18))
+                .margin(12)
+                .margin_right(20)
+                .x_label_area_size(X_LABEL_AREA)
+                .y_label_area_size(Y_LABEL_AREA)
+                .build_cartesian_2d(0.0..epochs, $y_range)?;
+            chart
+                .configure_mesh()
+                .x_desc("epoch")
+                .y_desc($y_desc)
+                .label_style(label_font)
+                .axis_desc_style(label_font)
+                .x_label_formatter(&|v| tick_label(*v))
+                .y_label_formatter(&|v| tick_label(*v))
+                .draw()?;
+            let step_colour = RGBColor(170, 170, 215);
+            chart
+                .draw_series(LineSeries::new(steps, step_colour))?
+                .label("step loss")
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], step_colour));
+            epoch_series(&mut chart, train, BLUE, "train loss")?;
+            if let Some(test) = test {
+                epoch_series(&mut chart, test, RED, "test loss")?;
+            }
+            chart
+                .configure_series_labels()
+                .position(SeriesLabelPosition::UpperRight)
+                .label_font(label_font)
+                .border_style(BLACK)
+                .background_style(WHITE.mix(0.85))
+                .draw()?;
+        }};
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .label_font(label_font)
-        .border_style(BLACK)
-        .background_style(WHITE.mix(0.85))
-        .draw()?;
+    if log {
+        loss_panel!(
+            (min_positive / 1.5..max_loss * 1.5).log_scale(),
+            "loss (log scale)"
+        );
+    } else {
+        loss_panel!(0.0..max_loss * 1.05, "loss");
+    }
     if !has_accuracy {
         root.present()?;
         return Ok(());
@@ -160,7 +187,7 @@ fn draw(
         .epochs
         .iter()
         .filter_map(|e| e.test_accuracy.map(|a| (epoch_x(e.epoch), 100.0 * a)))
-        .filter(finite)
+        .filter(|p| p.1.is_finite())
         .collect();
     let green = RGBColor(22, 140, 60);
     acc.draw_series(LineSeries::new(points.clone(), green.stroke_width(2)))?;

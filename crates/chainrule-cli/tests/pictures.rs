@@ -236,7 +236,7 @@ fn item_09_curves_tick_labels_fit_beside_the_axis_title_for_huge_losses() {
     let all = texts(&svg);
     let title = all
         .iter()
-        .find(|(e, t)| t == "loss" && e.contains("rotate"))
+        .find(|(e, t)| t.starts_with("loss") && e.contains("rotate"))
         .expect("the y axis title");
     let size = |e: &str| num_attr(e, "font-size");
     // Rotated a quarter turn about (x, y), its glyphs span x .. x + 1 em.

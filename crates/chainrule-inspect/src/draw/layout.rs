@@ -564,13 +564,14 @@ fn order_bands(
         *band = keyed.into_iter().map(|(_, _, i)| i).collect();
     };
     for _ in 0..6 {
-        for r in 1..bands.len() {
-            reorder(&mut bands[r], &pos, before);
-            number(&bands[r], &mut pos);
+        for band in bands.iter_mut().skip(1) {
+            reorder(band, &pos, before);
+            number(band, &mut pos);
         }
-        for r in (0..bands.len().saturating_sub(1)).rev() {
-            reorder(&mut bands[r], &pos, after);
-            number(&bands[r], &mut pos);
+        let last = bands.len().saturating_sub(1);
+        for band in bands[..last].iter_mut().rev() {
+            reorder(band, &pos, after);
+            number(band, &mut pos);
         }
     }
 }
