@@ -237,22 +237,309 @@ fn svg_and_png_render() {
 }
 
 #[test]
-fn layout_puts_inputs_left_of_their_consumers() {
+fn layout_puts_inputs_before_their_consumers() {
     let t = example_1();
-    let (placed, w, h) = draw::layout(&t);
-    assert!(w > 0.0 && h > 0.0);
-    let col = |id: usize| placed.iter().find(|p| p.id == id).unwrap().column;
-    for n in &t.nodes {
-        for &i in &n.inputs {
-            assert!(col(i) < col(n.id), "{} before {}", i, n.id);
+    for direction in [draw::Direction::LeftToRight, draw::Direction::TopToBottom] {
+        let l = draw::layout_in(&t, direction);
+        assert!(l.width > 0.0 && l.height > 0.0);
+        let col = |id: usize| l.nodes.iter().find(|p| p.id == id).unwrap().column;
+        for n in &t.nodes {
+            for &i in &n.inputs {
+                assert!(col(i) < col(n.id), "{} before {}", i, n.id);
+            }
         }
-    }
-    // No two boxes overlap within a column.
-    for a in &placed {
-        for b in &placed {
-            if a.id != b.id && a.column == b.column {
-                assert!(a.y + a.h <= b.y || b.y + b.h <= a.y);
+        // No two boxes overlap.
+        for a in &l.nodes {
+            for b in &l.nodes {
+                if a.id != b.id {
+                    let apart = a.y + a.h <= b.y
+                        || b.y + b.h <= a.y
+                        || a.x + a.w <= b.x
+                        || b.x + b.w <= a.x;
+                    assert!(apart, "{} and {} overlap", a.id, b.id);
+                }
             }
         }
     }
+}
+
+// ----- Item 9: pictures a person can read -------------------------------------
+//
+// These read the SVG that is drawn (not the layout's own bookkeeping): the
+// boxes (`<rect rx="6">`), the edges (`<path fill="none">`, M/L/C commands,
+// sampled along their curves), and the edge labels (11-point red text, its
+// extent from the font's fixed advance of 1233/2048 em).
+
+fn attr(element: &str, name: &str) -> Option<String> {
+    let key = format!(" {name}=\"");
+    let rest = element.split(&key).nth(1)?;
+    Some(rest.split('"').next()?.to_string())
+}
+
+fn num_attr(element: &str, name: &str) -> f64 {
+    attr(element, name).unwrap().parse().unwrap()
+}
+
+/// The elements `<tag ...>` of an SVG, with their text content.
+fn elements<'a>(svg: &'a str, tag: &str) -> Vec<(&'a str, &'a str)> {
+    let open = format!("<{tag} ");
+    svg.match_indices(&open)
+        .map(|(i, _)| {
+            let rest = &svg[i..];
+            let end = rest.find('>').unwrap();
+            let content = rest[end + 1..].split('<').next().unwrap_or("");
+            (&rest[..end], content)
+        })
+        .collect()
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Box2 {
+    x0: f64,
+    y0: f64,
+    x1: f64,
+    y1: f64,
+}
+
+impl Box2 {
+    fn strictly_contains(&self, p: (f64, f64), margin: f64) -> bool {
+        p.0 > self.x0 + margin
+            && p.0 < self.x1 - margin
+            && p.1 > self.y0 + margin
+            && p.1 < self.y1 - margin
+    }
+}
+
+fn node_boxes(svg: &str) -> Vec<Box2> {
+    elements(svg, "rect")
+        .into_iter()
+        .filter(|(e, _)| attr(e, "rx").as_deref() == Some("6"))
+        .map(|(e, _)| {
+            let (x, y) = (num_attr(e, "x"), num_attr(e, "y"));
+            Box2 {
+                x0: x,
+                y0: y,
+                x1: x + num_attr(e, "width"),
+                y1: y + num_attr(e, "height"),
+            }
+        })
+        .collect()
+}
+
+/// Points along every edge: straight pieces and cubic curves sampled
+/// finely.
+fn edge_samples(svg: &str) -> Vec<Vec<(f64, f64)>> {
+    let mut all = Vec::new();
+    for (e, _) in elements(svg, "path") {
+        if attr(e, "fill").as_deref() != Some("none") {
+            continue;
+        }
+        let d = attr(e, "d").unwrap();
+        let tokens = d.split([' ', ',']).filter(|s| !s.is_empty());
+        let mut cmd = 'M';
+        let mut nums: Vec<f64> = Vec::new();
+        let mut at = (0.0, 0.0);
+        let mut pts = Vec::new();
+        for tok in tokens {
+            let (c, rest) = match tok.chars().next().unwrap() {
+                c if c.is_ascii_alphabetic() => (Some(c), &tok[1..]),
+                _ => (None, tok),
+            };
+            if let Some(c) = c {
+                cmd = c;
+                nums.clear();
+            }
+            if rest.is_empty() {
+                continue;
+            }
+            nums.push(rest.parse().unwrap());
+            let need = match cmd {
+                'M' | 'L' => 2,
+                'C' => 6,
+                other => panic!("unexpected path command {other} in {d}"),
+            };
+            if nums.len() < need {
+                continue;
+            }
+            match cmd {
+                'M' => at = (nums[0], nums[1]),
+                'L' => {
+                    for k in 0..=40 {
+                        let s = k as f64 / 40.0;
+                        pts.push((at.0 + s * (nums[0] - at.0), at.1 + s * (nums[1] - at.1)));
+                    }
+                    at = (nums[0], nums[1]);
+                }
+                _ => {
+                    let p = [
+                        at,
+                        (nums[0], nums[1]),
+                        (nums[2], nums[3]),
+                        (nums[4], nums[5]),
+                    ];
+                    for k in 0..=80 {
+                        let s = k as f64 / 80.0;
+                        let b = |i: usize| {
+                            let c = [
+                                (1.0 - s).powi(3),
+                                3.0 * s * (1.0 - s).powi(2),
+                                3.0 * s * s * (1.0 - s),
+                                s.powi(3),
+                            ];
+                            (0..4)
+                                .map(|j| c[j] * if i == 0 { p[j].0 } else { p[j].1 })
+                                .sum::<f64>()
+                        };
+                        pts.push((b(0), b(1)));
+                    }
+                    at = p[3];
+                }
+            }
+            nums.clear();
+        }
+        all.push(pts);
+    }
+    all
+}
+
+/// The rectangles of the edge labels (11-point text in the backward red).
+fn label_boxes(svg: &str) -> Vec<(String, Box2)> {
+    elements(svg, "text")
+        .into_iter()
+        .filter(|(e, _)| {
+            attr(e, "font-size").as_deref() == Some("11")
+                && attr(e, "fill").as_deref() == Some("#dc2626")
+        })
+        .map(|(e, text)| {
+            let (x, y) = (num_attr(e, "x"), num_attr(e, "y"));
+            let w = text.chars().count() as f64 * 11.0 * 1233.0 / 2048.0;
+            // Ascent of digits and signs about 0.75 em above the baseline.
+            (
+                text.to_string(),
+                Box2 {
+                    x0: x,
+                    y0: y - 8.5,
+                    x1: x + w,
+                    y1: y + 1.0,
+                },
+            )
+        })
+        .collect()
+}
+
+fn traces_to_draw() -> Vec<(&'static str, Trace)> {
+    let expr = |e: &str, at: &str| explain_expression(e, at).unwrap().trace;
+    vec![
+        ("x*x*x", expr("x*x*x", "x=2")),
+        ("(x+y)*(x-1)", example_2()),
+        ("worked example 1", example_1()),
+        (
+            "long edges",
+            expr("exp(x)*y + sin(x*y)/(y + x*x) - x", "x=0.5,y=2"),
+        ),
+    ]
+}
+
+fn all_drawings() -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for (name, t) in traces_to_draw() {
+        out.push((format!("{name} (auto)"), draw::svg(&t, Some(name))));
+        for d in [draw::Direction::LeftToRight, draw::Direction::TopToBottom] {
+            let l = draw::layout_in(&t, d);
+            out.push((format!("{name} ({d:?})"), draw::svg_of(&t, &l, Some(name))));
+        }
+    }
+    out
+}
+
+#[test]
+fn item_09_edges_never_pass_under_a_box() {
+    for (name, svg) in all_drawings() {
+        let boxes = node_boxes(&svg);
+        let edges = edge_samples(&svg);
+        assert!(
+            boxes.len() >= 3 && edges.len() >= 6,
+            "{name}: parsed nothing"
+        );
+        for (k, pts) in edges.iter().enumerate() {
+            for &p in pts {
+                for b in &boxes {
+                    assert!(
+                        !b.strictly_contains(p, 1.0),
+                        "{name}: edge {k} passes under the box {b:?} at {p:?}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn item_09_x_cubed_square_box_shows_two_inputs() {
+    // f = x*x*x: the edge x → f must not touch the x² box, so x² has two
+    // arrows in (x, x) and f two (x², x).
+    let t = explain_expression("x*x*x", "x=2").unwrap().trace;
+    let svg = draw::svg(&t, None);
+    let boxes = node_boxes(&svg);
+    let square = t
+        .nodes
+        .iter()
+        .position(|n| n.inputs.len() == 2 && n.id != t.output)
+        .unwrap();
+    let b = boxes[square];
+    let touching = edge_samples(&svg)
+        .iter()
+        .filter(|pts| {
+            pts.iter().any(|&(x, y)| {
+                x >= b.x0 - 0.5 && x <= b.x1 + 0.5 && y >= b.y0 - 0.5 && y <= b.y1 + 0.5
+            })
+        })
+        .count();
+    // Two forward and two backward lines in, one of each out.
+    assert_eq!(touching, 6, "{svg}");
+}
+
+#[test]
+fn item_09_edge_labels_are_not_crossed_by_lines() {
+    for (name, svg) in all_drawings() {
+        let labels = label_boxes(&svg);
+        let boxes = node_boxes(&svg);
+        let edges = edge_samples(&svg);
+        if name.starts_with("x*x*x") || name.starts_with("(x+y)") {
+            assert!(labels.len() >= 3, "{name}: scalar gradients are labelled");
+        }
+        for (text, l) in &labels {
+            for pts in &edges {
+                for &p in pts {
+                    assert!(
+                        !l.strictly_contains(p, 0.0),
+                        "{name}: label {text} at {l:?} is crossed at {p:?}"
+                    );
+                }
+            }
+            for b in &boxes {
+                let apart = l.x1 <= b.x0 || b.x1 <= l.x0 || l.y1 <= b.y0 || b.y1 <= l.y0;
+                assert!(apart, "{name}: label {text} overlaps a box");
+            }
+        }
+    }
+}
+
+#[test]
+fn item_09_worked_example_fits_a_screen() {
+    // It was 2599×300 units (5198×600 pixels at 2 pixels a unit), one
+    // long row. Now ranks run top to bottom when that fits a landscape
+    // screen better, and the longer side stays within 1400 units, so that
+    // `chainrule graph --out g.png` (1.4 to 2 pixels a unit) stays within
+    // 2000 pixels (checked in the CLI's tests/pictures.rs).
+    let svg = draw::svg(&example_1(), Some("Worked example 1: a 2-2-1 network"));
+    let (w, h) = draw::svg_size(&svg);
+    assert!(w.max(h) <= 1400.0 && w.min(h) >= 300.0, "{w}×{h}");
+    assert_eq!(
+        draw::layout(&example_1()).direction,
+        draw::Direction::TopToBottom
+    );
+    // A small expression stays one row, left to right.
+    let t = explain_expression("x*x*x", "x=2").unwrap().trace;
+    assert_eq!(draw::layout(&t).direction, draw::Direction::LeftToRight);
 }
