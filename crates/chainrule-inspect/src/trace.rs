@@ -218,32 +218,33 @@ impl Trace {
                 NodeKind::Operation => formula::forward(info.op, &in_names, scalar),
                 _ => String::new(),
             };
-            let a = inputs.first().map(|&i| values(i)).transpose()?;
-            let b = inputs.get(1).map(|&i| values(i)).transpose()?;
+            // The numbers from the engine's own backward rules.
+            let engine_locals = g.local_derivatives(g.var(id)?)?;
             let locals = inputs
                 .iter()
                 .enumerate()
-                .map(|(k, &input)| Local {
-                    input,
-                    position: k,
-                    formula: formula::local(info.op, k, &in_names, &name),
-                    value: formula::local_values(
-                        info.op,
-                        k,
-                        a.as_deref().unwrap_or(&[]),
-                        b.as_deref().unwrap_or(&[]),
-                        &value,
-                    ),
-                    backward: formula::backward(
-                        info.op,
-                        k,
-                        &in_names,
-                        &name,
-                        &grad_of(&name),
-                        scalar,
-                    ),
+                .map(|(k, &input)| {
+                    let text = formula::local(info.op, k, &in_names, &name);
+                    let value = match (&text, engine_locals[k]) {
+                        (Some(_), Some(d)) => Some(values(d.id())?),
+                        _ => None,
+                    };
+                    Ok(Local {
+                        input,
+                        position: k,
+                        formula: text,
+                        value,
+                        backward: formula::backward(
+                            info.op,
+                            k,
+                            &in_names,
+                            &name,
+                            &grad_of(&name),
+                            scalar,
+                        ),
+                    })
                 })
-                .collect();
+                .collect::<chainrule::Result<Vec<Local>>>()?;
             let mut incoming = Vec::new();
             let mut grad = None;
             if let Some(bt) = &bt {
@@ -926,7 +927,7 @@ pub fn local_rows(t: &Trace, show: Show) -> Vec<Row> {
     for n in &t.nodes {
         for l in &n.locals {
             let input = t.name_of(l.input);
-            let d = format!("∂{}/∂{}", wrap(&n.name), wrap(input));
+            let d = formula::partial_text(&n.name, input);
             let in_shape = t.node(l.input).map_or(&n.shape, |i| &i.shape);
             let (formula, value) = match (&l.formula, &l.value) {
                 (Some(f), Some(v)) => (format!("{d} = {f}"), fmt_values(in_shape, v, show)),
