@@ -309,8 +309,16 @@ pub fn forward(op: Op, inputs: &[&str], scalar: bool) -> String {
 /// The local derivative `∂out/∂input[position]` of an elementwise
 /// operation (or of the mean squared error, one number per element), in
 /// terms of its inputs and its output `out`; `None` for operations whose
-/// Jacobian is not diagonal (see [`backward`]).
-pub fn local(op: Op, position: usize, inputs: &[&str], out: &str) -> Option<String> {
+/// Jacobian is not diagonal (see [`backward`]). `scalar`: the values are
+/// single numbers, so products of them are written `·`, else `⊙`.
+pub fn local(
+    op: Op,
+    position: usize,
+    inputs: &[&str],
+    out: &str,
+    scalar: bool,
+) -> Option<String> {
+    let x = prod_sym(scalar);
     let raw_a = inputs.first().copied().unwrap_or("?");
     let raw_b = inputs.get(1).copied().unwrap_or(raw_a);
     let (a, b, o) = (wrap(raw_a), wrap(raw_b), wrap(out));
@@ -327,24 +335,24 @@ pub fn local(op: Op, position: usize, inputs: &[&str], out: &str) -> Option<Stri
         Op::MulScalar(s) => num(s),
         Op::PowScalar(p) if p == 2.0 => format!("2·{a}"),
         Op::PowScalar(p) => format!("{}·{}", wrap(&num(p)), power(raw_a, p - 1.0)),
-        Op::Pow if first => format!("{b}·{a}^({} − 1)", wrap_sum(raw_b)),
-        Op::Pow => format!("{o}·log({raw_a})"),
+        Op::Pow if first => format!("{b}{x}{a}^({} − 1)", wrap_sum(raw_b)),
+        Op::Pow => format!("{o}{x}log({raw_a})"),
         Op::Exp => format!("exp({raw_a})"),
         Op::Log => format!("1/{a}"),
         Op::Sqrt => format!("1/(2·{o})"),
         Op::Abs => format!("sign({raw_a})"),
         Op::Sin => format!("cos({raw_a})"),
         Op::Cos => format!("−sin({raw_a})"),
-        Op::Sigmoid => format!("{o}·(1 − {o})"),
+        Op::Sigmoid => format!("{o}{x}(1 − {o})"),
         Op::Tanh => format!("1 − {o}²"),
         Op::Relu => format!("[{raw_a} > 0]"),
         Op::LeakyRelu(s) => format!("1 if {raw_a} > 0 else {}", num(s)),
         Op::Softplus => format!("σ({raw_a})"),
         Op::Clamp(lo, hi) => format!("[{} ≤ {raw_a} ≤ {}]", num(lo), num(hi)),
-        Op::SigmoidBackward if first => format!("{b}·(1 − {b})"),
-        Op::SigmoidBackward => format!("{a}·(1 − 2·{b})"),
+        Op::SigmoidBackward if first => format!("{b}{x}(1 − {b})"),
+        Op::SigmoidBackward => format!("{a}{x}(1 − 2·{b})"),
         Op::TanhBackward if first => format!("1 − {b}²"),
-        Op::TanhBackward => format!("−2·{a}·{b}"),
+        Op::TanhBackward => format!("−2·{a}{x}{b}"),
         Op::Sign | Op::ClampMask(..) | Op::StepMask(_) | Op::Detach => "0".into(),
         Op::MseLoss { mean } => {
             let d = format!("({} − {})", wrap_sum(raw_a), wrap_sum(raw_b));
@@ -389,7 +397,7 @@ pub fn backward(
     g: &str,
     scalar: bool,
 ) -> String {
-    if let Some(l) = local(op, position, inputs, out) {
+    if let Some(l) = local(op, position, inputs, out, scalar) {
         if l == "0" {
             return "0 (no gradient)".into();
         }
@@ -530,7 +538,7 @@ mod tests {
         );
         assert_eq!(forward(Op::Mul, &["d", "d"], false), "d²");
         assert_eq!(
-            local(Op::Mul, 0, &["x + y", "x − 1"], "f").unwrap(),
+            local(Op::Mul, 0, &["x + y", "x − 1"], "f", true).unwrap(),
             "x − 1"
         );
         assert_eq!(

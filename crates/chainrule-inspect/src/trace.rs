@@ -224,7 +224,7 @@ impl Trace {
                 .iter()
                 .enumerate()
                 .map(|(k, &input)| {
-                    let text = formula::local(info.op, k, &in_names, &name);
+                    let text = formula::local(info.op, k, &in_names, &name, scalar);
                     let value = match (&text, engine_locals[k]) {
                         (Some(_), Some(d)) => Some(values(d.id())?),
                         _ => None,
@@ -940,7 +940,7 @@ pub fn local_rows(t: &Trace, show: Show) -> Vec<Row> {
             rows.push(Row {
                 step: n.id.to_string(),
                 node: n.display_name(),
-                what: format!("{} (input {})", formula::describe(n.op), l.position + 1),
+                what: format!("{}, input {}", formula::describe(n.op), l.position + 1),
                 formula,
                 value,
                 sub: false,
