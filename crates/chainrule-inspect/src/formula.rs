@@ -311,13 +311,7 @@ pub fn forward(op: Op, inputs: &[&str], scalar: bool) -> String {
 /// terms of its inputs and its output `out`; `None` for operations whose
 /// Jacobian is not diagonal (see [`backward`]). `scalar`: the values are
 /// single numbers, so products of them are written `·`, else `⊙`.
-pub fn local(
-    op: Op,
-    position: usize,
-    inputs: &[&str],
-    out: &str,
-    scalar: bool,
-) -> Option<String> {
+pub fn local(op: Op, position: usize, inputs: &[&str], out: &str, scalar: bool) -> Option<String> {
     let x = prod_sym(scalar);
     let raw_a = inputs.first().copied().unwrap_or("?");
     let raw_b = inputs.get(1).copied().unwrap_or(raw_a);
@@ -333,7 +327,7 @@ pub fn local(
         Op::Div => format!("−{a}/{b}²"),
         Op::Neg => "−1".into(),
         Op::MulScalar(s) => num(s),
-        Op::PowScalar(p) if p == 2.0 => format!("2·{a}"),
+        Op::PowScalar(2.0) => format!("2·{a}"),
         Op::PowScalar(p) => format!("{}·{}", wrap(&num(p)), power(raw_a, p - 1.0)),
         Op::Pow if first => format!("{b}{x}{a}^({} − 1)", wrap_sum(raw_b)),
         Op::Pow => format!("{o}{x}log({raw_a})"),

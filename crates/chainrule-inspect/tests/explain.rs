@@ -603,7 +603,10 @@ fn local_derivatives_shown_match_finite_differences() {
             for (k, name) in ["x", "y"].iter().enumerate() {
                 let Some(var) = t.find(name) else { continue };
                 let mine: Vec<_> = out.locals.iter().filter(|l| l.input == var.id).collect();
-                assert!(!mine.is_empty(), "{src}: the output's inputs are not the variables");
+                assert!(
+                    !mine.is_empty(),
+                    "{src}: the output's inputs are not the variables"
+                );
                 let shown: f64 = mine
                     .iter()
                     .map(|l| {
@@ -672,7 +675,12 @@ fn formula_of(r: &chainrule_inspect::trace::Report, section: &str, node: &str) -
 fn item_12_no_internal_names_or_self_repeating_formulas() {
     for (what, r) in all_reports() {
         let table = r.to_table();
-        for bad in ["backward rule of", "bias_act", "_backward", "= exp(x) = exp(x)"] {
+        for bad in [
+            "backward rule of",
+            "bias_act",
+            "_backward",
+            "= exp(x) = exp(x)",
+        ] {
             assert!(!table.contains(bad), "{what}: '{bad}' in\n{table}");
         }
         for s in &r.sections {
@@ -706,12 +714,20 @@ fn item_12_no_internal_names_or_self_repeating_formulas() {
 
 #[test]
 fn item_12_lines_read_like_the_lesson() {
-    let x = explain_expression("exp(x)*x*x", "x=1").unwrap().report(SHOW);
+    let x = explain_expression("exp(x)*x*x", "x=1")
+        .unwrap()
+        .report(SHOW);
     assert_eq!(formula_of(&x, "Local", "exp(x)"), "∂(exp(x))/∂x = exp(x)");
     let x = explain_expression("x^y", "x=2,y=3").unwrap().report(SHOW);
     // ∂f/∂x = ∂f/∂f · y·x^(y−1) = 1·12.
-    assert_eq!(formula_of(&x, "Backward", "∂f/∂x"), "∂f/∂f·(y·x^(y − 1)) = 1·12");
-    assert_eq!(formula_of(&x, "Backward", "∂f/∂y"), "∂f/∂f·(f·log(x)) = 1·5.54518");
+    assert_eq!(
+        formula_of(&x, "Backward", "∂f/∂x"),
+        "∂f/∂f·(y·x^(y − 1)) = 1·12"
+    );
+    assert_eq!(
+        formula_of(&x, "Backward", "∂f/∂y"),
+        "∂f/∂f·(f·log(x)) = 1·5.54518"
+    );
     let x = explain_expression("x*x*x", "x=2").unwrap().report(SHOW);
     assert!(x.to_table().contains("∂f/∂(x²)"), "{}", x.to_table());
     let (mut model, setup) = worked_example_1(0.5).unwrap();

@@ -258,27 +258,39 @@ fn rows() -> Vec<Row> {
             x[0].pow(2.0).mul(x[0])
         }),
         // --- pow with a recorded exponent ------------------------------------
-        row("pow_var", vec![pos(&[2, 3], 110), u(&[2, 3], 111)], |_, x| {
-            x[0].pow_var(x[1])
+        row(
+            "pow_var",
+            vec![pos(&[2, 3], 110), u(&[2, 3], 111)],
+            |_, x| x[0].pow_var(x[1]),
+        ),
+        row(
+            "pow_var broadcast exponent",
+            vec![pos(&[2, 3], 112), u(&[3], 113)],
+            |_, x| x[0].pow_var(x[1]),
+        ),
+        row("pow_var x^x", vec![pos(&[2, 3], 114)], |_, x| {
+            x[0].pow_var(x[0])
         }),
-        row("pow_var broadcast exponent", vec![pos(&[2, 3], 112), u(&[3], 113)], |_, x| {
-            x[0].pow_var(x[1])
-        }),
-        row("pow_var x^x", vec![pos(&[2, 3], 114)], |_, x| x[0].pow_var(x[0])),
         // A negative base has real powers at integer exponents (constant
         // here: the exponent's derivative is NaN there, as in PyTorch).
         row("pow_var negative base", vec![u(&[2, 3], 115)], |g, x| {
             x[0].pow_var(g.input(&t(&[2.0, 3.0, 1.0, 4.0, -1.0, 0.0], &[2, 3])))
         }),
         // A zero base: ∂/∂x = y·x^(y−1) (0 for y > 1) ...
-        row("pow_var zero base", vec![t(&[0.0, 0.0, 0.7, -0.4, 0.0, 1.3], &[2, 3])], |g, x| {
-            x[0].pow_var(g.input(&t(&[2.0, 3.0, 2.0, 3.0, 4.0, 0.5], &[2, 3])))
-        }),
+        row(
+            "pow_var zero base",
+            vec![t(&[0.0, 0.0, 0.7, -0.4, 0.0, 1.3], &[2, 3])],
+            |g, x| x[0].pow_var(g.input(&t(&[2.0, 3.0, 2.0, 3.0, 4.0, 0.5], &[2, 3]))),
+        ),
         // ... and ∂/∂y = 0 where x = 0 and y ≥ 0 (0^y is constant in y).
-        row("pow_var zero base, exponent varies", vec![ur(&[2, 3], 0.5, 2.0, 116)], |g, x| {
-            g.input(&t(&[0.0, 0.0, 0.0, 1.5, 0.5, 2.0], &[2, 3]))
-                .pow_var(x[0])
-        }),
+        row(
+            "pow_var zero base, exponent varies",
+            vec![ur(&[2, 3], 0.5, 2.0, 116)],
+            |g, x| {
+                g.input(&t(&[0.0, 0.0, 0.0, 1.5, 0.5, 2.0], &[2, 3]))
+                    .pow_var(x[0])
+            },
+        ),
         // --- elementwise math ------------------------------------------------
         row("exp", vec![u(&[2, 3], 100)], |_, x| Ok(x[0].exp())),
         row("exp * x", vec![u(&[2, 3], 101)], |_, x| {
@@ -1007,10 +1019,7 @@ fn every_operation_has_a_row() {
         missing.is_empty(),
         "operations without a gradient row: {missing:?}"
     );
-    let unknown: Vec<_> = seen
-        .iter()
-        .filter(|name| !all.contains(name))
-        .collect();
+    let unknown: Vec<_> = seen.iter().filter(|name| !all.contains(name)).collect();
     assert!(
         unknown.is_empty(),
         "op names missing from all_op_names(): {unknown:?}"

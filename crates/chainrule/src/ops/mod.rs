@@ -24,10 +24,10 @@ use crate::float::Float;
 use crate::graph::{BackwardCtx, Grads};
 
 use crate::shape::MAX_RANK;
-use strum::{EnumDiscriminants, IntoEnumIterator, IntoStaticStr};
-use strum::EnumIter;
 pub use bias::BiasAct;
 pub use custom::{CustomOp, CustomOpId};
+use strum::EnumIter;
+use strum::{EnumDiscriminants, IntoEnumIterator, IntoStaticStr};
 
 /// The operation that produced a node, with its non-tensor arguments.
 ///
