@@ -693,13 +693,27 @@ fn contribution_text(t: &Trace, n: &TraceNode, c: &Incoming) -> String {
     let local = consumer.locals.iter().find(|l| l.position == c.position);
     match (local, &consumer.grad) {
         (Some(l), Some(g)) if n.is_scalar() && g.len() == 1 => match (&l.formula, &l.value) {
-            (Some(lf), Some(lv)) if lf != "1" && lv.len() == 1 => {
+            // A factor of ±1 needs no numbers: the value column says it.
+            (Some(lf), Some(lv)) if lf != "1" && lf != "−1" && lv.len() == 1 => {
                 format!("{} = {}·{}", c.formula, num(g[0]), wrap(&num(lv[0])))
             }
             _ => c.formula.clone(),
         },
         _ => c.formula.clone(),
     }
+}
+
+/// Terms added up: `0.8 − 0.235` rather than `0.8 + -0.235`.
+fn sum_text(parts: &[String]) -> String {
+    let mut out = String::new();
+    for (i, p) in parts.iter().enumerate() {
+        match (i, p.strip_prefix('-')) {
+            (0, _) => out.push_str(p),
+            (_, Some(magnitude)) => out.push_str(&format!(" − {magnitude}")),
+            (_, None) => out.push_str(&format!(" + {p}")),
+        }
+    }
+    out
 }
 
 /// The backward pass: one row per node with a gradient, output first;
@@ -760,7 +774,7 @@ pub fn backward_rows(t: &Trace, show: Show) -> Vec<Row> {
                     step: n.id.to_string(),
                     node,
                     what: format!("⊕ {k} paths add up"),
-                    formula: parts.join(" + "),
+                    formula: sum_text(&parts),
                     value: total,
                     sub: false,
                 });
@@ -925,7 +939,9 @@ impl ExpressionExplanation {
 pub fn local_rows(t: &Trace, show: Show) -> Vec<Row> {
     let mut rows = Vec::new();
     for n in &t.nodes {
-        for l in &n.locals {
+        // Derivatives with respect to constants are not needed (nor shown).
+        let needed = |l: &&Local| t.node(l.input).is_some_and(|i| i.requires_grad);
+        for l in n.locals.iter().filter(needed) {
             let input = t.name_of(l.input);
             let d = formula::partial_text(&n.name, input);
             let in_shape = t.node(l.input).map_or(&n.shape, |i| &i.shape);

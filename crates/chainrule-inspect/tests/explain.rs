@@ -738,4 +738,16 @@ fn item_12_lines_read_like_the_lesson() {
         "Σ over rows of ∂L/∂z2"
     );
     assert_eq!(formula_of(&n, "Backward", "∂L/∂(h1·W2ᵀ)"), "∂L/∂z2");
+    // Paths add up with a minus sign, not `+ -`; a factor −1 is not
+    // multiplied out; no derivative with respect to the constant 2.
+    let x = explain_expression("2^x - abs(x)", "x=-1.5")
+        .unwrap()
+        .report(SHOW);
+    let table = x.to_table();
+    assert!(!table.contains("∂2"), "{table}");
+    assert_eq!(formula_of(&x, "Backward", "∂f/∂(abs(x))"), "−∂f/∂f");
+    let x = explain_expression("sigmoid(x*y) + log(x^2 + 1)", "x=0.5,y=-1")
+        .unwrap()
+        .report(SHOW);
+    assert_eq!(formula_of(&x, "Backward", "∂f/∂x"), "0.8 − 0.235004");
 }
