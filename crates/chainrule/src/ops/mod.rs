@@ -232,3 +232,86 @@ impl Op {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The names are public (JSON, drawings, errors): generating them must
+    /// keep the names they had when they were written by hand.
+    #[test]
+    fn op_names_are_the_published_ones() {
+        let names: Vec<&str> = all_op_names().collect();
+        assert_eq!(
+            names,
+            [
+                "leaf",
+                "param",
+                "add",
+                "sub",
+                "mul",
+                "div",
+                "neg",
+                "add_scalar",
+                "mul_scalar",
+                "pow",
+                "pow_var",
+                "exp",
+                "log",
+                "sqrt",
+                "abs",
+                "sign",
+                "sin",
+                "cos",
+                "sigmoid",
+                "sigmoid_backward",
+                "tanh",
+                "tanh_backward",
+                "relu",
+                "leaky_relu",
+                "softplus",
+                "clamp",
+                "clamp_mask",
+                "step_mask",
+                "matmul",
+                "bias_act",
+                "reshape",
+                "permute",
+                "broadcast_to",
+                "sum_to",
+                "detach",
+                "sum",
+                "max",
+                "argmax_mask",
+                "softmax",
+                "log_softmax",
+                "gather_rows",
+                "scatter_rows",
+                "concat",
+                "slice",
+                "pad",
+                "mse_loss",
+                "cross_entropy",
+                "custom",
+            ]
+        );
+        assert_eq!(
+            Op::MatMul {
+                ta: true,
+                tb: false
+            }
+            .name(),
+            "matmul"
+        );
+        assert_eq!(Op::PowScalar(2.0).name(), "pow");
+        assert_eq!(Op::Pow.name(), "pow_var");
+        assert_eq!(
+            Op::SumAxis {
+                axis: 0,
+                keepdim: false
+            }
+            .name(),
+            "sum"
+        );
+    }
+}
