@@ -75,7 +75,8 @@ impl<F: Float> Graph<F> {
     /// The numbers come from the operation's own backward rule applied to a
     /// gradient of ones (the vector-Jacobian product with ones is the
     /// Jacobian's diagonal when it is diagonal), recorded without gradient
-    /// tracking, so they are what the backward pass uses.
+    /// tracking, so they are what the backward pass uses. They are nodes of
+    /// this graph, readable until it is cleared.
     pub fn local_derivatives<'g>(&'g self, node: Var<'g, F>) -> Result<[Option<Var<'g, F>>; 2]> {
         let op = node.op();
         let shape = node.shape();
