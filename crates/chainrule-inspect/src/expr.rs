@@ -18,8 +18,9 @@
 //! On the graph every variable is one leaf, however often it is used, so
 //! gradients from several uses add up on it. A constant meeting a variable
 //! becomes a scalar operation (`x - 1` is `add_scalar(-1)`, `2*x` is
-//! `mul_scalar(2)`, `x^3` is `pow(3)`); a variable exponent is written
-//! `exp(b·log a)`.
+//! `mul_scalar(2)`, `x^3` is `pow(3)`); a varying exponent is the binary
+//! `pow_var`, so powers keep their real meaning wherever it exists
+//! (`(−2)^y` at y = 2, `0^y` for y > 0), as `f64::powf` and `torch.pow`.
 
 use chainrule::{Graph, Var};
 use std::collections::HashMap;
@@ -44,10 +45,6 @@ pub enum ExprError {
     /// A malformed `--at` list.
     #[error("--at: {0}")]
     BadValues(String),
-    /// A value the graph cannot compute (e.g. a variable exponent of a
-    /// non-positive constant base).
-    #[error("{0}")]
-    Domain(String),
     /// An error of the engine.
     #[error(transparent)]
     Engine(#[from] chainrule::Error),
@@ -700,16 +697,8 @@ fn build<'g>(
                 (BinOp::Div, Val::Node(x), Val::Const(c)) => x.mul_scalar(1.0 / c),
                 (BinOp::Div, Val::Const(c), Val::Node(y)) => g.scalar(c).div(y)?,
                 (BinOp::Pow, Val::Node(x), Val::Const(p)) => x.pow(p),
-                // a^b = exp(b · log a) when the exponent varies.
-                (BinOp::Pow, Val::Node(x), Val::Node(y)) => y.mul(x.log())?.exp(),
-                (BinOp::Pow, Val::Const(c), Val::Node(y)) => {
-                    if c <= 0.0 {
-                        return Err(ExprError::Domain(format!(
-                            "{c}^(…): a constant base must be positive when the exponent varies (it is computed as exp(exponent·log base))"
-                        )));
-                    }
-                    y.mul_scalar(c.ln()).exp()
-                }
+                (BinOp::Pow, Val::Node(x), Val::Node(y)) => x.pow_var(y)?,
+                (BinOp::Pow, Val::Const(c), Val::Node(y)) => g.scalar(c).pow_var(y)?,
             })
         }
     })

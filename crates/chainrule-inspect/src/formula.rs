@@ -1,7 +1,12 @@
 //! The mathematics of each operation as text: its forward formula, its
-//! local derivative `∂out/∂input` (with the numbers, for elementwise
-//! operations), and the gradient it sends back to each input (the
-//! vector-Jacobian product of its backward rule).
+//! local derivative `∂out/∂input` (for elementwise operations) and the
+//! gradient it sends back to each input (the vector-Jacobian product of its
+//! backward rule).
+//!
+//! Only text lives here: the numbers of every local derivative come from
+//! the engine's own backward rules ([`chainrule::Graph::local_derivatives`]).
+//! Every `match` over [`Op`] is exhaustive, so an operation added to the
+//! engine does not compile until it has its text.
 //!
 //! Names passed in are the names of the nodes (`x`, `z1`, `x + y`); a name
 //! that is not atomic is put in parentheses where the formula needs it.
@@ -74,20 +79,34 @@ pub fn is_atomic(s: &str) -> bool {
     !s.is_empty()
 }
 
-/// Whether `s` is a plain name (letters, digits, `_`, `.`, primes).
+/// Whether `s` is a plain name (letters, digits 0–9, `_`, `.`, primes).
+/// A superscript is not part of a name: `x²` is a power, so that `∂f/∂x²`
+/// (which reads as a second derivative) is written `∂f/∂(x²)`.
 pub fn is_simple(s: &str) -> bool {
     !s.is_empty()
         && s.chars()
-            .all(|c| c.is_alphanumeric() || matches!(c, '_' | '.' | '\''))
+            .all(|c| c.is_alphabetic() || c.is_ascii_digit() || matches!(c, '_' | '.' | '\''))
 }
 
-/// The gradient of `of` with respect to `name`: `∂f/∂x`, `∂f/∂(x + y)`.
+/// The gradient of `of` with respect to `name`: `∂f/∂x`, `∂f/∂(x + y)`,
+/// `∂f/∂(x²)`.
 pub fn grad_text(of: &str, name: &str) -> String {
     if is_simple(name) {
         format!("∂{of}/∂{name}")
     } else {
         format!("∂{of}/∂({name})")
     }
+}
+
+/// The local derivative of node `of` with respect to its input `name`:
+/// `∂z1/∂x`, `∂(x²)/∂x`, `∂f/∂(exp(x))`.
+pub fn partial_text(of: &str, name: &str) -> String {
+    let of = if is_simple(of) {
+        of.to_string()
+    } else {
+        format!("({of})")
+    };
+    grad_text(&of, name)
 }
 
 /// Parenthesizes `s` only when it is a sum or difference at top level (an
@@ -175,6 +194,7 @@ pub fn describe(op: Op) -> String {
         Op::AddScalar(_) => "add a constant".into(),
         Op::MulScalar(_) => "scale by a constant".into(),
         Op::PowScalar(_) => "power with a constant exponent".into(),
+        Op::Pow => "power".into(),
         Op::Exp => "exponential".into(),
         Op::Log => "natural logarithm".into(),
         Op::Sqrt => "square root".into(),
@@ -214,7 +234,7 @@ pub fn describe(op: Op) -> String {
         Op::MseLoss { mean: false } => "sum of squared errors".into(),
         Op::CrossEntropy { mean: true, .. } => "softmax cross-entropy (mean over rows)".into(),
         Op::CrossEntropy { mean: false, .. } => "softmax cross-entropy (sum over rows)".into(),
-        _ => op.name().replace('_', " "),
+        Op::Custom(_) => "custom operation".into(),
     }
 }
 
@@ -237,6 +257,7 @@ pub fn forward(op: Op, inputs: &[&str], scalar: bool) -> String {
         Op::AddScalar(s) => format!("{} + {}", wrap_sum(a), num(s)),
         Op::MulScalar(s) => format!("{}·{}", wrap(&num(s)), wrap(a)),
         Op::PowScalar(p) => power(a, p),
+        Op::Pow => format!("{}^{}", wrap(a), wrap(b)),
         Op::Exp => format!("exp({a})"),
         Op::Log => format!("log({a})"),
         Op::Sqrt => format!("√{}", wrap(a)),
@@ -281,210 +302,82 @@ pub fn forward(op: Op, inputs: &[&str], scalar: bool) -> String {
         Op::CrossEntropy { mean: false, .. } => {
             format!("Σ (logsumexp({a}) − {}[i, labelᵢ])", wrap(a))
         }
-        _ => format!("{}({})", op.name(), inputs.join(", ")),
+        Op::Custom(_) => format!("{}({})", op.name(), inputs.join(", ")),
     }
-}
-
-/// Whether `op` acts element by element on equal-shape inputs, so that its
-/// local derivative is a number per element.
-pub fn is_elementwise(op: Op) -> bool {
-    matches!(
-        op,
-        Op::Add
-            | Op::Sub
-            | Op::Mul
-            | Op::Div
-            | Op::Neg
-            | Op::AddScalar(_)
-            | Op::MulScalar(_)
-            | Op::PowScalar(_)
-            | Op::Exp
-            | Op::Log
-            | Op::Sqrt
-            | Op::Abs
-            | Op::Sign
-            | Op::Sin
-            | Op::Cos
-            | Op::Sigmoid
-            | Op::SigmoidBackward
-            | Op::Tanh
-            | Op::TanhBackward
-            | Op::Relu
-            | Op::LeakyRelu(_)
-            | Op::Softplus
-            | Op::Clamp(..)
-            | Op::ClampMask(..)
-            | Op::StepMask(_)
-            | Op::Detach
-    )
 }
 
 /// The local derivative `∂out/∂input[position]` of an elementwise
-/// operation, in terms of its inputs `a`, `b` and its output `out`; `None`
-/// for operations that are not elementwise (see [`backward`]).
-pub fn local(op: Op, position: usize, inputs: &[&str], out: &str) -> Option<String> {
-    if let Op::MseLoss { mean } = op {
-        // One number per element of the prediction (and of the target).
-        let a = inputs.first().copied().unwrap_or("?");
-        let b = inputs.get(1).copied().unwrap_or("?");
-        let d = format!("({} − {})", wrap_sum(a), wrap_sum(b));
-        let n = if mean { "/n" } else { "" };
-        return Some(if position == 0 {
-            format!("2·{d}{n}")
-        } else {
-            format!("−2·{d}{n}")
-        });
-    }
-    if !is_elementwise(op) {
-        return None;
-    }
-    let a = wrap(inputs.first().copied().unwrap_or("?"));
-    let b = wrap(inputs.get(1).copied().unwrap_or(&a));
+/// operation (or of the mean squared error, one number per element), in
+/// terms of its inputs and its output `out`; `None` for operations whose
+/// Jacobian is not diagonal (see [`backward`]). `scalar`: the values are
+/// single numbers, so products of them are written `·`, else `⊙`.
+pub fn local(op: Op, position: usize, inputs: &[&str], out: &str, scalar: bool) -> Option<String> {
+    let x = prod_sym(scalar);
     let raw_a = inputs.first().copied().unwrap_or("?");
-    let o = wrap(out);
+    let raw_b = inputs.get(1).copied().unwrap_or(raw_a);
+    let (a, b, o) = (wrap(raw_a), wrap(raw_b), wrap(out));
     let first = position == 0;
     Some(match op {
         Op::Add | Op::AddScalar(_) => "1".into(),
         Op::Sub if first => "1".into(),
         Op::Sub => "−1".into(),
-        Op::Mul if first => inputs.get(1).copied().unwrap_or(raw_a).to_string(),
+        Op::Mul if first => raw_b.to_string(),
         Op::Mul => raw_a.to_string(),
         Op::Div if first => format!("1/{b}"),
         Op::Div => format!("−{a}/{b}²"),
         Op::Neg => "−1".into(),
         Op::MulScalar(s) => num(s),
-        Op::PowScalar(p) => {
-            if p == 2.0 {
-                format!("2·{a}")
-            } else {
-                format!("{}·{}", wrap(&num(p)), power(raw_a, p - 1.0))
-            }
-        }
-        Op::Exp => format!("exp({raw_a}) = {o}"),
+        Op::PowScalar(2.0) => format!("2·{a}"),
+        Op::PowScalar(p) => format!("{}·{}", wrap(&num(p)), power(raw_a, p - 1.0)),
+        Op::Pow if first => format!("{b}{x}{a}^({} − 1)", wrap_sum(raw_b)),
+        Op::Pow => format!("{o}{x}log({raw_a})"),
+        Op::Exp => format!("exp({raw_a})"),
         Op::Log => format!("1/{a}"),
         Op::Sqrt => format!("1/(2·{o})"),
         Op::Abs => format!("sign({raw_a})"),
         Op::Sin => format!("cos({raw_a})"),
         Op::Cos => format!("−sin({raw_a})"),
-        Op::Sigmoid => format!("{o}·(1 − {o})"),
+        Op::Sigmoid => format!("{o}{x}(1 − {o})"),
         Op::Tanh => format!("1 − {o}²"),
         Op::Relu => format!("[{raw_a} > 0]"),
         Op::LeakyRelu(s) => format!("1 if {raw_a} > 0 else {}", num(s)),
         Op::Softplus => format!("σ({raw_a})"),
         Op::Clamp(lo, hi) => format!("[{} ≤ {raw_a} ≤ {}]", num(lo), num(hi)),
-        Op::SigmoidBackward if first => format!("{b}·(1 − {b})"),
-        Op::SigmoidBackward => format!("{a}·(1 − 2·{b})"),
+        Op::SigmoidBackward if first => format!("{b}{x}(1 − {b})"),
+        Op::SigmoidBackward => format!("{a}{x}(1 − 2·{b})"),
         Op::TanhBackward if first => format!("1 − {b}²"),
-        Op::TanhBackward => format!("−2·{a}·{b}"),
+        Op::TanhBackward => format!("−2·{a}{x}{b}"),
         Op::Sign | Op::ClampMask(..) | Op::StepMask(_) | Op::Detach => "0".into(),
-        _ => return None,
+        Op::MseLoss { mean } => {
+            let d = format!("({} − {})", wrap_sum(raw_a), wrap_sum(raw_b));
+            let n = if mean { "/n" } else { "" };
+            if first {
+                format!("2·{d}{n}")
+            } else {
+                format!("−2·{d}{n}")
+            }
+        }
+        Op::Leaf
+        | Op::Param
+        | Op::MatMul { .. }
+        | Op::BiasAct(_)
+        | Op::Reshape
+        | Op::Permute(_)
+        | Op::BroadcastTo
+        | Op::SumTo
+        | Op::SumAxis { .. }
+        | Op::MaxAxis { .. }
+        | Op::ArgMaxMask { .. }
+        | Op::Softmax { .. }
+        | Op::LogSoftmax { .. }
+        | Op::GatherRows { .. }
+        | Op::ScatterRows { .. }
+        | Op::Concat { .. }
+        | Op::Slice { .. }
+        | Op::Pad { .. }
+        | Op::CrossEntropy { .. }
+        | Op::Custom(_) => return None,
     })
-}
-
-/// The local derivative's numbers, element by element, from the input
-/// values `a`, `b` and the output values `out`; `None` when the operation
-/// is not elementwise or the values do not line up.
-pub fn local_values(
-    op: Op,
-    position: usize,
-    a: &[f64],
-    b: &[f64],
-    out: &[f64],
-) -> Option<Vec<f64>> {
-    if let Op::MseLoss { mean } = op {
-        if a.len() != b.len() {
-            return None;
-        }
-        let n = if mean { a.len().max(1) as f64 } else { 1.0 };
-        let sign = if position == 0 { 2.0 } else { -2.0 };
-        return Some(a.iter().zip(b).map(|(p, t)| sign * (p - t) / n).collect());
-    }
-    if !is_elementwise(op) {
-        return None;
-    }
-    let n = out.len();
-    let binary = matches!(
-        op,
-        Op::Add | Op::Sub | Op::Mul | Op::Div | Op::SigmoidBackward | Op::TanhBackward
-    );
-    if a.len() != n || (binary && b.len() != n) {
-        return None;
-    }
-    let first = position == 0;
-    let sigmoid = |x: f64| 1.0 / (1.0 + (-x).exp());
-    let f = |i: usize| -> f64 {
-        let (x, o) = (a[i], out[i]);
-        let y = if binary { b[i] } else { 0.0 };
-        match op {
-            Op::Add | Op::AddScalar(_) => 1.0,
-            Op::Sub => {
-                if first {
-                    1.0
-                } else {
-                    -1.0
-                }
-            }
-            Op::Mul => {
-                if first {
-                    y
-                } else {
-                    x
-                }
-            }
-            Op::Div => {
-                if first {
-                    1.0 / y
-                } else {
-                    -x / (y * y)
-                }
-            }
-            Op::Neg => -1.0,
-            Op::MulScalar(s) => s,
-            Op::PowScalar(p) => p * x.powf(p - 1.0),
-            Op::Exp => o,
-            Op::Log => 1.0 / x,
-            Op::Sqrt => 0.5 / o,
-            Op::Abs => {
-                if x > 0.0 {
-                    1.0
-                } else if x < 0.0 {
-                    -1.0
-                } else {
-                    0.0
-                }
-            }
-            Op::Sin => x.cos(),
-            Op::Cos => -x.sin(),
-            Op::Sigmoid => o * (1.0 - o),
-            Op::Tanh => 1.0 - o * o,
-            Op::Relu => f64::from(u8::from(x > 0.0)),
-            Op::LeakyRelu(s) => {
-                if x > 0.0 {
-                    1.0
-                } else {
-                    s
-                }
-            }
-            Op::Softplus => sigmoid(x),
-            Op::Clamp(lo, hi) => f64::from(u8::from(x >= lo && x <= hi)),
-            Op::SigmoidBackward => {
-                if first {
-                    y * (1.0 - y)
-                } else {
-                    x * (1.0 - 2.0 * y)
-                }
-            }
-            Op::TanhBackward => {
-                if first {
-                    1.0 - y * y
-                } else {
-                    -2.0 * x * y
-                }
-            }
-            _ => 0.0,
-        }
-    };
-    Some((0..n).map(f).collect())
 }
 
 /// The gradient that `op` sends to its input at `position`, given the
@@ -498,7 +391,7 @@ pub fn backward(
     g: &str,
     scalar: bool,
 ) -> String {
-    if let Some(l) = local(op, position, inputs, out) {
+    if let Some(l) = local(op, position, inputs, out, scalar) {
         if l == "0" {
             return "0 (no gradient)".into();
         }
@@ -513,7 +406,25 @@ pub fn backward(
     } else {
         format!("({g})ᵀ")
     };
+    let act_local = |act: BiasAct| match act {
+        BiasAct::Identity => None,
+        BiasAct::Relu => Some(format!("[{} > 0]", wrap(out))),
+        BiasAct::Tanh => Some(format!("(1 − {}²)", wrap(out))),
+        BiasAct::Sigmoid => Some(format!("{o}⊙(1 − {o})", o = wrap(out))),
+    };
     match op {
+        // out = act(a + b) with the bias row b added to every row.
+        Op::BiasAct(act) => {
+            let dz = match act_local(act) {
+                Some(l) => format!("{gw}⊙{l}"),
+                None => g.to_string(),
+            };
+            if first {
+                dz
+            } else {
+                format!("Σ over rows of {dz}")
+            }
+        }
         // out = A'·B' with A' = Aᵀ if ta: ∂A' = G·B'ᵀ, ∂B' = A'ᵀ·G.
         Op::MatMul { ta, tb } => match (first, ta, tb) {
             (true, false, false) => format!("{gw}·{}", t(b, true)),
@@ -543,8 +454,40 @@ pub fn backward(
             let n = if mean { " / rows" } else { "" };
             format!("(softmax({a}) − onehot(label))·{gw}{n}")
         }
-        Op::Leaf | Op::Param => "0 (no gradient)".into(),
-        _ => format!("the backward rule of {} applied to {g}", op.name()),
+        Op::Custom(_) => format!("its registered backward rule applied to {g}"),
+        Op::Leaf | Op::Param | Op::ArgMaxMask { .. } => "0 (no gradient)".into(),
+        // These have a local derivative's text, used above.
+        Op::Add
+        | Op::Sub
+        | Op::Mul
+        | Op::Div
+        | Op::Neg
+        | Op::AddScalar(_)
+        | Op::MulScalar(_)
+        | Op::PowScalar(_)
+        | Op::Pow
+        | Op::Exp
+        | Op::Log
+        | Op::Sqrt
+        | Op::Abs
+        | Op::Sign
+        | Op::Sin
+        | Op::Cos
+        | Op::Sigmoid
+        | Op::SigmoidBackward
+        | Op::Tanh
+        | Op::TanhBackward
+        | Op::Relu
+        | Op::LeakyRelu(_)
+        | Op::Softplus
+        | Op::Clamp(..)
+        | Op::ClampMask(..)
+        | Op::StepMask(_)
+        | Op::Detach
+        | Op::MseLoss { .. } => {
+            let input = if first { a } else { b };
+            format!("{gw}·{}", partial_text(out, input))
+        }
     }
 }
 
@@ -589,7 +532,7 @@ mod tests {
         );
         assert_eq!(forward(Op::Mul, &["d", "d"], false), "d²");
         assert_eq!(
-            local(Op::Mul, 0, &["x + y", "x − 1"], "f").unwrap(),
+            local(Op::Mul, 0, &["x + y", "x − 1"], "f", true).unwrap(),
             "x − 1"
         );
         assert_eq!(
@@ -626,24 +569,5 @@ mod tests {
             ),
             "gᵀ·x"
         );
-    }
-
-    #[test]
-    fn local_values_match_the_derivatives() {
-        let v = local_values(Op::Sigmoid, 0, &[0.0], &[], &[0.5]).unwrap();
-        assert_eq!(v, vec![0.25]);
-        let v = local_values(Op::Div, 1, &[1.0], &[2.0], &[0.5]).unwrap();
-        assert_eq!(v, vec![-0.25]);
-        assert!(local_values(
-            Op::MatMul {
-                ta: false,
-                tb: false
-            },
-            0,
-            &[1.0],
-            &[1.0],
-            &[1.0]
-        )
-        .is_none());
     }
 }

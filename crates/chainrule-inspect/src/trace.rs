@@ -219,32 +219,33 @@ impl Trace {
                 NodeKind::Operation => formula::forward(info.op, &in_names, scalar),
                 _ => String::new(),
             };
-            let a = inputs.first().map(|&i| values(i)).transpose()?;
-            let b = inputs.get(1).map(|&i| values(i)).transpose()?;
+            // The numbers from the engine's own backward rules.
+            let engine_locals = g.local_derivatives(g.var(id)?)?;
             let locals = inputs
                 .iter()
                 .enumerate()
-                .map(|(k, &input)| Local {
-                    input,
-                    position: k,
-                    formula: formula::local(info.op, k, &in_names, &name),
-                    value: formula::local_values(
-                        info.op,
-                        k,
-                        a.as_deref().unwrap_or(&[]),
-                        b.as_deref().unwrap_or(&[]),
-                        &value,
-                    ),
-                    backward: formula::backward(
-                        info.op,
-                        k,
-                        &in_names,
-                        &name,
-                        &grad_of(&name),
-                        scalar,
-                    ),
+                .map(|(k, &input)| {
+                    let text = formula::local(info.op, k, &in_names, &name, scalar);
+                    let value = match (&text, engine_locals[k]) {
+                        (Some(_), Some(d)) => Some(values(d.id())?),
+                        _ => None,
+                    };
+                    Ok(Local {
+                        input,
+                        position: k,
+                        formula: text,
+                        value,
+                        backward: formula::backward(
+                            info.op,
+                            k,
+                            &in_names,
+                            &name,
+                            &grad_of(&name),
+                            scalar,
+                        ),
+                    })
                 })
-                .collect();
+                .collect::<chainrule::Result<Vec<Local>>>()?;
             let mut incoming = Vec::new();
             let mut grad = None;
             if let Some(bt) = &bt {
@@ -693,13 +694,27 @@ fn contribution_text(t: &Trace, n: &TraceNode, c: &Incoming) -> String {
     let local = consumer.locals.iter().find(|l| l.position == c.position);
     match (local, &consumer.grad) {
         (Some(l), Some(g)) if n.is_scalar() && g.len() == 1 => match (&l.formula, &l.value) {
-            (Some(lf), Some(lv)) if lf != "1" && lv.len() == 1 => {
+            // A factor of ±1 needs no numbers: the value column says it.
+            (Some(lf), Some(lv)) if lf != "1" && lf != "−1" && lv.len() == 1 => {
                 format!("{} = {}·{}", c.formula, num(g[0]), wrap(&num(lv[0])))
             }
             _ => c.formula.clone(),
         },
         _ => c.formula.clone(),
     }
+}
+
+/// Terms added up: `0.8 − 0.235` rather than `0.8 + -0.235`.
+fn sum_text(parts: &[String]) -> String {
+    let mut out = String::new();
+    for (i, p) in parts.iter().enumerate() {
+        match (i, p.strip_prefix('-')) {
+            (0, _) => out.push_str(p),
+            (_, Some(magnitude)) => out.push_str(&format!(" − {magnitude}")),
+            (_, None) => out.push_str(&format!(" + {p}")),
+        }
+    }
+    out
 }
 
 /// The backward pass: one row per node with a gradient, output first;
@@ -760,7 +775,7 @@ pub fn backward_rows(t: &Trace, show: Show) -> Vec<Row> {
                     step: n.id.to_string(),
                     node,
                     what: format!("⊕ {k} paths add up"),
-                    formula: parts.join(" + "),
+                    formula: sum_text(&parts),
                     value: total,
                     sub: false,
                 });
@@ -925,9 +940,11 @@ impl ExpressionExplanation {
 pub fn local_rows(t: &Trace, show: Show) -> Vec<Row> {
     let mut rows = Vec::new();
     for n in &t.nodes {
-        for l in &n.locals {
+        // Derivatives with respect to constants are not needed (nor shown).
+        let needed = |l: &&Local| t.node(l.input).is_some_and(|i| i.requires_grad);
+        for l in n.locals.iter().filter(needed) {
             let input = t.name_of(l.input);
-            let d = format!("∂{}/∂{}", wrap(&n.name), wrap(input));
+            let d = formula::partial_text(&n.name, input);
             let in_shape = t.node(l.input).map_or(&n.shape, |i| &i.shape);
             let (formula, value) = match (&l.formula, &l.value) {
                 (Some(f), Some(v)) => (format!("{d} = {f}"), fmt_values(in_shape, v, show)),
@@ -940,7 +957,7 @@ pub fn local_rows(t: &Trace, show: Show) -> Vec<Row> {
             rows.push(Row {
                 step: n.id.to_string(),
                 node: n.display_name(),
-                what: format!("{} (input {})", formula::describe(n.op), l.position + 1),
+                what: format!("{}, input {}", formula::describe(n.op), l.position + 1),
                 formula,
                 value,
                 sub: false,

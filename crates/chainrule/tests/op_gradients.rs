@@ -7,11 +7,11 @@
 //! and the gradient of a recorded backward pass (`check_second_order`) must
 //! pass with the default tolerances. A second test builds every row's graph
 //! once, runs a backward pass with `create_graph`, and asserts that every
-//! name of `ALL_OP_NAMES` was seen on some tape: an operation added to the
+//! name of `all_op_names()` was seen on some tape: an operation added to the
 //! engine without a row here makes it fail.
 
 use chainrule::gradcheck::{check_gradients, check_second_order, GradcheckOptions};
-use chainrule::ops::ALL_OP_NAMES;
+use chainrule::ops::all_op_names;
 use chainrule::{rng, BiasAct, Graph, Result, Tensor, Var};
 use std::collections::BTreeSet;
 
@@ -257,6 +257,40 @@ fn rows() -> Vec<Row> {
         row("pow 2 * x", vec![u(&[2, 3], 98)], |_, x| {
             x[0].pow(2.0).mul(x[0])
         }),
+        // --- pow with a recorded exponent ------------------------------------
+        row(
+            "pow_var",
+            vec![pos(&[2, 3], 110), u(&[2, 3], 111)],
+            |_, x| x[0].pow_var(x[1]),
+        ),
+        row(
+            "pow_var broadcast exponent",
+            vec![pos(&[2, 3], 112), u(&[3], 113)],
+            |_, x| x[0].pow_var(x[1]),
+        ),
+        row("pow_var x^x", vec![pos(&[2, 3], 114)], |_, x| {
+            x[0].pow_var(x[0])
+        }),
+        // A negative base has real powers at integer exponents (constant
+        // here: the exponent's derivative is NaN there, as in PyTorch).
+        row("pow_var negative base", vec![u(&[2, 3], 115)], |g, x| {
+            x[0].pow_var(g.input(&t(&[2.0, 3.0, 1.0, 4.0, -1.0, 0.0], &[2, 3])))
+        }),
+        // A zero base: ∂/∂x = y·x^(y−1) (0 for y > 1) ...
+        row(
+            "pow_var zero base",
+            vec![t(&[0.0, 0.0, 0.7, -0.4, 0.0, 1.3], &[2, 3])],
+            |g, x| x[0].pow_var(g.input(&t(&[2.0, 3.0, 2.0, 3.0, 4.0, 0.5], &[2, 3]))),
+        ),
+        // ... and ∂/∂y = 0 where x = 0 and y ≥ 0 (0^y is constant in y).
+        row(
+            "pow_var zero base, exponent varies",
+            vec![ur(&[2, 3], 0.5, 2.0, 116)],
+            |g, x| {
+                g.input(&t(&[0.0, 0.0, 0.0, 1.5, 0.5, 2.0], &[2, 3]))
+                    .pow_var(x[0])
+            },
+        ),
         // --- elementwise math ------------------------------------------------
         row("exp", vec![u(&[2, 3], 100)], |_, x| Ok(x[0].exp())),
         row("exp * x", vec![u(&[2, 3], 101)], |_, x| {
@@ -979,21 +1013,16 @@ fn every_operation_has_a_row() {
     g.gradients(loss, &[w], true).unwrap();
     seen.extend(g.nodes().iter().map(|n| n.op.name()));
 
-    let missing: Vec<_> = ALL_OP_NAMES
-        .iter()
-        .filter(|name| !seen.contains(*name))
-        .collect();
+    let all: Vec<&str> = all_op_names().collect();
+    let missing: Vec<_> = all.iter().filter(|name| !seen.contains(*name)).collect();
     assert!(
         missing.is_empty(),
         "operations without a gradient row: {missing:?}"
     );
-    let unknown: Vec<_> = seen
-        .iter()
-        .filter(|name| !ALL_OP_NAMES.contains(name))
-        .collect();
+    let unknown: Vec<_> = seen.iter().filter(|name| !all.contains(name)).collect();
     assert!(
         unknown.is_empty(),
-        "op names missing from ALL_OP_NAMES: {unknown:?}"
+        "op names missing from all_op_names(): {unknown:?}"
     );
 }
 
@@ -1058,5 +1087,58 @@ fn bias_act_forward_by_hand() {
     let sigmoid: Vec<f64> = sum.iter().map(|v| 1.0 / (1.0 + (-v).exp())).collect();
     for (got, want) in value(BiasAct::Sigmoid).iter().zip(&sigmoid) {
         assert!((got - want).abs() < 1e-15, "{got} vs {want}");
+    }
+}
+
+/// Item 5: powers have their real meaning (`(−2)^2 = 4`, `0^2 = 0`) and
+/// the derivatives that go with it, with PyTorch's conventions where the
+/// formulas give 0·∞. Expected values by hand: at (x, y) = (2, 0.5),
+/// f = √2, ∂f/∂x = 0.5/√2, ∂f/∂y = √2·ln 2.
+#[test]
+fn item_05_pow_var_values_and_gradients_by_hand() {
+    let sqrt2 = std::f64::consts::SQRT_2;
+    let ln2 = std::f64::consts::LN_2;
+    let nan = f64::NAN;
+    // (x, y, f, ∂f/∂x, ∂f/∂y)
+    let cases = [
+        (-2.0, 2.0, 4.0, -4.0, nan),
+        (0.0, 2.0, 0.0, 0.0, 0.0),
+        (2.0, 0.5, sqrt2, 0.5 / sqrt2, sqrt2 * ln2),
+        (-8.0, 1.0 / 3.0, nan, nan, nan),
+        (0.0, 0.0, 1.0, 0.0, 0.0),
+        (3.0, 2.0, 9.0, 6.0, 9.0 * 3f64.ln()),
+    ];
+    let same = |got: f64, want: f64| {
+        (got.is_nan() && want.is_nan()) || (got - want).abs() <= 1e-15 * want.abs().max(1.0)
+    };
+    for (x0, y0, f0, dx, dy) in cases {
+        let g = Graph::<f64>::new();
+        let (x, y) = (g.scalar_variable(x0), g.scalar_variable(y0));
+        let f = x.pow_var(y).unwrap();
+        let grads = g.gradients(f, &[x, y], false).unwrap();
+        let got = (
+            f.item().unwrap(),
+            grads[0].item().unwrap(),
+            grads[1].item().unwrap(),
+        );
+        assert!(
+            same(got.0, f0) && same(got.1, dx) && same(got.2, dy),
+            "at x = {x0}, y = {y0}: got (f, ∂x, ∂y) = {got:?}, want ({f0}, {dx}, {dy})"
+        );
+    }
+}
+
+/// Item 5, second order: d²(x^y)/dx² = y·(y−1)·x^(y−2) at (−2, 3) is
+/// 3·2·(−2) = −12, and at (0, 2) it is 2.
+#[test]
+fn item_05_pow_var_second_derivative_by_hand() {
+    for (x0, y0, want) in [(-2.0, 3.0, -12.0), (0.0, 2.0, 2.0)] {
+        let g = Graph::<f64>::new();
+        let x = g.scalar_variable(x0);
+        let y = g.scalar(y0);
+        let f = x.pow_var(y).unwrap();
+        let dx = g.gradients(f, &[x], true).unwrap()[0];
+        let d2 = g.gradients(dx, &[x], false).unwrap()[0].item().unwrap();
+        assert_eq!(d2, want, "d²/dx² of x^{y0} at {x0}");
     }
 }

@@ -12,6 +12,7 @@ mod bias;
 mod custom;
 mod index;
 mod layout;
+mod local;
 mod loss;
 mod math;
 mod matmul;
@@ -25,9 +26,21 @@ use crate::graph::{BackwardCtx, Grads};
 use crate::shape::MAX_RANK;
 pub use bias::BiasAct;
 pub use custom::{CustomOp, CustomOpId};
+use strum::EnumIter;
+use strum::{EnumDiscriminants, IntoEnumIterator, IntoStaticStr};
 
 /// The operation that produced a node, with its non-tensor arguments.
-#[derive(Clone, Copy, Debug, PartialEq)]
+///
+/// Every variant has a fieldless twin in [`OpKind`] (generated, so it
+/// cannot be forgotten) whose snake_case name is the operation's name
+/// ([`Op::name`]); the few names that differ from the variant's are written
+/// next to the variant.
+#[derive(Clone, Copy, Debug, PartialEq, EnumDiscriminants)]
+#[strum_discriminants(
+    name(OpKind),
+    derive(EnumIter, IntoStaticStr, Hash),
+    strum(serialize_all = "snake_case")
+)]
 pub enum Op {
     /// An input or variable created from a tensor.
     Leaf,
@@ -40,7 +53,12 @@ pub enum Op {
     Neg,
     AddScalar(f64),
     MulScalar(f64),
+    /// `x^p` for a constant `p`.
+    #[strum_discriminants(strum(serialize = "pow"))]
     PowScalar(f64),
+    /// `x^y` elementwise, both operands recorded (broadcasting).
+    #[strum_discriminants(strum(serialize = "pow_var"))]
+    Pow,
     Exp,
     Log,
     Sqrt,
@@ -64,6 +82,7 @@ pub enum Op {
     ClampMask(f64, f64),
     /// 1 where `x > 0`, else the given slope; derivative zero.
     StepMask(f64),
+    #[strum_discriminants(strum(serialize = "matmul"))]
     MatMul {
         ta: bool,
         tb: bool,
@@ -76,15 +95,18 @@ pub enum Op {
     /// Sums a broadcast gradient back to the shape it was broadcast from.
     SumTo,
     Detach,
+    #[strum_discriminants(strum(serialize = "sum"))]
     SumAxis {
         axis: u8,
         keepdim: bool,
     },
+    #[strum_discriminants(strum(serialize = "max"))]
     MaxAxis {
         axis: u8,
         keepdim: bool,
     },
     /// One-hot mask of the first maximum along an axis; derivative zero.
+    #[strum_discriminants(strum(serialize = "argmax_mask"))]
     ArgMaxMask {
         axis: u8,
     },
@@ -130,109 +152,28 @@ pub enum Op {
     Custom(u16),
 }
 
-/// The name of every operation, as [`Op::name`] gives it.
-pub const ALL_OP_NAMES: [&str; 47] = [
-    "leaf",
-    "param",
-    "add",
-    "sub",
-    "mul",
-    "div",
-    "neg",
-    "add_scalar",
-    "mul_scalar",
-    "pow",
-    "exp",
-    "log",
-    "sqrt",
-    "abs",
-    "sign",
-    "sin",
-    "cos",
-    "sigmoid",
-    "sigmoid_backward",
-    "tanh",
-    "tanh_backward",
-    "relu",
-    "leaky_relu",
-    "softplus",
-    "clamp",
-    "clamp_mask",
-    "step_mask",
-    "matmul",
-    "bias_act",
-    "reshape",
-    "permute",
-    "broadcast_to",
-    "sum_to",
-    "detach",
-    "sum",
-    "max",
-    "argmax_mask",
-    "softmax",
-    "log_softmax",
-    "gather_rows",
-    "scatter_rows",
-    "concat",
-    "slice",
-    "pad",
-    "mse_loss",
-    "cross_entropy",
-    "custom",
-];
+/// The name of every operation, as [`Op::name`] gives it, in the order
+/// the variants are declared.
+pub fn all_op_names() -> impl Iterator<Item = &'static str> {
+    OpKind::iter().map(OpKind::name)
+}
+
+impl OpKind {
+    /// The operation's short lowercase name (`"matmul"`, `"sigmoid"`, …).
+    pub fn name(self) -> &'static str {
+        self.into()
+    }
+}
 
 impl Op {
+    /// Which operation this is, without its arguments.
+    pub fn kind(&self) -> OpKind {
+        OpKind::from(self)
+    }
+
     /// A short lowercase name (`"matmul"`, `"sigmoid"`, …).
     pub fn name(&self) -> &'static str {
-        match self {
-            Op::Leaf => "leaf",
-            Op::Param => "param",
-            Op::Add => "add",
-            Op::Sub => "sub",
-            Op::Mul => "mul",
-            Op::Div => "div",
-            Op::Neg => "neg",
-            Op::AddScalar(_) => "add_scalar",
-            Op::MulScalar(_) => "mul_scalar",
-            Op::PowScalar(_) => "pow",
-            Op::Exp => "exp",
-            Op::Log => "log",
-            Op::Sqrt => "sqrt",
-            Op::Abs => "abs",
-            Op::Sign => "sign",
-            Op::Sin => "sin",
-            Op::Cos => "cos",
-            Op::Sigmoid => "sigmoid",
-            Op::SigmoidBackward => "sigmoid_backward",
-            Op::Tanh => "tanh",
-            Op::TanhBackward => "tanh_backward",
-            Op::Relu => "relu",
-            Op::LeakyRelu(_) => "leaky_relu",
-            Op::Softplus => "softplus",
-            Op::Clamp(..) => "clamp",
-            Op::ClampMask(..) => "clamp_mask",
-            Op::StepMask(_) => "step_mask",
-            Op::MatMul { .. } => "matmul",
-            Op::BiasAct(_) => "bias_act",
-            Op::Reshape => "reshape",
-            Op::Permute(_) => "permute",
-            Op::BroadcastTo => "broadcast_to",
-            Op::SumTo => "sum_to",
-            Op::Detach => "detach",
-            Op::SumAxis { .. } => "sum",
-            Op::MaxAxis { .. } => "max",
-            Op::ArgMaxMask { .. } => "argmax_mask",
-            Op::Softmax { .. } => "softmax",
-            Op::LogSoftmax { .. } => "log_softmax",
-            Op::GatherRows { .. } => "gather_rows",
-            Op::ScatterRows { .. } => "scatter_rows",
-            Op::Concat { .. } => "concat",
-            Op::Slice { .. } => "slice",
-            Op::Pad { .. } => "pad",
-            Op::MseLoss { .. } => "mse_loss",
-            Op::CrossEntropy { .. } => "cross_entropy",
-            Op::Custom(_) => "custom",
-        }
+        self.kind().name()
     }
 
     /// The dispatch table: one line per operation, naming its backward rule.
@@ -253,6 +194,7 @@ impl Op {
             Op::AddScalar(_) => arith::add_scalar_backward(c),
             Op::MulScalar(s) => arith::mul_scalar_backward(c, s),
             Op::PowScalar(p) => math::pow_backward(c, p),
+            Op::Pow => math::pow_var_backward(c),
             Op::Exp => math::exp_backward(c),
             Op::Log => math::log_backward(c),
             Op::Sqrt => math::sqrt_backward(c),
@@ -288,5 +230,88 @@ impl Op {
             }
             Op::Custom(id) => custom::custom_backward(c, id),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The names are public (JSON, drawings, errors): generating them must
+    /// keep the names they had when they were written by hand.
+    #[test]
+    fn op_names_are_the_published_ones() {
+        let names: Vec<&str> = all_op_names().collect();
+        assert_eq!(
+            names,
+            [
+                "leaf",
+                "param",
+                "add",
+                "sub",
+                "mul",
+                "div",
+                "neg",
+                "add_scalar",
+                "mul_scalar",
+                "pow",
+                "pow_var",
+                "exp",
+                "log",
+                "sqrt",
+                "abs",
+                "sign",
+                "sin",
+                "cos",
+                "sigmoid",
+                "sigmoid_backward",
+                "tanh",
+                "tanh_backward",
+                "relu",
+                "leaky_relu",
+                "softplus",
+                "clamp",
+                "clamp_mask",
+                "step_mask",
+                "matmul",
+                "bias_act",
+                "reshape",
+                "permute",
+                "broadcast_to",
+                "sum_to",
+                "detach",
+                "sum",
+                "max",
+                "argmax_mask",
+                "softmax",
+                "log_softmax",
+                "gather_rows",
+                "scatter_rows",
+                "concat",
+                "slice",
+                "pad",
+                "mse_loss",
+                "cross_entropy",
+                "custom",
+            ]
+        );
+        assert_eq!(
+            Op::MatMul {
+                ta: true,
+                tb: false
+            }
+            .name(),
+            "matmul"
+        );
+        assert_eq!(Op::PowScalar(2.0).name(), "pow");
+        assert_eq!(Op::Pow.name(), "pow_var");
+        assert_eq!(
+            Op::SumAxis {
+                axis: 0,
+                keepdim: false
+            }
+            .name(),
+            "sum"
+        );
     }
 }
