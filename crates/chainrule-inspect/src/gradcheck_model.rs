@@ -279,10 +279,13 @@ pub fn check_params(
             });
         }
         let counted: Vec<&ElementCheck> = checks.iter().filter(|c| !c.kink).collect();
-        let (read, below): (Vec<&ElementCheck>, Vec<&ElementCheck>) =
-            counted.iter().partition(|c| c.abs_error.is_nan() || c.abs_error > opts.atol);
+        let (read, below): (Vec<&ElementCheck>, Vec<&ElementCheck>) = counted
+            .iter()
+            .partition(|c| c.abs_error.is_nan() || c.abs_error > opts.atol);
         let max_of = |v: &[&ElementCheck], f: fn(&ElementCheck) -> f64| {
-            v.iter().map(|c| f(c)).fold(0.0, |m: f64, x| if x.is_nan() { x } else { m.max(x) })
+            v.iter()
+                .map(|c| f(c))
+                .fold(0.0, |m: f64, x| if x.is_nan() { x } else { m.max(x) })
         };
         let mut worst: Vec<ElementCheck> = counted.iter().map(|c| (*c).clone()).collect();
         let used = |c: &ElementCheck| {
@@ -293,11 +296,7 @@ pub fn check_params(
                 u
             }
         };
-        worst.sort_by(|a, b| {
-            b.verdict
-                .cmp(&a.verdict)
-                .then(used(b).total_cmp(&used(a)))
-        });
+        worst.sort_by(|a, b| b.verdict.cmp(&a.verdict).then(used(b).total_cmp(&used(a))));
         worst.truncate(3);
         let verdict = worst.first().map_or(Verdict::Correct, |w| w.verdict);
         reports.push(ParamCheck {

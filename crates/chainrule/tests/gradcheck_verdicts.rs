@@ -10,7 +10,7 @@ use std::rc::Rc;
 #[test]
 fn item_02_element_verdicts_follow_the_tolerance_rule() {
     let o = GradcheckOptions::default(); // atol 1e-5, rtol 1e-3
-    // |a − n| = 2e-3 > 1e-5 + 1e-3·1: outside the tolerance, a bug.
+                                         // |a − n| = 2e-3 > 1e-5 + 1e-3·1: outside the tolerance, a bug.
     assert_eq!(Verdict::of_element(1.002, 1.0, &o), Verdict::Bug);
     // |a − n| = 1e-4 ≤ 1e-5 + 1e-3: passes, relative error 1e-4: suspicious.
     assert_eq!(Verdict::of_element(1.0001, 1.0, &o), Verdict::Suspicious);
@@ -19,9 +19,19 @@ fn item_02_element_verdicts_follow_the_tolerance_rule() {
     assert_eq!(Verdict::of_element(1.1e-6, 1.0e-6, &o), Verdict::Correct);
     assert_eq!(Verdict::of_element(f64::NAN, 1.0, &o), Verdict::Bug);
     // Passing and "not a bug" are the same thing.
-    for (a, n) in [(1.002f64, 1.0f64), (1.0001, 1.0), (1.1e-6, 1e-6), (5.0, 4.99), (0.0, 2e-5)] {
+    for (a, n) in [
+        (1.002f64, 1.0f64),
+        (1.0001, 1.0),
+        (1.1e-6, 1e-6),
+        (5.0, 4.99),
+        (0.0, 2e-5),
+    ] {
         let within = (a - n).abs() <= o.atol + o.rtol * n.abs();
-        assert_eq!(within, Verdict::of_element(a, n, &o) != Verdict::Bug, "{a} {n}");
+        assert_eq!(
+            within,
+            Verdict::of_element(a, n, &o) != Verdict::Bug,
+            "{a} {n}"
+        );
     }
 }
 
@@ -40,7 +50,11 @@ fn item_02_a_correct_tiny_gradient_is_not_called_a_bug() {
     .unwrap();
     let i = &r.inputs[0];
     assert_eq!(i.analytic, [1e-8, 1e-8]);
-    assert!(i.max_rel_error > 1e-3, "the noise this test needs: {}", i.max_rel_error);
+    assert!(
+        i.max_rel_error > 1e-3,
+        "the noise this test needs: {}",
+        i.max_rel_error
+    );
     assert!(i.passed);
     assert_eq!(i.verdict, Verdict::Correct, "{i:#?}");
 }
