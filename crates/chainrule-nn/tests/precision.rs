@@ -66,10 +66,16 @@ fn measure(act: Activation) {
         acc(last32),
         acc(last64)
     );
-    assert!(rel(first32.train_loss, first64.train_loss) < 1e-6, "{act:?}");
+    assert!(
+        rel(first32.train_loss, first64.train_loss) < 1e-6,
+        "{act:?}"
+    );
     assert!(rel(last32.train_loss, last64.train_loss) < 5e-5, "{act:?}");
     assert!(rel(test(last32), test(last64)) < 5e-5, "{act:?}");
-    assert!((acc(last32) - acc(last64)).abs() <= 1.0 / 359.0 + 1e-12, "{act:?}");
+    assert!(
+        (acc(last32) - acc(last64)).abs() <= 1.0 / 359.0 + 1e-12,
+        "{act:?}"
+    );
     // Both reach the accuracy the README states for the default job (98 %);
     // tanh 96.9 %.
     let floor = if act == Activation::Relu { 0.97 } else { 0.96 };
