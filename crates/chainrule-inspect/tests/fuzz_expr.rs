@@ -243,6 +243,9 @@ fn node(text: String, value: f64, parts: &[&Tree]) -> Tree {
     Tree { text, value, scale }
 }
 
+type Unary = fn(f64) -> f64;
+type Binary = fn(f64, f64) -> f64;
+
 fn tree() -> impl Strategy<Value = Tree> {
     let vars = prop::sample::select(&[("x", 0.5), ("y", 1.5), ("z1", 2.5)][..]);
     let literal = prop::sample::select(&[0.0, 1.0, 2.0, 0.25, 3.5, 10.0][..]);
@@ -251,7 +254,7 @@ fn tree() -> impl Strategy<Value = Tree> {
         literal.prop_map(|v: f64| leaf(format!("{v}"), v)),
     ];
     leaves.prop_recursive(5, 40, 2, move |inner| {
-        let funcs: &[(&str, fn(f64) -> f64)] = &[
+        let funcs: &[(&str, Unary)] = &[
             ("exp", f64::exp),
             ("log", f64::ln),
             ("sqrt", f64::sqrt),
@@ -263,7 +266,7 @@ fn tree() -> impl Strategy<Value = Tree> {
             // relu passes NaN on (as PyTorch); f64::max would drop it.
             ("relu", |x| if x.is_nan() { x } else { x.max(0.0) }),
         ];
-        let ops: &[(&str, fn(f64, f64) -> f64)] = &[
+        let ops: &[(&str, Binary)] = &[
             ("+", |a, b| a + b),
             ("-", |a, b| a - b),
             ("*", |a, b| a * b),
