@@ -10,9 +10,10 @@
 //! of the finite differences, about 1e-10 in f64, not the gradient). A
 //! parameter's verdict is its worst element's, and that element is the
 //! first one reported. A model of another precision (f32 weights) is
-//! widened to f64 first, so the differences are taken in f64. When a check fails, every user-defined
-//! operation in the graph is checked on its own, so the report can name a
-//! broken backward rule (the built-in ones are checked by the test suite).
+//! widened to f64 first, so the differences are taken in f64. When a check
+//! fails, every user-defined operation in the graph is checked on its own,
+//! so the report can name a broken backward rule (the built-in ones are
+//! checked by the test suite).
 
 use chainrule::gradcheck::{relative_error, tolerance_used, GradcheckOptions, Verdict};
 use chainrule::{rng, Float, Graph, ParamId, Result, Tensor, Var};
