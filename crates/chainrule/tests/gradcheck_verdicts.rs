@@ -14,8 +14,8 @@ fn item_02_element_verdicts_follow_the_tolerance_rule() {
     assert_eq!(Verdict::of_element(1.002, 1.0, &o), Verdict::Bug);
     // |a − n| = 1e-4 ≤ 1e-5 + 1e-3: passes, relative error 1e-4: suspicious.
     assert_eq!(Verdict::of_element(1.0001, 1.0, &o), Verdict::Suspicious);
-    // |a − n| = 1e-7 > atol? no: 1e-7 ≤ 1e-5, correct although its relative
-    // error (1e-7 / 1.1e-6 ≈ 0.09) is far above 1e-3.
+    // |a − n| = 1e-7 ≤ atol = 1e-5: correct, although its relative error
+    // (1e-7 / 1.1e-6 ≈ 0.09) is far above 1e-3.
     assert_eq!(Verdict::of_element(1.1e-6, 1.0e-6, &o), Verdict::Correct);
     assert_eq!(Verdict::of_element(f64::NAN, 1.0, &o), Verdict::Bug);
     // Passing and "not a bug" are the same thing.
