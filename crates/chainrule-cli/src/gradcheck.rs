@@ -4,7 +4,9 @@
 
 use chainrule::gradcheck::Verdict;
 use chainrule::rng;
-use chainrule_inspect::gradcheck_model::{check_model, ModelCheckOptions, ModelCheckReport};
+use chainrule_inspect::gradcheck_model::{
+    check_model, ElementCheck, ModelCheckOptions, ModelCheckReport,
+};
 use chainrule_nn::data::{Dataset, Targets};
 use chainrule_nn::mlp::parse_sizes;
 use chainrule_nn::model_io::load_model;
@@ -82,7 +84,7 @@ pub fn run(args: &Args) -> Result<bool> {
             check_model(&model, &data, &rows, opts)?
         }
     };
-    print_report(&report, args.json);
+    print_report(&report, &opts, args.json);
     Ok(report.passed())
 }
 
@@ -143,15 +145,11 @@ fn random_model(args: &Args) -> Result<(Model<f64>, Dataset)> {
     Ok((Model::<f64>::new(&data, &cfg)?, data))
 }
 
-fn verdict(v: Verdict) -> &'static str {
-    match v {
-        Verdict::Correct => "correct",
-        Verdict::Suspicious => "suspicious",
-        Verdict::Bug => "bug",
-    }
-}
-
-fn print_report(r: &ModelCheckReport, as_json: bool) {
+fn print_report(r: &ModelCheckReport, opts: &ModelCheckOptions, as_json: bool) {
+    let element = |w: &ElementCheck| {
+        json!({"index": w.index, "analytic": w.analytic, "numeric": w.numeric,
+               "abs_error": w.abs_error, "rel_error": w.rel_error, "verdict": w.verdict.name()})
+    };
     if as_json {
         let params: Vec<_> = r
             .params
@@ -159,9 +157,11 @@ fn print_report(r: &ModelCheckReport, as_json: bool) {
             .map(|p| {
                 json!({
                     "name": p.name, "checked": p.checked, "elements": p.total,
+                    "counted": p.counted(), "kinks": p.kinks,
                     "max_abs_error": p.max_abs_error, "max_rel_error": p.max_rel_error,
-                    "verdict": verdict(p.verdict), "kinks": p.kinks, "passed": p.passed,
-                    "worst": p.worst.iter().map(|w| json!({"index": w.index, "analytic": w.analytic, "numeric": w.numeric})).collect::<Vec<_>>(),
+                    "below_atol": p.below_atol, "max_rel_error_below_atol": p.max_rel_error_below_atol,
+                    "verdict": p.verdict.name(), "passed": p.passed,
+                    "worst": p.worst.iter().map(element).collect::<Vec<_>>(),
                 })
             })
             .collect();
@@ -172,33 +172,46 @@ fn print_report(r: &ModelCheckReport, as_json: bool) {
             .collect();
         println!(
             "{}",
-            json!({"passed": r.passed(), "params": params, "broken_ops": broken})
+            json!({
+                "passed": r.passed(), "verdict": r.verdict().name(),
+                "failed": r.named(Verdict::Bug), "suspicious": r.named(Verdict::Suspicious),
+                "unchecked": r.unchecked(), "precision": "f64",
+                "eps": opts.eps, "atol": opts.atol, "rtol": opts.rtol,
+                "params": params, "broken_ops": broken,
+            })
         );
         return;
     }
     println!(
-        "{:<12} {:>9} {:>12} {:>12} {:>6}  {:<10} worst element (analytic vs numeric)",
-        "parameter", "checked", "max abs err", "max rel err", "kinks", "verdict"
+        "{:<12} {:>9} {:>6} {:>12} {:>12}  {:<10} worst element: analytic vs numeric (relative error)",
+        "parameter", "checked", "kinks", "max abs err", "max rel err", "verdict"
     );
     for p in &r.params {
         let worst = p
             .worst
             .first()
-            .map(|w| format!("#{}: {:.8e} vs {:.8e}", w.index, w.analytic, w.numeric))
-            .unwrap_or_default();
+            .map(|w| {
+                format!(
+                    "#{}: {:.8e} vs {:.8e} ({:.2e})",
+                    w.index, w.analytic, w.numeric, w.rel_error
+                )
+            })
+            .unwrap_or_else(|| "none compared (all at kinks)".to_string());
+        // The relative error is read only above atol (see the summary).
+        let rel = if p.counted() > p.below_atol {
+            format!("{:.3e}", p.max_rel_error)
+        } else {
+            "-".to_string()
+        };
         println!(
-            "{:<12} {:>4}/{:<4} {:>12.3e} {:>12.3e} {:>6}  {:<10} {worst}",
+            "{:<12} {:>4}/{:<4} {:>6} {:>12.3e} {:>12}  {:<10} {worst}",
             p.name,
             p.checked,
             p.total,
-            p.max_abs_error,
-            p.max_rel_error,
             p.kinks,
-            if p.passed {
-                verdict(p.verdict)
-            } else {
-                "FAILED"
-            }
+            p.max_abs_error,
+            rel,
+            p.verdict.name(),
         );
     }
     for b in &r.broken_ops {
@@ -207,12 +220,7 @@ fn print_report(r: &ModelCheckReport, as_json: bool) {
             b.name, b.node, b.max_rel_error
         );
     }
-    println!(
-        "{} (relative error below 1e-5: correct; above 1e-3: a bug; kinks are not counted)",
-        if r.passed() {
-            "all gradients agree with finite differences"
-        } else {
-            "gradient check FAILED"
-        }
-    );
+    for line in r.summary(opts) {
+        println!("{line}");
+    }
 }

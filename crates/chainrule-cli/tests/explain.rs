@@ -223,7 +223,14 @@ fn a_trained_model_file_and_init_weights() {
         "--format",
         "json",
     ]);
-    assert!(j2["gradients"]["2.weight"].is_array());
+    // Shapes and finiteness here; the values are checked against a network
+    // worked by hand in `init_weights_give_the_hand_computed_loss_and_gradients`.
+    let g2 = numbers(&j2["gradients"]["2.weight"]);
+    assert_eq!(g2.len(), 3 * 5, "{g2:?}");
+    assert!(
+        g2.iter().all(|v| v.is_finite()) && g2.iter().any(|v| *v != 0.0),
+        "{g2:?}"
+    );
     fails(
         &["explain", "--model", m, "--input", "1,2", "--target", "0"],
         "4 inputs",
@@ -356,4 +363,84 @@ fn bad_input_is_a_clear_error() {
     assert!(j["value"].is_null(), "inf is null in JSON: {j}");
     let t = ok(&["explain", "--expr", "log(x)", "--at", "x=-1"]);
     assert!(t.contains("NaN"), "{t}");
+}
+
+/// A 2-2-2 network written by hand (weights below), as PyTorch would store
+/// it: no metadata, `[out, in]` weights.
+fn hand_network(path: &std::path::Path) {
+    use chainrule_nn::model_file::{save, NamedTensor};
+    let t = |name: &str, shape: &[usize], data: &[f32]| NamedTensor {
+        name: name.to_string(),
+        shape: shape.to_vec(),
+        data: data.to_vec(),
+    };
+    save(
+        path,
+        &[
+            t("0.weight", &[2, 2], &[1.0, -1.0, 0.5, 2.0]),
+            t("0.bias", &[2], &[0.0, -1.0]),
+            t("2.weight", &[2, 2], &[1.0, 0.0, -1.0, 0.5]),
+            t("2.bias", &[2], &[0.5, 0.0]),
+        ],
+        &Default::default(),
+    )
+    .unwrap();
+}
+
+/// Flattens a JSON number or (nested) array of numbers.
+fn numbers(v: &serde_json::Value) -> Vec<f64> {
+    match v {
+        serde_json::Value::Array(a) => a.iter().flat_map(numbers).collect(),
+        n => vec![n.as_f64().unwrap_or_else(|| panic!("not a number: {n}"))],
+    }
+}
+
+#[test]
+fn init_weights_give_the_hand_computed_loss_and_gradients() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("hand.safetensors");
+    hand_network(&file);
+    let j = json(&[
+        "explain",
+        "--init",
+        file.to_str().unwrap(),
+        "--layers",
+        "2,2,2",
+        "--activation",
+        "relu",
+        "--output-activation",
+        "identity",
+        "--loss",
+        "cce",
+        "--input",
+        "1,2",
+        "--target",
+        "1",
+        "--format",
+        "json",
+    ]);
+    // By hand: z1 = W1·x + b1 = [1 − 2 + 0, 0.5 + 4 − 1] = [−1, 3.5],
+    // h = relu(z1) = [0, 3.5], z2 = W2·h + b2 = [0.5, 1.75].
+    // Softmax of z2: p = [q, 1 − q] with q = 1 / (1 + e^1.25);
+    // loss −ln(1 − q) = ln(1 + e^−1.25).
+    // ∂L/∂z2 = p − onehot(1) = [q, −q]; ∂L/∂W2 = ∂L/∂z2 ⊗ h = [[0, 3.5q],
+    // [0, −3.5q]]; ∂L/∂h = W2ᵀ·[q, −q] = [2q, −0.5q]; ReLU passes only the
+    // second: ∂L/∂z1 = [0, −0.5q]; ∂L/∂W1 = ∂L/∂z1 ⊗ x = [[0, 0], [−0.5q, −q]].
+    let q = 1.0 / (1.0 + 1.25f64.exp());
+    let want: [(&str, Vec<f64>); 4] = [
+        ("0.weight", vec![0.0, 0.0, -0.5 * q, -q]),
+        ("0.bias", vec![0.0, -0.5 * q]),
+        ("2.weight", vec![0.0, 3.5 * q, 0.0, -3.5 * q]),
+        ("2.bias", vec![q, -q]),
+    ];
+    let close = |got: f64, want: f64| (got - want).abs() <= 1e-12 * want.abs().max(1.0);
+    let loss = j["loss"].as_f64().unwrap();
+    assert!(close(loss, (1.0 + (-1.25f64).exp()).ln()), "loss {loss}");
+    for (name, w) in want {
+        let got = numbers(&j["gradients"][name]);
+        assert_eq!(got.len(), w.len(), "{name}: {got:?}");
+        for (g, w) in got.iter().zip(&w) {
+            assert!(close(*g, *w), "{name}: got {got:?}, want {w:?}");
+        }
+    }
 }

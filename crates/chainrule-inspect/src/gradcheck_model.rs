@@ -3,11 +3,19 @@
 //! gradcheck defaults (ε = 1e-6, atol = 1e-5, rtol = 1e-3). Large tensors
 //! are checked on a seeded sample of elements. Elements at a kink (ReLU at
 //! 0, |x| at 0), where the one-sided differences disagree, are reported and
-//! not counted as failures. When a check fails, every user-defined
-//! operation in the graph is checked on its own, so the report can name a
-//! broken backward rule (the built-in ones are checked by the test suite).
+//! not counted as failures. Each element gets a verdict by one rule
+//! ([`Verdict::of_element`]): outside the tolerance it is a bug (and the
+//! check fails), within `atol` it is correct whatever its relative error
+//! (for gradients that small the relative error measures the rounding noise
+//! of the finite differences, about 1e-10 in f64, not the gradient). A
+//! parameter's verdict is its worst element's, and that element is the
+//! first one reported. A model of another precision (f32 weights) is
+//! widened to f64 first, so the differences are taken in f64. When a check
+//! fails, every user-defined operation in the graph is checked on its own,
+//! so the report can name a broken backward rule (the built-in ones are
+//! checked by the test suite).
 
-use chainrule::gradcheck::Verdict;
+use chainrule::gradcheck::{relative_error, tolerance_used, GradcheckOptions, Verdict};
 use chainrule::{rng, Float, Graph, ParamId, Result, Tensor, Var};
 use std::rc::Rc;
 
@@ -24,6 +32,17 @@ pub struct ModelCheckOptions {
     pub max_elements: usize,
     /// Seed of the sample.
     pub seed: u64,
+}
+
+impl ModelCheckOptions {
+    /// The step and tolerances, as the engine's gradient check takes them.
+    pub fn tolerances(&self) -> GradcheckOptions {
+        GradcheckOptions {
+            eps: self.eps,
+            atol: self.atol,
+            rtol: self.rtol,
+        }
+    }
 }
 
 impl Default for ModelCheckOptions {
@@ -49,6 +68,8 @@ pub struct ElementCheck {
     pub rel_error: f64,
     /// The one-sided differences disagree: a non-differentiable point.
     pub kink: bool,
+    /// This element's verdict ([`Verdict::of_element`]; kinks are correct).
+    pub verdict: Verdict,
 }
 
 /// The check of one parameter.
@@ -58,16 +79,33 @@ pub struct ParamCheck {
     /// Elements compared, and the parameter's size.
     pub checked: usize,
     pub total: usize,
+    /// Largest `|analytic − numeric|` (kinks excluded).
     pub max_abs_error: f64,
+    /// Largest relative error among the elements whose difference exceeds
+    /// `atol` (below it the relative error is finite-difference noise and
+    /// not read); 0 when there are none. Kinks excluded.
     pub max_rel_error: f64,
-    /// The lesson's reading of `max_rel_error` (kinks excluded).
+    /// Elements (kinks excluded) whose difference is within `atol`, so that
+    /// their relative error is not read, and the largest such relative error.
+    pub below_atol: usize,
+    pub max_rel_error_below_atol: f64,
+    /// The worst element verdict (kinks excluded).
     pub verdict: Verdict,
     /// Elements at kinks (not counted).
     pub kinks: usize,
-    /// Every compared element is within `atol + rtol · |numeric|` (kinks excluded).
+    /// No element is a bug: every compared element is within
+    /// `atol + rtol · |numeric|` (kinks excluded).
     pub passed: bool,
-    /// The worst elements, largest absolute error first (at most 3).
+    /// The worst elements (at most 3): worst verdict first, then the most
+    /// of its tolerance used. The first one set the verdict.
     pub worst: Vec<ElementCheck>,
+}
+
+impl ParamCheck {
+    /// Elements that were really compared (checked, less the kinks).
+    pub fn counted(&self) -> usize {
+        self.checked - self.kinks
+    }
 }
 
 /// A user-defined operation whose backward rule disagrees with finite
@@ -88,9 +126,89 @@ pub struct ModelCheckReport {
 }
 
 impl ModelCheckReport {
-    /// Whether every parameter passed.
+    /// Whether every parameter passed (no verdict is a bug).
     pub fn passed(&self) -> bool {
         self.params.iter().all(|p| p.passed)
+    }
+
+    /// The worst parameter verdict.
+    pub fn verdict(&self) -> Verdict {
+        self.params
+            .iter()
+            .map(|p| p.verdict)
+            .max()
+            .unwrap_or(Verdict::Correct)
+    }
+
+    /// The names of the parameters with verdict `v`.
+    pub fn named(&self, v: Verdict) -> Vec<&str> {
+        self.params
+            .iter()
+            .filter(|p| p.verdict == v)
+            .map(|p| p.name.as_str())
+            .collect()
+    }
+
+    /// The names of the parameters of which no element was compared
+    /// (every sampled element at a kink).
+    pub fn unchecked(&self) -> Vec<&str> {
+        self.params
+            .iter()
+            .filter(|p| p.counted() == 0)
+            .map(|p| p.name.as_str())
+            .collect()
+    }
+
+    /// The closing lines a person reads: which parameters failed, which
+    /// are suspicious, which could not be checked, and why small
+    /// gradients' relative errors were not read.
+    pub fn summary(&self, opts: &ModelCheckOptions) -> Vec<String> {
+        let mut lines = Vec::new();
+        let (bugs, suspicious) = (self.named(Verdict::Bug), self.named(Verdict::Suspicious));
+        if !bugs.is_empty() {
+            lines.push(format!(
+                "gradient check FAILED: {} disagree with finite differences (bug: an element outside {:e} + {:e}·|numeric|)",
+                bugs.join(", "),
+                opts.atol,
+                opts.rtol
+            ));
+        }
+        if !suspicious.is_empty() {
+            lines.push(format!(
+                "suspicious (relative error between 1e-5 and 1e-3): {}; look closer (kinks, the step)",
+                suspicious.join(", ")
+            ));
+        }
+        if bugs.is_empty() && suspicious.is_empty() {
+            lines.push("all gradients agree with finite differences".to_string());
+        } else if bugs.is_empty() {
+            lines.push("no parameter failed".to_string());
+        }
+        let unchecked = self.unchecked();
+        if !unchecked.is_empty() {
+            lines.push(format!(
+                "not checked (every sampled element at a kink): {}",
+                unchecked.join(", ")
+            ));
+        }
+        let below: usize = self.params.iter().map(|p| p.below_atol).sum();
+        let noisy = self
+            .params
+            .iter()
+            .map(|p| p.max_rel_error_below_atol)
+            .fold(0.0, f64::max);
+        if noisy >= 1e-5 {
+            lines.push(format!(
+                "{below} elements differ by less than atol = {:e}: their relative error (up to {noisy:.3e}) is \
+                 the rounding noise of finite differences in f64 on gradients this small, not read as a verdict",
+                opts.atol
+            ));
+        }
+        lines.push(format!(
+            "(in f64; relative error below 1e-5: correct; above 1e-3: a bug; differences within atol = {:e}: correct; kinks are not counted)",
+            opts.atol
+        ));
+        lines
     }
 }
 
@@ -118,6 +236,7 @@ pub fn check_params(
         g.clear();
         Ok(v)
     };
+    let tol = opts.tolerances();
     let mut reports = Vec::new();
     for (k, (name, p)) in params.iter().enumerate() {
         let original = g.param_value(*p)?;
@@ -146,36 +265,52 @@ pub fn check_params(
             let kink = (right - left).abs() > 10.0 * (opts.atol + opts.rtol * numeric.abs())
                 && (right - left).abs() > 1e-4;
             let a = analytic[e];
-            let abs_error = (a - numeric).abs();
-            let scale = a.abs().max(numeric.abs());
-            let rel_error = if scale == 0.0 { 0.0 } else { abs_error / scale };
             checks.push(ElementCheck {
                 index: e,
                 analytic: a,
                 numeric,
-                abs_error,
-                rel_error,
+                abs_error: (a - numeric).abs(),
+                rel_error: relative_error(a, numeric),
                 kink,
+                verdict: if kink {
+                    Verdict::Correct
+                } else {
+                    Verdict::of_element(a, numeric, &tol)
+                },
             });
         }
         let counted: Vec<&ElementCheck> = checks.iter().filter(|c| !c.kink).collect();
-        let passed = counted
+        let (read, below): (Vec<&ElementCheck>, Vec<&ElementCheck>) = counted
             .iter()
-            .all(|c| c.abs_error <= opts.atol + opts.rtol * c.numeric.abs());
-        let max_abs_error = counted.iter().map(|c| c.abs_error).fold(0.0, f64::max);
-        let max_rel_error = counted.iter().map(|c| c.rel_error).fold(0.0, f64::max);
+            .partition(|c| c.abs_error.is_nan() || c.abs_error > opts.atol);
+        let max_of = |v: &[&ElementCheck], f: fn(&ElementCheck) -> f64| {
+            v.iter()
+                .map(|c| f(c))
+                .fold(0.0, |m: f64, x| if x.is_nan() { x } else { m.max(x) })
+        };
         let mut worst: Vec<ElementCheck> = counted.iter().map(|c| (*c).clone()).collect();
-        worst.sort_by(|a, b| b.abs_error.total_cmp(&a.abs_error));
+        let used = |c: &ElementCheck| {
+            let u = tolerance_used(c.analytic, c.numeric, &tol);
+            if u.is_nan() {
+                f64::INFINITY
+            } else {
+                u
+            }
+        };
+        worst.sort_by(|a, b| b.verdict.cmp(&a.verdict).then(used(b).total_cmp(&used(a))));
         worst.truncate(3);
+        let verdict = worst.first().map_or(Verdict::Correct, |w| w.verdict);
         reports.push(ParamCheck {
             name: name.clone(),
             checked: checks.len(),
             total,
-            max_abs_error,
-            max_rel_error,
-            verdict: Verdict::from_relative_error(max_rel_error),
+            max_abs_error: max_of(&counted, |c| c.abs_error),
+            max_rel_error: max_of(&read, |c| c.rel_error),
+            below_atol: below.len(),
+            max_rel_error_below_atol: max_of(&below, |c| c.rel_error),
+            verdict,
             kinks: checks.len() - counted.len(),
-            passed,
+            passed: verdict != Verdict::Bug,
             worst,
         });
     }

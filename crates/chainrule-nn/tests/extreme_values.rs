@@ -8,21 +8,35 @@
 //! softplus at ±1e4, and exp at the edge of overflow.
 
 use chainrule::{Float, Graph, Tensor};
-use chainrule_nn::loss::{bce, cross_entropy, Reduction};
+use chainrule_nn::loss::{bce, bce_with_logits, cross_entropy, Reduction};
 
-fn close(got: f64, want: f64, rel: f64, what: &str) {
+/// `got` within `rel` of `want`, relative to `want` itself (a value of
+/// 2.4e-7 is checked to 2.4e-7·rel, not to rel), plus `floor` for values
+/// that carry no relative precision (results below the smallest normal
+/// number, or exact zeros reached by cancellation); infinities exactly.
+fn close_with(got: f64, want: f64, rel: f64, floor: f64, what: &str) {
     let ok = if want.is_infinite() {
         got == want
     } else {
-        (got - want).abs() <= rel * want.abs().max(1.0)
+        (got - want).abs() <= rel * want.abs() + floor
     };
-    assert!(ok, "{what}: got {got:e}, want {want:e}");
+    assert!(
+        ok,
+        "{what}: got {got:e}, want {want:e} (relative error {:.2e}, allowed {rel:e} + {floor:e})",
+        (got - want).abs() / want.abs()
+    );
+}
+
+/// Relative to the value, with the smallest normal number of `F` as the
+/// floor (subnormal results have no relative precision to check).
+fn close<F: Float>(got: f64, want: f64, rel: f64, what: &str) {
+    close_with(got, want, rel, F::min_positive_value().as_f64(), what);
 }
 
 fn all_close<F: Float>(got: &[F], want: &[f64], rel: f64, what: &str) {
     assert_eq!(got.len(), want.len(), "{what}");
     for (i, (g, w)) in got.iter().zip(want).enumerate() {
-        close(g.as_f64(), *w, rel, &format!("{what} [{i}] ({})", F::NAME));
+        close::<F>(g.as_f64(), *w, rel, &format!("{what} [{i}] ({})", F::NAME));
     }
 }
 
@@ -66,7 +80,19 @@ fn softmax_and_log_softmax<F: Float>() {
         };
         let name = if log { "log_softmax" } else { "softmax" };
         all_close(&out.to_vec(), &values, tol::<F>(), name);
-        all_close(z.grad().unwrap().data(), &grads, tol::<F>(), name);
+        // The gradient's zeros in row 2 come from cancelling terms of size
+        // Σ p w = 2 (softmax) and Σ w = 6 (log_softmax): they are checked to
+        // 4ε of that size, the rest relative to the value.
+        for (i, (got, want)) in z.grad().unwrap().data().iter().zip(grads).enumerate() {
+            let floor = if want == 0.0 { 6.0 * tol::<F>() } else { 0.0 };
+            close_with(
+                got.as_f64(),
+                want,
+                tol::<F>(),
+                floor,
+                &format!("{name}' [{i}] ({})", F::NAME),
+            );
+        }
     }
 }
 
@@ -84,7 +110,7 @@ fn cross_entropy_in_f32_at_plus_minus_1e4() {
     let g = Graph::<f32>::new();
     let z = g.variable(&Tensor::from_f64(&[1e4, 0.0, -1e4, 5.0, 5.0, 5.0], &[2, 3]).unwrap());
     let l = cross_entropy(z, &[2, 0], Reduction::Sum).unwrap();
-    close(
+    close::<f32>(
         l.item().unwrap().as_f64(),
         20_001.098_612_288_67,
         1e-7,
@@ -103,7 +129,10 @@ fn cross_entropy_in_f32_at_plus_minus_1e4() {
 fn activations<F: Float>() {
     // x = [1e4, −1e4, 100, −100, 0]:
     // σ(x) = [1, 0, 1 − 3.7e−44 → 1, 3.7200759760208356e−44, 1/2] with
-    // σ' = σ(1 − σ) = [0, 0, 3.7e−44, 3.7e−44, 1/4] (f32 flushes 3.7e−44 to ~0);
+    // σ' = σ(1 − σ) = [0, 0, 0, 3.7e−44, 1/4]: at x = 100 the true 3.7e−44
+    // is lost because σ(100) rounds to 1 in both formats (PyTorch's
+    // σ(1 − σ) gives the same 0); 3.7e−44 is subnormal in f32, checked to
+    // the smallest normal number there;
     // tanh(x) = [1, −1, 1, −1, 0] with tanh' = 1 − tanh² = [0, 0, 0, 0, 1];
     // softplus(x) = ln(1 + eˣ) = [1e4, 0, 100, 3.7e−44, ln 2] with
     // softplus' = σ(x).
@@ -114,7 +143,7 @@ fn activations<F: Float>() {
         (
             "sigmoid",
             [1.0, 0.0, 1.0, tiny, 0.5],
-            [0.0, 0.0, tiny, tiny, 0.25],
+            [0.0, 0.0, 0.0, tiny, 0.25],
         ),
         (
             "tanh",
@@ -206,14 +235,15 @@ fn bce_on_probabilities_zero_and_one_in_f32() {
         Reduction::Sum,
     )
     .unwrap();
-    close(
+    close::<f32>(
         wrong.item().unwrap().as_f64(),
         31.884_770_305_757_484,
         1e-6,
         "bce wrong",
     );
     wrong.backward().unwrap();
-    assert!(p.grad().unwrap().data().iter().all(|v| v.is_finite()));
+    // p = 0 and 1 lie outside the clamp: ∂clamp/∂p = 0, the gradient is 0.
+    assert_eq!(p.grad().unwrap().data(), [0.0, 0.0]);
     let g = Graph::<f32>::new();
     let p = g.variable(&Tensor::from_f64(&[0.0, 1.0], &[2]).unwrap());
     let right = bce(
@@ -222,14 +252,18 @@ fn bce_on_probabilities_zero_and_one_in_f32() {
         Reduction::Sum,
     )
     .unwrap();
-    close(
+    // Relative to the value: −2 ln(1 − 2⁻²³) in f32, where ln(1 − 2⁻²³)
+    // rounds to −2⁻²³ (its next term, 2⁻⁴⁷, is below the f32 spacing).
+    close::<f32>(
         right.item().unwrap().as_f64(),
         2.384_185_791_015_625e-7,
-        1e-3,
+        tol::<f32>(),
         "bce right",
     );
     right.backward().unwrap();
-    assert!(p.grad().unwrap().data().iter().all(|v| v.is_finite()));
+    // Outside the clamp [ε, 1 − ε] the clamp's derivative is 0 (as
+    // PyTorch's clamp), so both gradients are exactly 0.
+    assert_eq!(p.grad().unwrap().data(), [0.0, 0.0]);
 }
 
 /// Equal logits of −1e4 in f32: the answer is ln 2 (cross-entropy) and
@@ -241,7 +275,7 @@ fn equal_logits_of_minus_1e4_in_f32_keep_ln_2() {
     let g = Graph::<f32>::new();
     let z = g.variable(&Tensor::from_f64(&[-1e4, -1e4], &[1, 2]).unwrap());
     let l = cross_entropy(z, &[1], Reduction::Mean).unwrap();
-    close(
+    close::<f32>(
         l.item().unwrap().as_f64(),
         std::f64::consts::LN_2,
         tol::<f32>(),
@@ -255,5 +289,53 @@ fn equal_logits_of_minus_1e4_in_f32_keep_ln_2() {
         &[-std::f64::consts::LN_2; 2],
         tol::<f32>(),
         "log_softmax",
+    );
+}
+
+#[test]
+fn bce_gradients_at_the_clamp_edges_in_f32() {
+    // p = [ε, 1 − ε] (ε = 2⁻²³, inside the clamp, ends included) against
+    // y = [1, 0]: ∂/∂p = (p − y) / (p(1 − p)) = −1/ε and 1/ε = ∓2²³ =
+    // ∓8388608, exact in f32 (1 − (1 − 2⁻²³) is exactly 2⁻²³). The loss is
+    // −2 ln ε = 2 · 23 ln 2 = 31.884770305757484.
+    let eps = 2f64.powi(-23);
+    let g = Graph::<f32>::new();
+    let p = g.variable(&Tensor::from_f64(&[eps, 1.0 - eps], &[2]).unwrap());
+    let y = g.input(&Tensor::from_f64(&[1.0, 0.0], &[2]).unwrap());
+    let l = bce(p, y, Reduction::Sum).unwrap();
+    close::<f32>(
+        l.item().unwrap().as_f64(),
+        31.884_770_305_757_484,
+        1e-6,
+        "bce edge",
+    );
+    l.backward().unwrap();
+    all_close(
+        p.grad().unwrap().data(),
+        &[-8_388_608.0, 8_388_608.0],
+        tol::<f32>(),
+        "bce edge'",
+    );
+}
+
+#[test]
+fn bce_with_logits_gradients_at_plus_minus_1e4_in_f32() {
+    // z = [1e4, −1e4, 0, 2], y = [0, 1, 1, 0], mean over n = 4:
+    // loss softplus(z) − y z = [1e4, 1e4, ln 2, ln(1 + e²)], mean
+    // (2e4 + ln 2 + 2.1269280110429727) / 4 = 5000.705161...;
+    // ∂/∂z = (σ(z) − y) / n = [1/4, −1/4, −1/8, σ(2)/4] with
+    // σ(2) = 0.8807970779778823.
+    let g = Graph::<f32>::new();
+    let z = g.variable(&Tensor::from_f64(&[1e4, -1e4, 0.0, 2.0], &[4]).unwrap());
+    let y = g.input(&Tensor::from_f64(&[0.0, 1.0, 1.0, 0.0], &[4]).unwrap());
+    let l = bce_with_logits(z, y, Reduction::Mean).unwrap();
+    let want = (2e4 + std::f64::consts::LN_2 + 2.126_928_011_042_972_7) / 4.0;
+    close::<f32>(l.item().unwrap().as_f64(), want, tol::<f32>(), "bce logits");
+    l.backward().unwrap();
+    all_close(
+        z.grad().unwrap().data(),
+        &[0.25, -0.25, -0.125, 0.880_797_077_977_882_3 / 4.0],
+        tol::<f32>(),
+        "bce logits'",
     );
 }
