@@ -2,6 +2,7 @@
 //! differences in f64, per parameter, with the lesson's verdicts. Exit
 //! status 1 when a check fails.
 
+use crate::numeric_args;
 use chainrule::gradcheck::Verdict;
 use chainrule::rng;
 use chainrule_inspect::gradcheck_model::{
@@ -9,7 +10,7 @@ use chainrule_inspect::gradcheck_model::{
 };
 use chainrule_nn::data::{Dataset, Targets};
 use chainrule_nn::mlp::parse_sizes;
-use chainrule_nn::model_io::load_model;
+use chainrule_nn::model_io::load_model_with_data;
 use chainrule_nn::trainer::{Model, TrainConfig};
 use chainrule_nn::{Activation, Error, Init, LossKind, Result};
 use serde_json::json;
@@ -27,12 +28,12 @@ pub struct Args {
     #[arg(long, default_value = "cce")]
     loss: String,
     /// Rows in the random batch.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 8, allow_negative_numbers = true, value_parser = numeric_args::at_least_one)]
     batch: usize,
     /// Seed of the weights, the data and the sampled elements.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true, value_parser = numeric_args::seed)]
     seed: u64,
-    /// Check a saved model instead (with --data).
+    /// Check a saved model instead (on the data it records, or --data).
     #[arg(long)]
     model: Option<PathBuf>,
     /// Data for --model: digits | breast-cancer | iris | diabetes | csv:PATH | mnist:DIR.
@@ -45,7 +46,7 @@ pub struct Args {
     #[arg(long)]
     delimiter: Option<String>,
     /// Elements checked per parameter at most (a seeded sample beyond).
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, allow_negative_numbers = true, value_parser = numeric_args::at_least_one)]
     max_elements: usize,
     /// Print one JSON object.
     #[arg(long)]
@@ -55,30 +56,46 @@ pub struct Args {
 /// Runs the check; `Ok(false)` when it fails.
 pub fn run(args: &Args) -> Result<bool> {
     let opts = ModelCheckOptions {
-        max_elements: args.max_elements.max(1),
+        max_elements: args.max_elements,
         seed: args.seed,
         ..ModelCheckOptions::default()
     };
-    let report = match (&args.model, &args.data) {
-        (Some(path), Some(spec)) => {
-            let model = load_model::<f64>(path, None)?;
+    let report = match &args.model {
+        Some(path) => {
+            let (model, record) = load_model_with_data::<f64>(path, None)?;
+            // The data the model file records, unless --data names another.
+            let spec = match (&args.data, &record) {
+                (Some(spec), _) => spec.clone(),
+                (None, Some(r)) => r.spec.clone(),
+                (None, None) => {
+                    return Err(Error::config(
+                        "data",
+                        format!(
+                            "{} does not record the data it was trained on: give --data SPEC",
+                            path.display()
+                        ),
+                    ))
+                }
+            };
             let prepared = crate::data_args::prepare(
-                spec,
+                &spec,
                 Some(model.loss),
                 &crate::data_args::Reading {
                     task: args.task.clone(),
-                    delimiter: args.delimiter.clone(),
+                    delimiter: args
+                        .delimiter
+                        .clone()
+                        .or_else(|| record.as_ref().and_then(|r| r.delimiter.clone())),
                 },
                 0.0,
                 args.seed,
                 false,
                 model.standardizer.clone(),
             )?;
-            let rows: Vec<usize> = (0..prepared.train.n.min(args.batch.max(1))).collect();
+            let rows: Vec<usize> = (0..prepared.train.n.min(args.batch)).collect();
             check_model(&model, &prepared.train, &rows, opts)?
         }
-        (Some(_), None) => return Err(Error::config("data", "--model needs --data")),
-        (None, _) => {
+        None => {
             let (model, data) = random_model(args)?;
             let rows: Vec<usize> = (0..data.n).collect();
             check_model(&model, &data, &rows, opts)?
@@ -97,7 +114,7 @@ fn random_model(args: &Args) -> Result<(Model<f64>, Dataset)> {
             "give at least an input and an output size",
         ));
     }
-    let (d, k, n) = (sizes[0], sizes[sizes.len() - 1], args.batch.max(1));
+    let (d, k, n) = (sizes[0], sizes[sizes.len() - 1], args.batch);
     let loss = LossKind::parse(&args.loss)?;
     let targets = match loss {
         LossKind::Cce => Targets::Classes {

@@ -199,7 +199,12 @@ fn item_10_huge_losses_are_printed_in_scientific_notation() {
 
 #[test]
 fn item_10_negative_and_pointless_numeric_flags_are_clear_errors() {
-    let cases: [&[&str]; 10] = [
+    let cases: [&[&str]; 15] = [
+        &["gradcheck", "--batch", "0"],
+        &["gradcheck", "--max-elements", "0"],
+        &["diagnose", "--chain", "-5"],
+        &["explain", "--lr", "-1"],
+        &["eval", "--model", "m.safetensors", "--seed", "-1"],
         &["train", "--epochs", "-3"],
         &["train", "--seed", "-1"],
         &["train", "--clip-norm", "-1"],
