@@ -1122,8 +1122,53 @@ fn record_step<'g>(
     };
     let role = format!("loss ({text})");
     put(labels, l.id(), "L", None, &role);
+    name_loss_parts(g, before, l.id(), labels, &role);
     roles(labels, before, g.len(), &role);
     Ok((l, text))
+}
+
+/// A loss built from elementwise operations (nodes `from..=loss`) ends in
+/// the mean `(1/n)·Σ ℓ`, recorded as flatten, sum and scale: names them as
+/// a learner writes them (ℓ the per-element loss, vec(ℓ) its elements in a
+/// row, Σℓ their sum, p the clamped probability) instead of numbered nodes.
+fn name_loss_parts(g: &Graph<f64>, from: usize, loss: usize, labels: &mut Labels, role: &str) {
+    let infos = g.nodes();
+    let input = |id: usize| infos[id].inputs[0];
+    let Some(sum) = input(loss).filter(|_| matches!(infos[loss].op, Op::MulScalar(_))) else {
+        return;
+    };
+    if !matches!(infos[sum].op, Op::SumAxis { .. }) {
+        return;
+    }
+    let mut name = |id: usize, text: &str, what: &str| {
+        if labels.get(&id).is_none_or(|l| l.name.is_empty()) {
+            labels.insert(
+                id,
+                Label {
+                    name: text.into(),
+                    key: None,
+                    role: Some(format!("{role}: {what}")),
+                },
+            );
+        }
+    };
+    name(sum, "Σℓ", "the sum of the per-element losses");
+    // BCE on probabilities reads ŷ clamped away from 0 and 1 (log 0).
+    for info in &infos[from..loss] {
+        if matches!(info.op, Op::Clamp(..)) {
+            name(info.id, "p", "ŷ clamped away from 0 and 1 (log 0 is −∞)");
+        }
+    }
+    match input(sum) {
+        Some(flat) if matches!(infos[flat].op, Op::Reshape) => {
+            name(flat, "vec(ℓ)", "the per-element losses in one row");
+            if let Some(per) = input(flat) {
+                name(per, "ℓ", "the per-element loss");
+            }
+        }
+        Some(per) => name(per, "ℓ", "the per-element loss"),
+        None => {}
+    }
 }
 
 /// Traces one training step of `model` on one example: the forward pass,

@@ -55,6 +55,20 @@ fn all_reports() -> Vec<(String, Report)> {
     };
     let x = explain_network(&mut model, &setup).unwrap();
     reports.push(("2-3-1 tanh".into(), x.report(SHOW)));
+    // BCE on logits and on probabilities: losses made of several
+    // elementwise operations and the mean.
+    for out in [Activation::Identity, Activation::Sigmoid] {
+        let mut model = random_net(&[2, 2, 1], Activation::Sigmoid, out, 0);
+        let setup = NetworkSetup {
+            title: "2-2-1 bce".into(),
+            input: vec![0.5, -1.0],
+            target: vec![1.0],
+            loss: LossKind::Bce,
+            lr: 0.5,
+        };
+        let x = explain_network(&mut model, &setup).unwrap();
+        reports.push((format!("2-2-1 bce, {} output", out.name()), x.report(SHOW)));
+    }
     reports
 }
 
@@ -79,8 +93,33 @@ fn item_12_no_internal_names_or_self_repeating_formulas() {
             "bias_act",
             "_backward",
             "= exp(x) = exp(x)",
+            "bcast(",
+            "reshape(∂",
         ] {
             assert!(!table.contains(bad), "{what}: '{bad}' in\n{table}");
+        }
+        // The mean that ends a loss reads (1/n)·Σℓ over the per-element
+        // losses ℓ, not numbered nodes.
+        for s in &r.sections {
+            for row in &s.rows {
+                let numbered = |t: &str| {
+                    t.split(|c: char| !c.is_alphanumeric()).any(|w| {
+                        w.len() > 1
+                            && w.starts_with('v')
+                            && w[1..].chars().all(|c| c.is_ascii_digit())
+                    })
+                };
+                if row.what.starts_with("loss")
+                    && (row.what.contains("reshape") || row.what.contains("sum over"))
+                {
+                    assert!(
+                        !numbered(&row.node) && !numbered(&row.formula),
+                        "{what}: {} | {}",
+                        row.node,
+                        row.formula
+                    );
+                }
+            }
         }
         for s in &r.sections {
             for row in &s.rows {
