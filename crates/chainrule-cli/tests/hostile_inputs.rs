@@ -113,6 +113,9 @@ fn cases(d: &Path) -> Vec<Case> {
         t("2.bias", &[3]),
     ];
     let valid = std::fs::read(model("valid.safetensors", &good)).unwrap();
+    // A NaN at row 1, column 2 of the output layer's weight (element 10).
+    let mut nan_weights = good.clone();
+    nan_weights[2].data[10] = f32::NAN;
     w("truncated.safetensors", &valid[..valid.len() / 2]);
     w(
         "header-100gb.safetensors",
@@ -176,6 +179,7 @@ fn cases(d: &Path) -> Vec<Case> {
         case("model-wrong-dtype", &[]),
         case("model-huge-architecture", &[]),
         case("model-bigger-than-file", &[]),
+        case("model-nan-weight", &[]),
     ];
     let models = [
         p("header-100gb.safetensors"),
@@ -204,6 +208,7 @@ fn cases(d: &Path) -> Vec<Case> {
         p("f16.safetensors"),
         p("huge-arch.safetensors"),
         p("big-arch.safetensors"),
+        model("nan.safetensors", &nan_weights),
     ];
     for (c, m) in list.iter_mut().zip(&models) {
         c.args = eval(m);
