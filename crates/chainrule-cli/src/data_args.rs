@@ -87,6 +87,21 @@ pub struct Reading {
     pub delimiter: Option<String>,
 }
 
+/// `spec` with a relative `csv:`/`mnist:` path made absolute (when it
+/// exists), so that a model file's record names the data wherever `eval`
+/// runs, and two spellings of one file compare equal.
+pub fn absolute_spec(spec: &str) -> String {
+    for prefix in ["csv:", "mnist:"] {
+        if let Some(path) = spec.strip_prefix(prefix) {
+            return match std::fs::canonicalize(path) {
+                Ok(abs) => format!("{prefix}{}", abs.display()),
+                Err(_) => spec.to_string(),
+            };
+        }
+    }
+    spec.to_string()
+}
+
 /// Whether a data spec names a built-in set.
 pub fn is_builtin(spec: &str) -> bool {
     !spec.starts_with("csv:") && !spec.starts_with("mnist:")

@@ -86,7 +86,10 @@ fn choose_split(args: &Args, record: Option<&DataRecord>) -> Result<Split> {
             warnings: Vec::new(),
         });
     };
-    let spec = args.data.clone().unwrap_or_else(|| r.spec.clone());
+    let spec = args
+        .data
+        .as_deref()
+        .map_or_else(|| r.spec.clone(), data_args::absolute_spec);
     let seed = args.seed.unwrap_or(r.seed);
     let test_fraction = args.test_fraction.unwrap_or(r.test_fraction);
     let mut warnings = Vec::new();

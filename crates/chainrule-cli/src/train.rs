@@ -254,7 +254,7 @@ fn train_into(
 ) -> Result<()> {
     // Recorded in the model file: `eval` scores the same split by default.
     let data_record = data.record(
-        &args.data,
+        &data_args::absolute_spec(&args.data),
         args.seed,
         args.test_fraction,
         &data_args::Reading {

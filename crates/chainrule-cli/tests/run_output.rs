@@ -274,3 +274,51 @@ fn item_15_quiet_keeps_the_result_and_the_paths() {
     assert!(!text.contains("epoch   1/"));
     assert!(stderr(&o).is_empty(), "{}", stderr(&o));
 }
+
+#[test]
+fn item_06_a_relative_csv_path_is_found_from_another_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data_dir = tmp.path().join("data");
+    std::fs::create_dir(&data_dir).unwrap();
+    let mut csv = String::from("a,b,y\n");
+    for i in 0..40 {
+        let (a, b) = (i as f64 / 10.0, (i % 7) as f64);
+        csv += &format!("{a},{b},{}\n", 2.0 * a - b + 0.5);
+    }
+    std::fs::write(data_dir.join("lin.csv"), csv).unwrap();
+    let o = chainrule_in(
+        Some(&data_dir),
+        &[
+            "train",
+            "--data",
+            "csv:lin.csv",
+            "--epochs",
+            "2",
+            "--out",
+            "run",
+            "--quiet",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    // From the parent folder, where `lin.csv` alone names nothing.
+    let o = chainrule_in(
+        Some(tmp.path()),
+        &["eval", "--model", "data/run/model.safetensors"],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).is_empty(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("as recorded"), "{}", stdout(&o));
+    // The same file spelled relatively is the recorded data: no warning.
+    let o = chainrule_in(
+        Some(&data_dir),
+        &[
+            "eval",
+            "--model",
+            "run/model.safetensors",
+            "--data",
+            "csv:lin.csv",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).is_empty(), "{}", stderr(&o));
+}
