@@ -13,6 +13,7 @@
 use chainrule_nn::data::{self, CsvOptions, Dataset, LabelKind, Standardizer};
 use chainrule_nn::model_io::{record, DataRecord};
 use chainrule_nn::{Error, LossKind, Result};
+use std::path::Path;
 
 /// A data set ready for training or evaluation.
 pub struct Prepared {
@@ -27,18 +28,14 @@ pub struct Prepared {
     pub rows: usize,
     /// [`record::fingerprint`] of the rows loaded.
     pub fingerprint: String,
+    /// The `--delimiter` the data was read with (`None`: detected).
+    pub delimiter: Option<String>,
 }
 
 impl Prepared {
     /// What a model file records about this data: `spec` split with `seed`
     /// and `test_fraction`.
-    pub fn record(
-        &self,
-        spec: &str,
-        seed: u64,
-        test_fraction: f64,
-        reading: &Reading,
-    ) -> DataRecord {
+    pub fn record(&self, spec: &str, seed: u64, test_fraction: f64) -> DataRecord {
         DataRecord {
             spec: spec.to_string(),
             seed,
@@ -47,7 +44,7 @@ impl Prepared {
             rows: self.rows,
             fingerprint: self.fingerprint.clone(),
             class_names: self.train.class_names.clone(),
-            delimiter: reading.delimiter.clone(),
+            delimiter: self.delimiter.clone(),
         }
     }
 }
@@ -85,6 +82,42 @@ pub struct Reading {
     pub task: String,
     /// `--delimiter` (CSV files only).
     pub delimiter: Option<String>,
+}
+
+impl Reading {
+    /// The reading of a model's data: `--task` as given, `--delimiter` if
+    /// given, else the one the model file records.
+    pub fn for_model(task: &str, delimiter: Option<&str>, record: Option<&DataRecord>) -> Reading {
+        Reading {
+            task: task.to_string(),
+            delimiter: delimiter
+                .map(str::to_string)
+                .or_else(|| record.and_then(|r| r.delimiter.clone())),
+        }
+    }
+}
+
+/// The data a saved model is measured on: `--data` if given (a path made
+/// absolute, as records hold it), else the data its file records; `hint`
+/// ends the error when neither is there.
+pub fn model_data(
+    data: Option<&str>,
+    record: Option<&DataRecord>,
+    model: &Path,
+    hint: &str,
+) -> Result<String> {
+    match (data, record) {
+        (Some(spec), _) => Ok(absolute_spec(spec)),
+        (None, Some(r)) => Ok(r.spec.clone()),
+        (None, None) => Err(Error::config(
+            "data",
+            format!(
+                "{} does not record the data it was trained on (written by an older \
+                 chainrule or by another program): give --data{hint}",
+                model.display()
+            ),
+        )),
+    }
 }
 
 /// `spec` with a relative `csv:`/`mnist:` path made absolute (when it
@@ -163,6 +196,7 @@ pub fn prepare(
         task,
         rows,
         fingerprint,
+        delimiter: reading.delimiter.clone(),
     })
 }
 

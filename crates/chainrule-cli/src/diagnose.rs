@@ -288,31 +288,16 @@ fn run_model(args: &Args, model_path: &Path) -> Result<()> {
     let rows = args.batch.unwrap_or(64);
     let seed = args.seed.unwrap_or(0);
     let (mut model, record) = load_model_with_data::<f64>(model_path, None)?;
-    // The data the model file records, unless --data names another.
-    let spec = match (&args.data, &record) {
-        (Some(spec), _) => spec.clone(),
-        (None, Some(r)) => r.spec.clone(),
-        (None, None) => {
-            return Err(Error::config(
-                "data",
-                format!(
-                    "{} does not record the data it was trained on: give --data SPEC",
-                    model_path.display()
-                ),
-            ))
-        }
-    };
+    let spec = data_args::model_data(args.data.as_deref(), record.as_ref(), model_path, "")?;
     let spec = spec.as_str();
     let data = data_args::prepare(
         spec,
         Some(model.loss),
-        &data_args::Reading {
-            task: args.task.clone().unwrap_or_else(|| "auto".into()),
-            delimiter: args
-                .delimiter
-                .clone()
-                .or_else(|| record.as_ref().and_then(|r| r.delimiter.clone())),
-        },
+        &data_args::Reading::for_model(
+            args.task.as_deref().unwrap_or("auto"),
+            args.delimiter.as_deref(),
+            record.as_ref(),
+        ),
         0.0,
         seed,
         false,

@@ -13,7 +13,7 @@ use crate::number_text::metric;
 use crate::numeric_args;
 use chainrule_nn::model_io::{load_model_with_data, DataRecord};
 use chainrule_nn::trainer::Evaluation;
-use chainrule_nn::{Error, Result};
+use chainrule_nn::Result;
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -66,18 +66,13 @@ struct Split {
 /// record fills in the rest, and every difference from the record is a
 /// warning.
 fn choose_split(args: &Args, record: Option<&DataRecord>) -> Result<Split> {
+    let spec = data_args::model_data(
+        args.data.as_deref(),
+        record,
+        &args.model,
+        ", and --seed and --test-fraction if training used other values than 0 and 0.2",
+    )?;
     let Some(r) = record else {
-        let spec = args.data.clone().ok_or_else(|| {
-            Error::config(
-                "data",
-                format!(
-                    "{} does not record the data it was trained on (written by an older \
-                     chainrule or by another program): give --data, and --seed and \
-                     --test-fraction if training used other values than 0 and 0.2",
-                    args.model.display()
-                ),
-            )
-        })?;
         return Ok(Split {
             spec,
             seed: args.seed.unwrap_or(DEFAULT_SEED),
@@ -86,10 +81,6 @@ fn choose_split(args: &Args, record: Option<&DataRecord>) -> Result<Split> {
             warnings: Vec::new(),
         });
     };
-    let spec = args
-        .data
-        .as_deref()
-        .map_or_else(|| r.spec.clone(), data_args::absolute_spec);
     let seed = args.seed.unwrap_or(r.seed);
     let test_fraction = args.test_fraction.unwrap_or(r.test_fraction);
     let mut warnings = Vec::new();
@@ -137,13 +128,7 @@ pub fn run(args: &Args) -> Result<()> {
     let data = data_args::prepare(
         &split.spec,
         Some(model.loss),
-        &data_args::Reading {
-            task: args.task.clone(),
-            delimiter: args
-                .delimiter
-                .clone()
-                .or_else(|| record.as_ref().and_then(|r| r.delimiter.clone())),
-        },
+        &data_args::Reading::for_model(&args.task, args.delimiter.as_deref(), record.as_ref()),
         split.test_fraction,
         split.seed,
         false,

@@ -63,30 +63,16 @@ pub fn run(args: &Args) -> Result<bool> {
     let report = match &args.model {
         Some(path) => {
             let (model, record) = load_model_with_data::<f64>(path, None)?;
-            // The data the model file records, unless --data names another.
-            let spec = match (&args.data, &record) {
-                (Some(spec), _) => spec.clone(),
-                (None, Some(r)) => r.spec.clone(),
-                (None, None) => {
-                    return Err(Error::config(
-                        "data",
-                        format!(
-                            "{} does not record the data it was trained on: give --data SPEC",
-                            path.display()
-                        ),
-                    ))
-                }
-            };
+            let spec =
+                crate::data_args::model_data(args.data.as_deref(), record.as_ref(), path, "")?;
             let prepared = crate::data_args::prepare(
                 &spec,
                 Some(model.loss),
-                &crate::data_args::Reading {
-                    task: args.task.clone(),
-                    delimiter: args
-                        .delimiter
-                        .clone()
-                        .or_else(|| record.as_ref().and_then(|r| r.delimiter.clone())),
-                },
+                &crate::data_args::Reading::for_model(
+                    &args.task,
+                    args.delimiter.as_deref(),
+                    record.as_ref(),
+                ),
                 0.0,
                 args.seed,
                 false,

@@ -257,10 +257,6 @@ fn train_into(
         &data_args::absolute_spec(&args.data),
         args.seed,
         args.test_fraction,
-        &data_args::Reading {
-            task: args.task.clone(),
-            delimiter: args.delimiter.clone(),
-        },
     );
     let steps_per_epoch = data.train.n.div_ceil(cfg.batch_size);
     let bar = progress_bar(args, steps_per_epoch.saturating_mul(cfg.epochs) as u64);
