@@ -5,7 +5,7 @@
 use std::path::Path;
 mod common;
 
-use common::{chainrule, chainrule_in, stderr, stdout};
+use common::{chainrule, chainrule_in, stderr, stdout, train_quietly};
 
 fn json(args: &[&str]) -> serde_json::Value {
     let o = chainrule(args);
@@ -248,20 +248,7 @@ fn default_chart_goes_to_runs() {
 fn a_saved_model_on_its_data() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
-    let o = chainrule(&[
-        "train",
-        "--data",
-        "iris",
-        "--epochs",
-        "1",
-        "--hidden",
-        "8,8",
-        "--quiet",
-        "--out",
-        run.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "train failed: {}", stderr(&o));
-    let model = run.join("model.safetensors");
+    let model = train_quietly("iris", &run, &["--epochs", "1", "--hidden", "8,8"]);
     let out = dir.path().join("model.svg");
     let j = json(&[
         "diagnose",
@@ -343,19 +330,7 @@ fn bad_flags_are_errors_not_panics() {
 #[test]
 fn item_06_diagnose_reads_the_data_the_model_file_records() {
     let dir = tempfile::tempdir().unwrap();
-    let run = dir.path().join("run");
-    let o = chainrule(&[
-        "train",
-        "--data",
-        "iris",
-        "--epochs",
-        "1",
-        "--quiet",
-        "--out",
-        run.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let model = run.join("model.safetensors");
+    let model = train_quietly("iris", &dir.path().join("run"), &["--epochs", "1"]);
     let svg = dir.path().join("d.svg");
     let o = chainrule(&[
         "diagnose",

@@ -2,7 +2,7 @@
 //! the summary agree with the verdicts (issue 10, item 2).
 
 mod common;
-use common::{chainrule, stderr, stdout};
+use common::{chainrule, stderr, stdout, train_quietly};
 
 /// The rule every element's verdict follows (atol 1e-5, rtol 1e-3),
 /// written again here from the documentation, not taken from the program.
@@ -24,19 +24,7 @@ fn item_02_gradcheck_of_a_trained_model_is_consistent_and_passes() {
     // errors up to 1: the old check printed verdict "bug" with "all
     // gradients agree", exit 0 and `"passed": true`.
     let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("run");
-    let o = chainrule(&[
-        "train",
-        "--data",
-        "iris",
-        "--epochs",
-        "300",
-        "--quiet",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let model = out.join("model.safetensors");
+    let model = train_quietly("iris", &dir.path().join("run"), &["--epochs", "300"]);
     let args = [
         "gradcheck",
         "--model",

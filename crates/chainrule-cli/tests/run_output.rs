@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{chainrule, chainrule_in, stderr, stdout};
+use common::{chainrule, chainrule_in, stderr, stdout, train_quietly};
 use std::path::Path;
 
 /// The folders under `dir/runs`, sorted.
@@ -124,18 +124,7 @@ fn item_07_overwrite_removes_an_earlier_runs_checkpoint() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("run");
     let out_s = out.to_str().unwrap();
-    let first = [
-        "train",
-        "--data",
-        "iris",
-        "--epochs",
-        "2",
-        "--stop-after",
-        "1",
-        "--out",
-        out_s,
-    ];
-    assert!(chainrule(&first).status.success());
+    train_quietly("iris", &out, &["--epochs", "2", "--stop-after", "1"]);
     assert!(out.join("checkpoint.safetensors").exists());
     let o = chainrule(&["train", "--data", "iris", "--epochs", "1", "--out", out_s]);
     assert!(stderr(&o).contains("--resume"), "{}", stderr(&o));

@@ -31,3 +31,14 @@ pub fn stdout(o: &Output) -> String {
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
+
+/// Runs `chainrule train --data DATA --quiet --out OUT` with `extra`
+/// flags, asserts that it succeeded, and returns the model file's path.
+pub fn train_quietly(data: &str, out: &Path, extra: &[&str]) -> std::path::PathBuf {
+    let out_s = out.to_str().expect("a UTF-8 path");
+    let mut args = vec!["train", "--data", data, "--quiet", "--out", out_s];
+    args.extend_from_slice(extra);
+    let o = chainrule(&args);
+    assert!(o.status.success(), "{args:?} failed: {}", stderr(&o));
+    out.join("model.safetensors")
+}
