@@ -9,7 +9,7 @@ use chainrule_inspect::trace::{self, NetworkSetup, Show, Trace};
 use chainrule_nn::mlp::parse_sizes;
 use chainrule_nn::model_io;
 use chainrule_nn::trainer::Model;
-use chainrule_nn::{Activation, Error, Init, LossKind, Mlp, MlpSpec, Result};
+use chainrule_nn::{Activation, Error, Init, LossKind, MlpSpec, Result};
 use std::path::PathBuf;
 
 /// What to trace: an expression, or a network and one example.
@@ -163,14 +163,7 @@ pub fn trace_source(src: &Source, lr: f64) -> Result<Traced> {
                 kind,
                 output,
             )?;
-            let mut graph = chainrule::Graph::new();
-            let mlp = Mlp::new(&mut graph, spec, Init::XavierUniform, src.seed)?;
-            let mut model = Model {
-                graph,
-                mlp,
-                loss: kind,
-                standardizer: None,
-            };
+            let mut model = Model::from_spec(spec, Init::XavierUniform, src.seed, kind)?;
             let title = match &src.init {
                 Some(path) => {
                     model_io::apply_loaded(&mut model, path)?;

@@ -7,7 +7,7 @@ use chainrule_inspect::trace::{
     explain_expression, explain_network, worked_example_1, NetworkSetup, Show,
 };
 use chainrule_nn::trainer::Model;
-use chainrule_nn::{Activation, Init, LossKind, Mlp, MlpSpec};
+use chainrule_nn::{Activation, Init, LossKind, MlpSpec};
 use serde_json::Value;
 
 const SHOW: Show = Show { full: true };
@@ -430,19 +430,12 @@ fn constants_and_shared_subexpressions() {
 }
 
 fn random_net(sizes: &[usize], act: Activation, out: Activation, seed: u64) -> Model<f64> {
-    let mut graph = chainrule::Graph::new();
     let spec = MlpSpec {
         sizes: sizes.to_vec(),
         activation: act,
         output_activation: out,
     };
-    let mlp = Mlp::new(&mut graph, spec, Init::XavierUniform, seed).unwrap();
-    Model {
-        graph,
-        mlp,
-        loss: LossKind::Mse,
-        standardizer: None,
-    }
+    Model::from_spec(spec, Init::XavierUniform, seed, LossKind::Mse).unwrap()
 }
 
 #[test]

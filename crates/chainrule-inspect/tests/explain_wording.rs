@@ -7,24 +7,17 @@ use chainrule_inspect::trace::{
     explain_expression, explain_network, worked_example_1, NetworkSetup, Report, Show,
 };
 use chainrule_nn::trainer::Model;
-use chainrule_nn::{Activation, Init, LossKind, Mlp, MlpSpec};
+use chainrule_nn::{Activation, Init, LossKind, MlpSpec};
 
 const SHOW: Show = Show { full: true };
 
 fn random_net(sizes: &[usize], act: Activation, out: Activation, seed: u64) -> Model<f64> {
-    let mut graph = chainrule::Graph::new();
     let spec = MlpSpec {
         sizes: sizes.to_vec(),
         activation: act,
         output_activation: out,
     };
-    let mlp = Mlp::new(&mut graph, spec, Init::XavierUniform, seed).unwrap();
-    Model {
-        graph,
-        mlp,
-        loss: LossKind::Mse,
-        standardizer: None,
-    }
+    Model::from_spec(spec, Init::XavierUniform, seed, LossKind::Mse).unwrap()
 }
 
 /// Every formula cell of every table, for the lesson's examples, a

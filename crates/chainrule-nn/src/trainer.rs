@@ -305,8 +305,14 @@ impl<F: Float> Model<F> {
         sizes.extend(&config.hidden);
         sizes.push(output_size(data, loss));
         let spec = MlpSpec::for_loss(sizes, config.activation, loss, None)?;
+        Model::from_spec(spec, config.init, config.seed, loss)
+    }
+
+    /// A network of `spec` with weights drawn by `init` from `seed`, scored
+    /// by `loss`, on unstandardized inputs.
+    pub fn from_spec(spec: MlpSpec, init: Init, seed: u64, loss: LossKind) -> Result<Model<F>> {
         let mut graph = Graph::new();
-        let mlp = Mlp::new(&mut graph, spec, config.init, config.seed)?;
+        let mlp = Mlp::new(&mut graph, spec, init, seed)?;
         Ok(Model {
             graph,
             mlp,

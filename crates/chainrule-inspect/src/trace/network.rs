@@ -365,26 +365,22 @@ fn record_with_roles<F: Float>(
 /// lesson's weights) as a [`Model`], with its input, target and MSE loss.
 pub fn worked_example_1(lr: f64) -> chainrule_nn::Result<(Model<f64>, NetworkSetup)> {
     use chainrule::worked::TinyNet;
-    use chainrule_nn::{Activation, Init, Mlp, MlpSpec};
+    use chainrule_nn::{Activation, Init, MlpSpec};
     let mut scratch = Graph::<f64>::new();
     let net = TinyNet::new(&mut scratch)?;
-    let mut graph = Graph::<f64>::new();
     let spec = MlpSpec {
         sizes: vec![2, 2, 1],
         activation: Activation::Sigmoid,
         output_activation: Activation::Sigmoid,
     };
-    let mlp = Mlp::new(&mut graph, spec, Init::Zeros, 0)?;
+    let mut model = Model::<f64>::from_spec(spec, Init::Zeros, 0, LossKind::Mse)?;
     let values = [net.w1, net.b1, net.w2, net.b2];
-    for ((_, p), src) in Module::<f64>::parameters(&mlp).into_iter().zip(values) {
-        graph.set_param(p, &scratch.param_value(src)?)?;
+    for ((_, p), src) in Module::<f64>::parameters(&model.mlp)
+        .into_iter()
+        .zip(values)
+    {
+        model.graph.set_param(p, &scratch.param_value(src)?)?;
     }
-    let model = Model {
-        graph,
-        mlp,
-        loss: LossKind::Mse,
-        standardizer: None,
-    };
     let setup = NetworkSetup {
         title: "Worked example 1: a 2-2-1 network, sigmoid hidden and output".into(),
         input: TinyNet::INPUT.to_vec(),
