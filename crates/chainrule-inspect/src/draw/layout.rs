@@ -279,14 +279,20 @@ pub fn layout_in(t: &Trace, direction: Direction) -> Layout {
     let ins: Vec<usize> = (0..n).map(|i| before[i].len()).collect();
     let outs: Vec<usize> = (0..n).map(|i| after[i].len()).collect();
     let lr = direction == Direction::LeftToRight;
-    // The room along a box side for one outgoing edge and its label.
-    let out_slot: Vec<f64> = (0..n)
+    // The widest label on a box's outgoing edges (0: none).
+    let widest_label: Vec<f64> = (0..n)
         .map(|i| {
-            let widest = forward
+            forward
                 .iter()
                 .filter(|f| f.u == i)
                 .filter_map(|f| f.label.as_deref().map(label_width))
-                .fold(0.0, f64::max);
+                .fold(0.0, f64::max)
+        })
+        .collect();
+    // The room along a box side for one outgoing edge and its label.
+    let out_slot: Vec<f64> = (0..n)
+        .map(|i| {
+            let widest = widest_label[i];
             match (widest > 0.0, lr) {
                 (false, _) => IN_SLOT,
                 (true, true) => 2.0 * TRACK_HALF + 6.0 + LABEL_H + 6.0,
@@ -309,11 +315,7 @@ pub fn layout_in(t: &Trace, direction: Direction) -> Layout {
     // The lane after a box where its labels go.
     let lane: Vec<f64> = (0..n)
         .map(|i| {
-            let widest = forward
-                .iter()
-                .filter(|f| f.u == i)
-                .filter_map(|f| f.label.as_deref().map(label_width))
-                .fold(0.0, f64::max);
+            let widest = widest_label[i];
             match (widest > 0.0, lr) {
                 (false, _) => 0.0,
                 (true, true) => widest + 12.0,
