@@ -13,6 +13,7 @@
 //!   [`checkpoint`]: exact checkpoints of a run, to resume it.
 
 pub mod activation;
+pub mod arch;
 pub mod atomic;
 pub mod checkpoint;
 pub mod error;
