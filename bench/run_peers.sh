@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Runs the benchmark workloads W1-W3 (shared/WORKLOADS.md) on chainrule and
+# Runs the benchmark workloads W1-W4 (shared/WORKLOADS.md) on chainrule and
 # its peers, side by side on this machine, and prints a Markdown table.
 #
-#   bench/run_peers.sh [--runs 5] [--threads 2] [--workloads W1,W2,W3]
+#   bench/run_peers.sh [--runs 5] [--threads 2] [--workloads W1,W2,W3,W4]
 #                      [--engines chainrule,pytorch,jax,candle,burn]
 #                      [--steps W1=N,W2=N,W3=N] [--no-build]
 #                      [--write docs/benchmarks.md]
@@ -30,7 +30,7 @@ cd "$ROOT"
 
 RUNS=5
 THREADS=2
-WORKLOADS="W1,W2,W3"
+WORKLOADS="W1,W2,W3,W4"
 ENGINES="chainrule,pytorch,jax,candle,burn"
 STEPS=""
 BUILD=1

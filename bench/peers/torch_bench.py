@@ -1,6 +1,6 @@
-"""PyTorch (eager, CPU) on the workloads W1-W3 of shared/WORKLOADS.md.
+"""PyTorch (eager, CPU) on the workloads W1-W4 of shared/WORKLOADS.md.
 
-Usage: python torch_bench.py W1|W2|W3 [--threads 2] [--steps N]
+Usage: python torch_bench.py W1|W2|W3|W4 [--threads 2] [--steps N]
 Prints one JSON object: workload, steps_per_s, loss_first, loss_last,
 peak_rss_kb (and for W1 the loss after 1 and 1,000 steps).
 """
@@ -38,6 +38,24 @@ def build(name):
                 if k < 2:
                     h = torch.relu(h)
             return torch.nn.functional.cross_entropy(h, labels)
+
+        return params, loss_fn, 0.01
+    if name == "W4":
+        x, labels, convs, cbs, ws, bs = wl.w4()
+        x, labels = torch.tensor(x), torch.tensor(labels)
+        arrays = [a for pair in zip(convs, cbs) for a in pair] + [a for pair in zip(ws, bs) for a in pair]
+        params = [torch.tensor(a, requires_grad=True) for a in arrays]
+        F = torch.nn.functional
+
+        def loss_fn():
+            h = F.max_pool2d(F.relu(F.conv2d(x, params[0], params[1], padding=2)), 2)
+            h = F.max_pool2d(F.relu(F.conv2d(h, params[2], params[3])), 2)
+            h = torch.flatten(h, 1)
+            for k in range(3):
+                h = h @ params[4 + 2 * k] + params[5 + 2 * k]
+                if k < 2:
+                    h = torch.relu(h)
+            return F.cross_entropy(h, labels)
 
         return params, loss_fn, 0.01
     x, y, ws, bs = wl.w3()
@@ -91,6 +109,8 @@ def main():
         last = loss_fn().item()
     out = dict(engine="pytorch", version=torch.__version__, workload=a.workload, steps_per_s=timed / secs,
                loss_first=first, loss_last=last, peak_rss_kb=wl.peak_rss_kb())
+    if a.workload == "W4":
+        out.update(loss_after_1=after1)
     if a.workload == "W1":
         out.update(loss_after_1=after1, loss_after_1000=after_warm)
     print(json.dumps(out))

@@ -57,6 +57,25 @@ def w3():
     return x, y, weights, biases
 
 
+def kaiming_conv(out, inp, k, seed):
+    """A convolution weight [out, in, k, k] with fan-in in*k*k (PyTorch's layout)."""
+    fan_in = inp * k * k
+    bound = np.float32(np.sqrt(6.0 / fan_in))
+    return (sym(seed, out * fan_in) * bound).reshape(out, inp, k, k)
+
+
+def w4():
+    """LeNet-5: images [64, 1, 28, 28], conv weights [out, in, 5, 5], dense [in, out]."""
+    x = unit(21, 64 * 28 * 28).reshape(64, 1, 28, 28)
+    labels = (u64(22, 64) % np.uint64(10)).astype(np.int64)
+    convs = [kaiming_conv(6, 1, 5, 23), kaiming_conv(16, 6, 5, 24)]
+    conv_biases = [np.zeros(6, np.float32), np.zeros(16, np.float32)]
+    sizes = [400, 120, 84, 10]
+    weights = [kaiming(sizes[k], sizes[k + 1], 25 + k) for k in range(3)]
+    biases = [np.zeros(s, np.float32) for s in sizes[1:]]
+    return x, labels, convs, conv_biases, weights, biases
+
+
 W1 = dict(
     w1=np.array([[0.15, 0.20], [0.25, 0.30]], np.float32),
     b1=np.array([0.35, 0.35], np.float32),
@@ -66,7 +85,7 @@ W1 = dict(
     t=np.array([[1.0]], np.float32),
 )
 
-STEPS = {"W1": (1000, 100000), "W2": (20, 200), "W3": (20, 1000)}
+STEPS = {"W1": (1000, 100000), "W2": (20, 200), "W3": (20, 1000), "W4": (20, 200)}
 
 
 def peak_rss_kb():
