@@ -27,8 +27,36 @@
 //! | `dropout(p)` | — | `nn.Dropout(p)` |
 //! | `relu`, `sigmoid`, `tanh`, `leaky_relu(slope=0.01)`, `identity` | — | the activation |
 //! | `residual(layers…)` | a sequence | `Residual(nn.Sequential(…))` |
+//!
+//! Kernels, strides, paddings and dilations take one number for both axes
+//! (`k`, `stride`, `pad`, `dilation`) and per-axis overrides (`kh`/`kw`,
+//! `sh`/`sw`, `ph`/`pw`, `dh`/`dw`). Residual blocks nest at most
+//! [`MAX_NESTING`] deep.
+//!
+//! - [`parse`] reads a string ([`ArchError`] points at what is wrong);
+//!   [`to_string`] and `Display` write the canonical form.
+//! - [`infer`] follows a per-example input shape through the layers, with
+//!   each layer's parameter count ([`ShapeError`] names the layer).
+
+mod args;
+mod display;
+mod error;
+mod lex;
+mod parse;
+mod shape;
+#[cfg(test)]
+mod tests_parse;
+
+pub use display::{to_string, Sequence};
+pub use error::ArchError;
+pub use parse::{parse, LAYER_NAMES};
+pub use shape::{infer, output_shape, total_params, LayerShape, ShapeError};
 
 use crate::activation::Activation;
+
+/// How deep `residual(…)` blocks may nest (so that parsing, shape inference
+/// and the forward pass recurse a bounded number of times).
+pub const MAX_NESTING: usize = 64;
 
 /// The window of a pooling layer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -79,7 +107,10 @@ impl Default for NormSpec {
 /// One layer of an architecture, as written.
 #[derive(Clone, Debug, PartialEq)]
 pub enum LayerKind {
-    Linear { out_features: usize, bias: bool },
+    Linear {
+        out_features: usize,
+        bias: bool,
+    },
     Conv2d(ConvSpec),
     MaxPool2d(PoolSpec),
     AvgPool2d(PoolSpec),
@@ -90,7 +121,10 @@ pub enum LayerKind {
     /// Over `[N, C, H, W]`.
     BatchNorm2d(NormSpec),
     /// Over the last `axes` dimensions.
-    LayerNorm { axes: usize, norm: NormSpec },
+    LayerNorm {
+        axes: usize,
+        norm: NormSpec,
+    },
     /// Inverted dropout with drop probability `p` in `[0, 1)`.
     Dropout(f64),
     Activation(Activation),
@@ -111,5 +145,117 @@ impl LayerSpec {
     /// A layer built in code (no position in a string).
     pub fn new(kind: LayerKind) -> LayerSpec {
         LayerSpec { kind, at: 0 }
+    }
+}
+
+impl LayerKind {
+    /// The layer's name in architecture strings.
+    pub fn name(&self) -> &'static str {
+        match self {
+            LayerKind::Linear { .. } => "linear",
+            LayerKind::Conv2d(_) => "conv2d",
+            LayerKind::MaxPool2d(_) => "maxpool2d",
+            LayerKind::AvgPool2d(_) => "avgpool2d",
+            LayerKind::GlobalAvgPool2d => "globalavgpool2d",
+            LayerKind::Flatten => "flatten",
+            LayerKind::BatchNorm1d(_) => "batchnorm1d",
+            LayerKind::BatchNorm2d(_) => "batchnorm2d",
+            LayerKind::LayerNorm { .. } => "layernorm",
+            LayerKind::Dropout(_) => "dropout",
+            LayerKind::Activation(a) => match a {
+                Activation::Identity => "identity",
+                Activation::Sigmoid => "sigmoid",
+                Activation::Tanh => "tanh",
+                Activation::Relu => "relu",
+                Activation::LeakyRelu(_) => "leaky_relu",
+            },
+            LayerKind::Residual(_) => "residual",
+        }
+    }
+
+    /// Checks the settings that do not depend on the input shape (sizes,
+    /// strides and dilations positive, groups dividing the output channels,
+    /// a pool's padding at most half its window, probabilities and epsilons
+    /// in range, a residual body not empty; not the body's own layers), as
+    /// the parser does for what it reads: layers built in code go through
+    /// this too before [`infer`] divides by anything.
+    pub fn check(&self) -> Result<(), String> {
+        let name = self.name();
+        let positive = |what: &str, v: &[usize]| {
+            if v.contains(&0) {
+                Err(format!("{name} {what} must be positive, got {v:?}"))
+            } else {
+                Ok(())
+            }
+        };
+        match self {
+            LayerKind::Linear { out_features, .. } => positive("output size", &[*out_features]),
+            LayerKind::Conv2d(c) => {
+                positive("output channels", &[c.out_channels])?;
+                positive("kernel", &c.kernel)?;
+                positive("stride", &c.stride)?;
+                positive("dilation", &c.dilation)?;
+                positive("groups", &[c.groups])?;
+                if c.out_channels % c.groups != 0 {
+                    return Err(format!(
+                        "conv2d groups={} must divide its {} output channels",
+                        c.groups, c.out_channels
+                    ));
+                }
+                Ok(())
+            }
+            LayerKind::MaxPool2d(p) | LayerKind::AvgPool2d(p) => {
+                positive("window", &p.kernel)?;
+                positive("stride", &p.stride)?;
+                for axis in 0..2 {
+                    if p.padding[axis] > p.kernel[axis] / 2 {
+                        return Err(format!(
+                            "{name} padding {} is more than half its window {} (PyTorch requires pad ≤ k/2)",
+                            p.padding[axis], p.kernel[axis]
+                        ));
+                    }
+                }
+                Ok(())
+            }
+            LayerKind::BatchNorm1d(n) | LayerKind::BatchNorm2d(n) => {
+                check_norm(name, n)?;
+                if !(n.momentum > 0.0 && n.momentum <= 1.0) {
+                    return Err(format!(
+                        "{name} momentum must be in (0, 1], got {}",
+                        n.momentum
+                    ));
+                }
+                Ok(())
+            }
+            LayerKind::LayerNorm { axes, norm } => {
+                positive("axes", &[*axes])?;
+                check_norm(name, norm)
+            }
+            LayerKind::Dropout(p) => {
+                if (0.0..1.0).contains(p) {
+                    Ok(())
+                } else {
+                    Err(format!("dropout p must be in [0, 1), got {p}"))
+                }
+            }
+            LayerKind::Activation(Activation::LeakyRelu(s)) if !s.is_finite() => {
+                Err(format!("leaky_relu slope must be a finite number, got {s}"))
+            }
+            LayerKind::Residual(body) if body.is_empty() => {
+                Err("residual has an empty body".to_string())
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+fn check_norm(name: &str, n: &NormSpec) -> Result<(), String> {
+    if n.eps > 0.0 && n.eps.is_finite() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{name} eps must be a positive number, got {}",
+            n.eps
+        ))
     }
 }
