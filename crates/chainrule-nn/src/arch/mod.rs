@@ -46,6 +46,8 @@ mod parse;
 mod shape;
 #[cfg(test)]
 mod tests_parse;
+#[cfg(test)]
+mod tests_shape;
 
 pub use display::{to_string, Sequence};
 pub use error::ArchError;
