@@ -45,6 +45,8 @@ mod lex;
 mod parse;
 mod shape;
 #[cfg(test)]
+mod tests_display;
+#[cfg(test)]
 mod tests_parse;
 #[cfg(test)]
 mod tests_shape;
