@@ -25,6 +25,12 @@ pub enum Error {
     /// A checkpoint that cannot be read, or does not fit the run resumed.
     #[error("{path}: {detail}")]
     Checkpoint { path: String, detail: String },
+    /// An architecture string that does not parse.
+    #[error(transparent)]
+    Arch(#[from] crate::arch::ArchError),
+    /// An architecture that does not fit its input shape.
+    #[error("architecture: {0}")]
+    ArchShape(#[from] crate::arch::ShapeError),
     /// A NaN or infinity caught by anomaly mode during training.
     #[error("training stopped at epoch {epoch}, step {step}: {source}")]
     Anomaly {
