@@ -1,0 +1,257 @@
+//! 2-D convolution (cross-correlation, as in every deep-learning library) by
+//! im2col onto the GEMM of [`super::matmul`], and its two adjoints.
+//!
+//! For one image and one group, with `K = C/groups · kh · kw` and `P = Ho · Wo`:
+//! - `cols[(c, i, j), (oh, ow)] = x[c, oh·s − p + i·d, ow·s − p + j·d]`
+//!   (zero where the index falls into the padding): `[K, P]`;
+//! - forward: `y[O/groups, P] = W[O/groups, K] · cols`;
+//! - input gradient: `cols = Wᵀ · g`, then col2im adds every column entry
+//!   back to the input position it was read from;
+//! - weight gradient: `∂W += g · colsᵀ`, summed over the images.
+//!
+//! The `cols` matrix (and the per-image weight-gradient block) live in a
+//! scratch buffer owned by the calling thread that only ever grows: a warm
+//! step allocates nothing, the value arena holds only the graph's values,
+//! and the buffer is not tied to one graph's lifetime (several graphs on
+//! one thread share it). It is separate from the GEMM's own scratch, which
+//! the GEMM may use while `cols` is borrowed.
+
+use super::matmul::{matmul, MatMulDims};
+use crate::float::Float;
+
+/// The geometry of one convolution, every size already checked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConvGeom {
+    /// Images.
+    pub n: usize,
+    /// Input channels.
+    pub c: usize,
+    /// Input height and width.
+    pub h: usize,
+    pub w: usize,
+    /// Output channels.
+    pub o: usize,
+    /// Kernel height and width.
+    pub kh: usize,
+    pub kw: usize,
+    /// Output height and width.
+    pub ho: usize,
+    pub wo: usize,
+    pub stride: [usize; 2],
+    pub padding: [usize; 2],
+    pub dilation: [usize; 2],
+    pub groups: usize,
+}
+
+impl ConvGeom {
+    /// Input channels per group.
+    fn cg(&self) -> usize {
+        self.c / self.groups
+    }
+    /// Output channels per group.
+    fn og(&self) -> usize {
+        self.o / self.groups
+    }
+    /// Rows of `cols`: one per (channel, kernel row, kernel column).
+    fn k(&self) -> usize {
+        self.cg() * self.kh * self.kw
+    }
+    /// Columns of `cols`: one per output position.
+    fn p(&self) -> usize {
+        self.ho * self.wo
+    }
+    /// The input row (or column) read by output index `o` and kernel index
+    /// `i` along dimension `d`, if it is not in the padding.
+    #[inline]
+    fn source(&self, d: usize, o: usize, i: usize, size: usize) -> Option<usize> {
+        let pos = (o * self.stride[d] + i * self.dilation[d]).checked_sub(self.padding[d])?;
+        (pos < size).then_some(pos)
+    }
+}
+
+/// Fills `cols` (`[K, P]`) from one group's channels `x` (`[C/groups, H, W]`).
+fn im2col<F: Float>(g: &ConvGeom, x: &[F], cols: &mut [F]) {
+    let (p, hw) = (g.p(), g.h * g.w);
+    for ch in 0..g.cg() {
+        let plane = &x[ch * hw..(ch + 1) * hw];
+        for i in 0..g.kh {
+            for j in 0..g.kw {
+                let row = &mut cols[((ch * g.kh + i) * g.kw + j) * p..][..p];
+                for oh in 0..g.ho {
+                    let out = &mut row[oh * g.wo..(oh + 1) * g.wo];
+                    let Some(r) = g.source(0, oh, i, g.h) else {
+                        out.fill(F::zero());
+                        continue;
+                    };
+                    let line = &plane[r * g.w..(r + 1) * g.w];
+                    for (ow, slot) in out.iter_mut().enumerate() {
+                        *slot = g.source(1, ow, j, g.w).map_or(F::zero(), |c| line[c]);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Adds every entry of `cols` (`[K, P]`) to the input position it was read
+/// from, in `dx` (`[C/groups, H, W]`, not cleared here).
+fn col2im<F: Float>(g: &ConvGeom, cols: &[F], dx: &mut [F]) {
+    let (p, hw) = (g.p(), g.h * g.w);
+    for ch in 0..g.cg() {
+        let plane = &mut dx[ch * hw..(ch + 1) * hw];
+        for i in 0..g.kh {
+            for j in 0..g.kw {
+                let row = &cols[((ch * g.kh + i) * g.kw + j) * p..][..p];
+                for oh in 0..g.ho {
+                    let Some(r) = g.source(0, oh, i, g.h) else {
+                        continue;
+                    };
+                    let line = &mut plane[r * g.w..(r + 1) * g.w];
+                    for (ow, &v) in row[oh * g.wo..(oh + 1) * g.wo].iter().enumerate() {
+                        if let Some(c) = g.source(1, ow, j, g.w) {
+                            line[c] += v;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// One product of the GEMM: `c[m, n] = op(a) · op(b)`.
+fn gemm<F: Float>(
+    a: &[F],
+    b: &[F],
+    c: &mut [F],
+    (m, k, n): (usize, usize, usize),
+    ta: bool,
+    tb: bool,
+) {
+    let dims = MatMulDims {
+        batch: 1,
+        m,
+        k,
+        n,
+        ta,
+        tb,
+        a_batched: false,
+        b_batched: false,
+    };
+    matmul(a, b, c, dims);
+}
+
+/// `y = conv2d(x, w)`: `x [N, C, H, W]`, `w [O, C/groups, kh, kw]`,
+/// `y [N, O, Ho, Wo]`.
+pub fn conv2d<F: Float>(g: &ConvGeom, x: &[F], w: &[F], y: &mut [F]) {
+    let (k, p, cg, og) = (g.k(), g.p(), g.cg(), g.og());
+    let (x_img, x_grp, y_img, y_grp) = (g.c * g.h * g.w, cg * g.h * g.w, g.o * p, og * p);
+    with_scratch(k * p, |cols: &mut [F]| {
+        for img in 0..g.n {
+            for grp in 0..g.groups {
+                im2col(g, &x[img * x_img + grp * x_grp..][..x_grp], cols);
+                let wg = &w[grp * og * k..(grp + 1) * og * k];
+                let out = &mut y[img * y_img + grp * y_grp..][..y_grp];
+                gemm(wg, cols, out, (og, k, p), false, false);
+            }
+        }
+    });
+}
+
+/// `dx = conv2d_input_grad(gy, w)`: the adjoint of `conv2d` in `x`,
+/// `gy [N, O, Ho, Wo]` → `dx [N, C, H, W]`.
+pub fn conv2d_input_grad<F: Float>(g: &ConvGeom, gy: &[F], w: &[F], dx: &mut [F]) {
+    let (k, p, cg, og) = (g.k(), g.p(), g.cg(), g.og());
+    let (x_img, x_grp, y_img, y_grp) = (g.c * g.h * g.w, cg * g.h * g.w, g.o * p, og * p);
+    dx.fill(F::zero());
+    with_scratch(k * p, |cols: &mut [F]| {
+        for img in 0..g.n {
+            for grp in 0..g.groups {
+                let wg = &w[grp * og * k..(grp + 1) * og * k];
+                let gg = &gy[img * y_img + grp * y_grp..][..y_grp];
+                // cols [K, P] = Wgᵀ [K, Og] · g [Og, P].
+                gemm(wg, gg, cols, (k, og, p), true, false);
+                col2im(g, cols, &mut dx[img * x_img + grp * x_grp..][..x_grp]);
+            }
+        }
+    });
+}
+
+/// `dw = conv2d_weight_grad(x, gy)`: the adjoint of `conv2d` in `w`,
+/// `x [N, C, H, W]`, `gy [N, O, Ho, Wo]` → `dw [O, C/groups, kh, kw]`.
+pub fn conv2d_weight_grad<F: Float>(g: &ConvGeom, x: &[F], gy: &[F], dw: &mut [F]) {
+    let (k, p, cg, og) = (g.k(), g.p(), g.cg(), g.og());
+    let (x_img, x_grp, y_img, y_grp) = (g.c * g.h * g.w, cg * g.h * g.w, g.o * p, og * p);
+    dw.fill(F::zero());
+    // One buffer: `cols` [K, P] then one image's block [Og, K].
+    with_scratch(k * p + og * k, |scratch: &mut [F]| {
+        let (cols, block) = scratch.split_at_mut(k * p);
+        for img in 0..g.n {
+            for grp in 0..g.groups {
+                im2col(g, &x[img * x_img + grp * x_grp..][..x_grp], cols);
+                let gg = &gy[img * y_img + grp * y_grp..][..y_grp];
+                // block [Og, K] = g [Og, P] · colsᵀ [P, K].
+                gemm(gg, cols, block, (og, p, k), false, true);
+                let acc = &mut dw[grp * og * k..(grp + 1) * og * k];
+                for (a, &b) in acc.iter_mut().zip(block.iter()) {
+                    *a += b;
+                }
+            }
+        }
+    });
+}
+
+/// Runs `f` on a scratch buffer of `len` elements owned by this thread,
+/// reused from call to call (it only grows, so a warm step allocates
+/// nothing). Its contents on entry are unspecified.
+fn with_scratch<F: Float, R>(len: usize, f: impl FnOnce(&mut [F]) -> R) -> R {
+    thread_local! {
+        static COLS: std::cell::RefCell<Vec<u64>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    const { assert!(std::mem::size_of::<F>() <= 8 && std::mem::align_of::<F>() <= 8) };
+    COLS.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut words) => {
+            let need = (len * std::mem::size_of::<F>()).div_ceil(8);
+            if words.len() < need {
+                words.resize(need, 0);
+            }
+            // SAFETY: the buffer holds at least `len · size_of::<F>()`
+            // bytes, 8-aligned (enough for `F`, checked above), and `F` is
+            // f32 or f64, for which every bit pattern is a valid value.
+            let scratch =
+                unsafe { std::slice::from_raw_parts_mut(words.as_mut_ptr() as *mut F, len) };
+            f(scratch)
+        }
+        // Re-entered (never done: the GEMM has its own scratch).
+        Err(_) => f(&mut vec![F::zero(); len]),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_3x3_image_with_a_2x2_kernel_by_hand() {
+        // x = [[1, 2, 3], [4, 5, 6], [7, 8, 9]], w = [[1, 0], [0, −1]]:
+        // y[i, j] = x[i, j] − x[i+1, j+1] = −4 everywhere.
+        let g = ConvGeom {
+            n: 1,
+            c: 1,
+            h: 3,
+            w: 3,
+            o: 1,
+            kh: 2,
+            kw: 2,
+            ho: 2,
+            wo: 2,
+            stride: [1, 1],
+            padding: [0, 0],
+            dilation: [1, 1],
+            groups: 1,
+        };
+        let x: Vec<f64> = (1..=9).map(f64::from).collect();
+        let mut y = [0.0; 4];
+        conv2d(&g, &x, &[1.0, 0.0, 0.0, -1.0], &mut y);
+        assert_eq!(y, [-4.0; 4]);
+    }
+}
