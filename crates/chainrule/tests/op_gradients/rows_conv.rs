@@ -63,11 +63,7 @@ pub(super) fn rows() -> Vec<Row> {
         ),
         row(
             "conv2d_bias then tanh",
-            vec![
-                u(&[2, 2, 4, 3], 506),
-                u(&[2, 2, 2, 2], 507),
-                u(&[2], 508),
-            ],
+            vec![u(&[2, 2, 4, 3], 506), u(&[2, 2, 2, 2], 507), u(&[2], 508)],
             |_, x| {
                 let p = Conv2dParams {
                     padding: [1, 1],
@@ -191,9 +187,11 @@ pub(super) fn rows() -> Vec<Row> {
             vec![n(&[2, 3, 4], 550), pos(&[3, 4], 551), u(&[3, 4], 552)],
             |_, x| x[0].layer_norm(2, Some(x[1]), Some(x[2]), 1e-5),
         ),
-        row("layer_norm over 2 axes", vec![n(&[2, 2, 3], 553)], |_, x| {
-            x[0].layer_norm(2, None, None, 1e-5)
-        }),
+        row(
+            "layer_norm over 2 axes",
+            vec![n(&[2, 2, 3], 553)],
+            |_, x| x[0].layer_norm(2, None, None, 1e-5),
+        ),
         row(
             "dropout p=0.5 key 7, squared",
             vec![u(&[4, 5], 554)],
