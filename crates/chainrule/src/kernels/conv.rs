@@ -60,6 +60,11 @@ impl ConvGeom {
     fn p(&self) -> usize {
         self.ho * self.wo
     }
+    /// A 1×1 kernel with stride 1 and no padding: `cols` is the input
+    /// itself (`[C/groups, H·W]`), so im2col and col2im are skipped.
+    fn pointwise(&self) -> bool {
+        self.kh == 1 && self.kw == 1 && self.stride == [1, 1] && self.padding == [0, 0]
+    }
     /// The input row (or column) read by output index `o` and kernel index
     /// `i` along dimension `d`, if it is not in the padding.
     #[inline]
@@ -145,10 +150,17 @@ fn gemm<F: Float>(
 pub fn conv2d<F: Float>(g: &ConvGeom, x: &[F], w: &[F], y: &mut [F]) {
     let (k, p, cg, og) = (g.k(), g.p(), g.cg(), g.og());
     let (x_img, x_grp, y_img, y_grp) = (g.c * g.h * g.w, cg * g.h * g.w, g.o * p, og * p);
-    with_scratch(k * p, |cols: &mut [F]| {
+    let pointwise = g.pointwise();
+    with_scratch(if pointwise { 0 } else { k * p }, |cols: &mut [F]| {
         for img in 0..g.n {
             for grp in 0..g.groups {
-                im2col(g, &x[img * x_img + grp * x_grp..][..x_grp], cols);
+                let xg = &x[img * x_img + grp * x_grp..][..x_grp];
+                let cols: &[F] = if pointwise {
+                    xg
+                } else {
+                    im2col(g, xg, cols);
+                    cols
+                };
                 let wg = &w[grp * og * k..(grp + 1) * og * k];
                 let out = &mut y[img * y_img + grp * y_grp..][..y_grp];
                 gemm(wg, cols, out, (og, k, p), false, false);
@@ -162,15 +174,24 @@ pub fn conv2d<F: Float>(g: &ConvGeom, x: &[F], w: &[F], y: &mut [F]) {
 pub fn conv2d_input_grad<F: Float>(g: &ConvGeom, gy: &[F], w: &[F], dx: &mut [F]) {
     let (k, p, cg, og) = (g.k(), g.p(), g.cg(), g.og());
     let (x_img, x_grp, y_img, y_grp) = (g.c * g.h * g.w, cg * g.h * g.w, g.o * p, og * p);
-    dx.fill(F::zero());
-    with_scratch(k * p, |cols: &mut [F]| {
+    let pointwise = g.pointwise();
+    if !pointwise {
+        dx.fill(F::zero());
+    }
+    with_scratch(if pointwise { 0 } else { k * p }, |cols: &mut [F]| {
         for img in 0..g.n {
             for grp in 0..g.groups {
                 let wg = &w[grp * og * k..(grp + 1) * og * k];
                 let gg = &gy[img * y_img + grp * y_grp..][..y_grp];
-                // cols [K, P] = Wgᵀ [K, Og] · g [Og, P].
-                gemm(wg, gg, cols, (k, og, p), true, false);
-                col2im(g, cols, &mut dx[img * x_img + grp * x_grp..][..x_grp]);
+                let dxg = &mut dx[img * x_img + grp * x_grp..][..x_grp];
+                // cols [K, P] = Wgᵀ [K, Og] · g [Og, P] (for a pointwise
+                // kernel, `dx` itself).
+                if pointwise {
+                    gemm(wg, gg, dxg, (k, og, p), true, false);
+                } else {
+                    gemm(wg, gg, cols, (k, og, p), true, false);
+                    col2im(g, cols, dxg);
+                }
             }
         }
     });
@@ -183,11 +204,19 @@ pub fn conv2d_weight_grad<F: Float>(g: &ConvGeom, x: &[F], gy: &[F], dw: &mut [F
     let (x_img, x_grp, y_img, y_grp) = (g.c * g.h * g.w, cg * g.h * g.w, g.o * p, og * p);
     dw.fill(F::zero());
     // One buffer: `cols` [K, P] then one image's block [Og, K].
-    with_scratch(k * p + og * k, |scratch: &mut [F]| {
-        let (cols, block) = scratch.split_at_mut(k * p);
+    let pointwise = g.pointwise();
+    let cols_len = if pointwise { 0 } else { k * p };
+    with_scratch(cols_len + og * k, |scratch: &mut [F]| {
+        let (cols, block) = scratch.split_at_mut(cols_len);
         for img in 0..g.n {
             for grp in 0..g.groups {
-                im2col(g, &x[img * x_img + grp * x_grp..][..x_grp], cols);
+                let xg = &x[img * x_img + grp * x_grp..][..x_grp];
+                let cols: &[F] = if pointwise {
+                    xg
+                } else {
+                    im2col(g, xg, cols);
+                    cols
+                };
                 let gg = &gy[img * y_img + grp * y_grp..][..y_grp];
                 // block [Og, K] = g [Og, P] · colsᵀ [P, K].
                 gemm(gg, cols, block, (og, p, k), false, true);

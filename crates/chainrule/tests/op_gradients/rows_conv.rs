@@ -62,6 +62,17 @@ pub(super) fn rows() -> Vec<Row> {
             |_, x| x[0].conv2d(x[1], GROUPED),
         ),
         row(
+            "conv2d pointwise 1x1, groups 2 [2,4,3,2]*[6,2,1,1]",
+            vec![u(&[2, 4, 3, 2], 517), u(&[6, 2, 1, 1], 518)],
+            |_, x| {
+                let p = Conv2dParams {
+                    groups: 2,
+                    ..Conv2dParams::default()
+                };
+                Ok(x[0].conv2d(x[1], p)?.sin())
+            },
+        ),
+        row(
             "conv2d_bias then tanh",
             vec![u(&[2, 2, 4, 3], 506), u(&[2, 2, 2, 2], 507), u(&[2], 508)],
             |_, x| {
