@@ -65,32 +65,50 @@ impl ConvGeom {
     fn pointwise(&self) -> bool {
         self.kh == 1 && self.kw == 1 && self.stride == [1, 1] && self.padding == [0, 0]
     }
-    /// The input row (or column) read by output index `o` and kernel index
-    /// `i` along dimension `d`, if it is not in the padding.
+    /// Along dimension `d` with kernel index `i`: output index `o` reads
+    /// input index `o·s + off` (`off = i·d − p`), which lies inside the
+    /// input of length `size` exactly for `o` in `lo..hi`. Returns
+    /// `(lo, hi, off)`.
     #[inline]
-    fn source(&self, d: usize, o: usize, i: usize, size: usize) -> Option<usize> {
-        let pos = (o * self.stride[d] + i * self.dilation[d]).checked_sub(self.padding[d])?;
-        (pos < size).then_some(pos)
+    fn span(&self, d: usize, i: usize, size: usize, count: usize) -> (usize, usize, isize) {
+        let s = self.stride[d] as isize;
+        let off = (i * self.dilation[d]) as isize - self.padding[d] as isize;
+        let lo = if off >= 0 { 0 } else { (-off + s - 1) / s } as usize;
+        let last = size as isize - 1 - off;
+        let hi = if last < 0 {
+            0
+        } else {
+            ((last / s) as usize + 1).min(count)
+        };
+        (lo.min(hi), hi, off)
     }
 }
 
 /// Fills `cols` (`[K, P]`) from one group's channels `x` (`[C/groups, H, W]`).
 fn im2col<F: Float>(g: &ConvGeom, x: &[F], cols: &mut [F]) {
-    let (p, hw) = (g.p(), g.h * g.w);
+    let (p, hw, sw) = (g.p(), g.h * g.w, g.stride[1]);
     for ch in 0..g.cg() {
         let plane = &x[ch * hw..(ch + 1) * hw];
         for i in 0..g.kh {
+            let (rlo, rhi, roff) = g.span(0, i, g.h, g.ho);
             for j in 0..g.kw {
+                let (clo, chi, coff) = g.span(1, j, g.w, g.wo);
                 let row = &mut cols[((ch * g.kh + i) * g.kw + j) * p..][..p];
-                for oh in 0..g.ho {
+                row[..rlo * g.wo].fill(F::zero());
+                row[rhi * g.wo..].fill(F::zero());
+                for oh in rlo..rhi {
+                    let r = (oh * g.stride[0]) as isize + roff;
+                    let line = &plane[r as usize * g.w..][..g.w];
                     let out = &mut row[oh * g.wo..(oh + 1) * g.wo];
-                    let Some(r) = g.source(0, oh, i, g.h) else {
-                        out.fill(F::zero());
-                        continue;
-                    };
-                    let line = &plane[r * g.w..(r + 1) * g.w];
-                    for (ow, slot) in out.iter_mut().enumerate() {
-                        *slot = g.source(1, ow, j, g.w).map_or(F::zero(), |c| line[c]);
+                    out[..clo].fill(F::zero());
+                    out[chi..].fill(F::zero());
+                    let first = ((clo * sw) as isize + coff) as usize;
+                    if sw == 1 {
+                        out[clo..chi].copy_from_slice(&line[first..first + (chi - clo)]);
+                    } else {
+                        for (k, slot) in out[clo..chi].iter_mut().enumerate() {
+                            *slot = line[first + k * sw];
+                        }
                     }
                 }
             }
@@ -101,21 +119,21 @@ fn im2col<F: Float>(g: &ConvGeom, x: &[F], cols: &mut [F]) {
 /// Adds every entry of `cols` (`[K, P]`) to the input position it was read
 /// from, in `dx` (`[C/groups, H, W]`, not cleared here).
 fn col2im<F: Float>(g: &ConvGeom, cols: &[F], dx: &mut [F]) {
-    let (p, hw) = (g.p(), g.h * g.w);
+    let (p, hw, sw) = (g.p(), g.h * g.w, g.stride[1]);
     for ch in 0..g.cg() {
         let plane = &mut dx[ch * hw..(ch + 1) * hw];
         for i in 0..g.kh {
+            let (rlo, rhi, roff) = g.span(0, i, g.h, g.ho);
             for j in 0..g.kw {
+                let (clo, chi, coff) = g.span(1, j, g.w, g.wo);
                 let row = &cols[((ch * g.kh + i) * g.kw + j) * p..][..p];
-                for oh in 0..g.ho {
-                    let Some(r) = g.source(0, oh, i, g.h) else {
-                        continue;
-                    };
-                    let line = &mut plane[r * g.w..(r + 1) * g.w];
-                    for (ow, &v) in row[oh * g.wo..(oh + 1) * g.wo].iter().enumerate() {
-                        if let Some(c) = g.source(1, ow, j, g.w) {
-                            line[c] += v;
-                        }
+                for oh in rlo..rhi {
+                    let r = (oh * g.stride[0]) as isize + roff;
+                    let line = &mut plane[r as usize * g.w..][..g.w];
+                    let first = ((clo * sw) as isize + coff) as usize;
+                    let values = &row[oh * g.wo + clo..oh * g.wo + chi];
+                    for (k, &v) in values.iter().enumerate() {
+                        line[first + k * sw] += v;
                     }
                 }
             }
@@ -282,5 +300,93 @@ mod tests {
         let mut y = [0.0; 4];
         conv2d(&g, &x, &[1.0, 0.0, 0.0, -1.0], &mut y);
         assert_eq!(y, [-4.0; 4]);
+    }
+
+    /// The definition, one output element at a time.
+    fn direct(g: &ConvGeom, x: &[f64], w: &[f64]) -> Vec<f64> {
+        let (cg, og) = (g.c / g.groups, g.o / g.groups);
+        let mut y = vec![0.0; g.n * g.o * g.ho * g.wo];
+        for n in 0..g.n {
+            for o in 0..g.o {
+                for oh in 0..g.ho {
+                    for ow in 0..g.wo {
+                        let mut acc = 0.0;
+                        for c in 0..cg {
+                            let ci = (o / og) * cg + c;
+                            for a in 0..g.kh {
+                                for b in 0..g.kw {
+                                    let r = (oh * g.stride[0] + a * g.dilation[0]) as isize
+                                        - g.padding[0] as isize;
+                                    let q = (ow * g.stride[1] + b * g.dilation[1]) as isize
+                                        - g.padding[1] as isize;
+                                    if r < 0 || q < 0 || r >= g.h as isize || q >= g.w as isize {
+                                        continue;
+                                    }
+                                    let xv =
+                                        x[((n * g.c + ci) * g.h + r as usize) * g.w + q as usize];
+                                    acc += w[((o * cg + c) * g.kh + a) * g.kw + b] * xv;
+                                }
+                            }
+                        }
+                        y[((n * g.o + o) * g.ho + oh) * g.wo + ow] = acc;
+                    }
+                }
+            }
+        }
+        y
+    }
+
+    #[test]
+    fn im2col_gemm_agrees_with_the_definition_and_the_adjoints_are_adjoint() {
+        let mut seed = 0u64;
+        let mut next = move || {
+            seed += 1;
+            crate::rng::sym_at(99, seed)
+        };
+        // (n, c, h, w, o, kh, kw, stride, padding, dilation, groups)
+        let cases = [
+            (2, 3, 7, 6, 4, 3, 2, [2, 1], [1, 0], [1, 2], 1),
+            (1, 4, 9, 8, 6, 2, 3, [1, 2], [2, 1], [2, 1], 2),
+            (2, 2, 5, 5, 2, 1, 1, [1, 1], [0, 0], [1, 1], 2),
+            (1, 3, 6, 7, 3, 3, 3, [3, 2], [1, 2], [1, 1], 3),
+            (1, 2, 40, 30, 8, 3, 3, [1, 1], [1, 1], [1, 1], 1),
+        ];
+        for (n, c, h, w, o, kh, kw, stride, padding, dilation, groups) in cases {
+            let ho = (h + 2 * padding[0] - dilation[0] * (kh - 1) - 1) / stride[0] + 1;
+            let wo = (w + 2 * padding[1] - dilation[1] * (kw - 1) - 1) / stride[1] + 1;
+            let g = ConvGeom {
+                n,
+                c,
+                h,
+                w,
+                o,
+                kh,
+                kw,
+                ho,
+                wo,
+                stride,
+                padding,
+                dilation,
+                groups,
+            };
+            let x: Vec<f64> = (0..n * c * h * w).map(|_| next()).collect();
+            let wt: Vec<f64> = (0..o * c / groups * kh * kw).map(|_| next()).collect();
+            let gy: Vec<f64> = (0..n * o * ho * wo).map(|_| next()).collect();
+            let mut y = vec![f64::NAN; gy.len()];
+            conv2d(&g, &x, &wt, &mut y);
+            let want = direct(&g, &x, &wt);
+            for (a, b) in y.iter().zip(&want) {
+                assert!((a - b).abs() < 1e-12, "{g:?}: {a} vs {b}");
+            }
+            // ⟨g, conv(x, w)⟩ = ⟨IG(g, w), x⟩ = ⟨WG(x, g), w⟩.
+            let mut dx = vec![f64::NAN; x.len()];
+            let mut dw = vec![f64::NAN; wt.len()];
+            conv2d_input_grad(&g, &gy, &wt, &mut dx);
+            conv2d_weight_grad(&g, &x, &gy, &mut dw);
+            let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(p, q)| p * q).sum::<f64>();
+            let b = dot(&gy, &want);
+            assert!((dot(&dx, &x) - b).abs() < 1e-10, "{g:?}");
+            assert!((dot(&dw, &wt) - b).abs() < 1e-10, "{g:?}");
+        }
     }
 }
