@@ -235,6 +235,14 @@ pub fn describe(op: Op) -> String {
         Op::CrossEntropy { mean: true, .. } => "softmax cross-entropy (mean over rows)".into(),
         Op::CrossEntropy { mean: false, .. } => "softmax cross-entropy (sum over rows)".into(),
         Op::Custom(_) => "custom operation".into(),
+        Op::Conv2d(_) => "2-D convolution".into(),
+        Op::Conv2dInputGrad { .. } => "2-D convolution's input gradient".into(),
+        Op::Conv2dWeightGrad { .. } => "2-D convolution's weight gradient".into(),
+        Op::MaxPool2d(_) => "2-D max pooling".into(),
+        Op::MaxPool2dScatter(_) => "scatter to each window's maximum".into(),
+        Op::MaxPool2dGather(_) => "gather at each window's maximum".into(),
+        Op::AvgPool2d(_) => "2-D average pooling".into(),
+        Op::AvgPool2dAdjoint { .. } => "spread over each pooling window".into(),
     }
 }
 
@@ -303,6 +311,14 @@ pub fn forward(op: Op, inputs: &[&str], scalar: bool) -> String {
             format!("Σ (logsumexp({a}) − {}[i, labelᵢ])", wrap(a))
         }
         Op::Custom(_) => format!("{}({})", op.name(), inputs.join(", ")),
+        Op::Conv2d(_) => format!("conv2d({a}, {b})"),
+        Op::Conv2dInputGrad { .. } => format!("conv2d_input_grad({a}, {b})"),
+        Op::Conv2dWeightGrad { .. } => format!("conv2d_weight_grad({a}, {b})"),
+        Op::MaxPool2d(_) => format!("max_pool2d({a})"),
+        Op::MaxPool2dScatter(_) => format!("max_pool2d_scatter({a}, {b})"),
+        Op::MaxPool2dGather(_) => format!("max_pool2d_gather({a}, {b})"),
+        Op::AvgPool2d(_) => format!("avg_pool2d({a})"),
+        Op::AvgPool2dAdjoint { .. } => format!("avg_pool2d_adjoint({a})"),
     }
 }
 
@@ -376,7 +392,15 @@ pub fn local(op: Op, position: usize, inputs: &[&str], out: &str, scalar: bool) 
         | Op::Slice { .. }
         | Op::Pad { .. }
         | Op::CrossEntropy { .. }
-        | Op::Custom(_) => return None,
+        | Op::Custom(_)
+        | Op::Conv2d(_)
+        | Op::Conv2dInputGrad { .. }
+        | Op::Conv2dWeightGrad { .. }
+        | Op::MaxPool2d(_)
+        | Op::MaxPool2dScatter(_)
+        | Op::MaxPool2dGather(_)
+        | Op::AvgPool2d(_)
+        | Op::AvgPool2dAdjoint { .. } => return None,
     })
 }
 
@@ -455,6 +479,20 @@ pub fn backward(
             format!("(softmax({a}) − onehot(label))·{gw}{n}")
         }
         Op::Custom(_) => format!("its registered backward rule applied to {g}"),
+        Op::Conv2d(_) if first => format!("conv2d_input_grad({g}, {b})"),
+        Op::Conv2d(_) => format!("conv2d_weight_grad({a}, {g})"),
+        Op::Conv2dInputGrad { .. } if first => format!("conv2d({g}, {b})"),
+        Op::Conv2dInputGrad { .. } => format!("conv2d_weight_grad({g}, {a})"),
+        Op::Conv2dWeightGrad { .. } if first => format!("conv2d_input_grad({b}, {g})"),
+        Op::Conv2dWeightGrad { .. } => format!("conv2d({a}, {g})"),
+        Op::MaxPool2d(_) => format!("{g} at each window's maximum of {a}, 0 elsewhere"),
+        Op::MaxPool2dScatter(_) | Op::MaxPool2dGather(_) if first => {
+            "0 (piecewise constant in the selection)".into()
+        }
+        Op::MaxPool2dScatter(_) => format!("{g} read at each window's maximum of {a}"),
+        Op::MaxPool2dGather(_) => format!("{g} at each window's maximum of {a}, 0 elsewhere"),
+        Op::AvgPool2d(_) => format!("{g} / (kh·kw) spread over each window"),
+        Op::AvgPool2dAdjoint { .. } => format!("avg_pool2d({g})"),
         Op::Leaf | Op::Param | Op::ArgMaxMask { .. } => "0 (no gradient)".into(),
         // These have a local derivative's text, used above.
         Op::Add

@@ -43,7 +43,7 @@ pub use float::Float;
 pub use graph::{
     BackwardCtx, BackwardTrace, Contribution, Grads, Graph, NoGradGuard, NodeInfo, ParamId, Var,
 };
-pub use ops::{BiasAct, CustomOp, CustomOpId, Op};
+pub use ops::{BatchNormTrain, BiasAct, Conv2dParams, CustomOp, CustomOpId, Op, Pool2dParams};
 pub use shape::Shape;
 pub use stats::Summary;
 pub use tensor::Tensor;

@@ -4,7 +4,7 @@
 //! (the test harness's threads may allocate at any time).
 
 use chainrule::worked::{train_step, TinyNet};
-use chainrule::Graph;
+use chainrule::{Graph, Tensor};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -58,5 +58,85 @@ fn a_warm_training_step_allocates_nothing() {
     assert_eq!(
         allocations, 0,
         "1,000 warm steps made {allocations} allocations"
+    );
+}
+
+/// A warm step of a small convolutional network allocates nothing either:
+/// conv2d (im2col scratch reused), batch norm with its statistics read
+/// into the caller's buffers, max and average pooling, layer norm,
+/// dropout and global average pooling, forward and backward.
+///
+/// The sizes keep every product of the convolutions below the GEMM's
+/// small-product threshold (m·k·n < 4096, the plain loop): the gemm crate
+/// allocates a small bookkeeping vector on each call of its packed path
+/// (`did_pack_lhs` in gemm-common 0.19), for `matmul` as for `conv2d`.
+#[test]
+fn a_warm_conv_pool_norm_step_allocates_nothing() {
+    use chainrule::{Conv2dParams, Pool2dParams};
+    let mut g = Graph::<f32>::new();
+    let w1 = g.parameter(&Tensor::uniform(&[8, 3, 3, 3], -0.3, 0.3, 1).unwrap());
+    let w2 = g.parameter(&Tensor::uniform(&[8, 4, 3, 3], -0.3, 0.3, 2).unwrap());
+    let gamma = g.parameter(&Tensor::ones(&[8]).unwrap());
+    let beta = g.parameter(&Tensor::zeros(&[8]).unwrap());
+    let x = Tensor::<f32>::uniform(&[4, 3, 4, 4], -1.0, 1.0, 3).unwrap();
+    let (mut mean, mut var) = (vec![0.0f32; 8], vec![0.0f32; 8]);
+    let mut step = |g: &mut Graph<f32>, key: u64| {
+        g.zero_grad();
+        {
+            let input = g.input_from(x.dims(), x.data()).unwrap();
+            let same = Conv2dParams {
+                padding: [1, 1],
+                ..Conv2dParams::default()
+            };
+            let grouped = Conv2dParams {
+                stride: [2, 2],
+                padding: [1, 1],
+                groups: 2,
+                ..Conv2dParams::default()
+            };
+            let h = input.conv2d(g.param(w1).unwrap(), same).unwrap();
+            let bn = h
+                .batch_norm_train(
+                    Some(g.param(gamma).unwrap()),
+                    Some(g.param(beta).unwrap()),
+                    1e-5,
+                )
+                .unwrap();
+            bn.mean.read_into(&mut mean).unwrap();
+            bn.var.read_into(&mut var).unwrap();
+            let pool = Pool2dParams {
+                kernel: [3, 3],
+                stride: [2, 2],
+                padding: [1, 1],
+            };
+            let h = bn.output.relu().max_pool2d(pool).unwrap();
+            let h = h.conv2d(g.param(w2).unwrap(), grouped).unwrap();
+            let avg = Pool2dParams {
+                kernel: [2, 2],
+                stride: [1, 1],
+                padding: [1, 1],
+            };
+            let h = h
+                .avg_pool2d(avg)
+                .unwrap()
+                .layer_norm(2, None, None, 1e-5)
+                .unwrap();
+            let h = h.dropout(0.25, key).unwrap().global_avg_pool2d().unwrap();
+            h.square().mean().backward().unwrap();
+        }
+        g.clear();
+    };
+    for k in 0..5 {
+        step(&mut g, k);
+    }
+    COUNTING.with(|c| c.set(true));
+    for k in 0..50 {
+        step(&mut g, 100 + k);
+    }
+    COUNTING.with(|c| c.set(false));
+    let allocations = ALLOCATIONS.load(Ordering::Relaxed);
+    assert_eq!(
+        allocations, 0,
+        "50 warm steps made {allocations} allocations"
     );
 }

@@ -94,8 +94,12 @@ fn distinct(dims: &[usize]) -> Tensor<f64> {
 
 // ----- the table --------------------------------------------------------------
 
+/// Convolution, pooling and normalization rows (same table, own file).
+#[path = "op_gradients/rows_conv.rs"]
+mod rows_conv;
+
 fn rows() -> Vec<Row> {
-    vec![
+    let mut rows = vec![
         // --- add -------------------------------------------------------------
         row(
             "add [2,3]+[2,3]",
@@ -916,7 +920,9 @@ fn rows() -> Vec<Row> {
                     .permute(&[1, 0])
             },
         ),
-    ]
+    ];
+    rows.extend(rows_conv::rows());
+    rows
 }
 
 /// A user-defined operation, x³, with its backward rule g · 3x² written in

@@ -59,6 +59,23 @@ impl<'g, F: Float> Var<'g, F> {
         self.with_values(|v| v.to_vec())
     }
 
+    /// Copies the values, row-major, into `out` (which must hold exactly
+    /// as many elements) without allocating: for reading statistics such
+    /// as batch norm's mean and variance in every step.
+    pub fn read_into(&self, out: &mut [F]) -> Result<()> {
+        let shape = self.shape();
+        if out.len() != shape.numel() {
+            return Err(Error::from(ErrorKind::DataLength {
+                op: "read_into",
+                len: out.len(),
+                shape,
+                numel: shape.numel(),
+            }));
+        }
+        self.with_values(|v| out.copy_from_slice(v));
+        Ok(())
+    }
+
     /// A copy of the value as a [`Tensor`].
     pub fn value(&self) -> Tensor<F> {
         let shape = self.shape();

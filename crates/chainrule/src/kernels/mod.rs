@@ -2,9 +2,11 @@
 //! writes every element of its output (whose contents are unspecified on
 //! entry, since buffers are recycled).
 
+pub mod conv;
 pub mod elementwise;
 pub mod layout;
 pub mod matmul;
+pub mod pool;
 pub mod reduce;
 pub mod softmax;
 pub mod team;

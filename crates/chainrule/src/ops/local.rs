@@ -60,7 +60,15 @@ impl Op {
             | Op::Pad { .. }
             | Op::MseLoss { .. }
             | Op::CrossEntropy { .. }
-            | Op::Custom(_) => false,
+            | Op::Custom(_)
+            | Op::Conv2d(_)
+            | Op::Conv2dInputGrad { .. }
+            | Op::Conv2dWeightGrad { .. }
+            | Op::MaxPool2d(_)
+            | Op::MaxPool2dScatter(_)
+            | Op::MaxPool2dGather(_)
+            | Op::AvgPool2d(_)
+            | Op::AvgPool2dAdjoint { .. } => false,
         }
     }
 }

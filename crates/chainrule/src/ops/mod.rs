@@ -9,6 +9,7 @@
 mod activation;
 mod arith;
 mod bias;
+mod conv;
 mod custom;
 mod index;
 mod layout;
@@ -16,6 +17,8 @@ mod local;
 mod loss;
 mod math;
 mod matmul;
+mod norm;
+mod pool;
 mod reduce;
 mod softmax;
 
@@ -25,7 +28,10 @@ use crate::graph::{BackwardCtx, Grads};
 
 use crate::shape::MAX_RANK;
 pub use bias::BiasAct;
+pub use conv::{Conv2dArgs, Conv2dParams};
 pub use custom::{CustomOp, CustomOpId};
+pub use norm::BatchNormTrain;
+pub use pool::{Pool2dArgs, Pool2dParams};
 use strum::EnumIter;
 use strum::{EnumDiscriminants, IntoEnumIterator, IntoStaticStr};
 
@@ -150,6 +156,36 @@ pub enum Op {
     },
     /// A user-defined operation registered on the graph.
     Custom(u16),
+    /// 2-D convolution of `(x, w)` (im2col onto the GEMM).
+    Conv2d(Conv2dArgs),
+    /// The adjoint of `Conv2d` in `x`, from `(g, w)`; `in_hw` is `x`'s
+    /// height and width.
+    Conv2dInputGrad {
+        params: Conv2dArgs,
+        in_hw: [u32; 2],
+    },
+    /// The adjoint of `Conv2d` in `w`, from `(x, g)`; `kernel` is `w`'s
+    /// height and width.
+    Conv2dWeightGrad {
+        params: Conv2dArgs,
+        kernel: [u32; 2],
+    },
+    /// 2-D max pooling (first maximum of each window).
+    MaxPool2d(Pool2dArgs),
+    /// `(x, g)`: `g` added at each window's maximum of `x`; the backward of
+    /// `MaxPool2d`.
+    MaxPool2dScatter(Pool2dArgs),
+    /// `(x, h)`: `h` read at each window's maximum of `x`; the adjoint of
+    /// `MaxPool2dScatter`.
+    MaxPool2dGather(Pool2dArgs),
+    /// 2-D average pooling (padding counted in the divisor).
+    AvgPool2d(Pool2dArgs),
+    /// The adjoint of `AvgPool2d`; `in_hw` is the pooled input's height and
+    /// width.
+    AvgPool2dAdjoint {
+        params: Pool2dArgs,
+        in_hw: [u32; 2],
+    },
 }
 
 /// The name of every operation, as [`Op::name`] gives it, in the order
@@ -229,6 +265,14 @@ impl Op {
                 loss::cross_entropy_backward(c, (start, len), mean)
             }
             Op::Custom(id) => custom::custom_backward(c, id),
+            Op::Conv2d(p) => conv::conv2d_backward(c, p),
+            Op::Conv2dInputGrad { params, .. } => conv::conv2d_input_grad_backward(c, params),
+            Op::Conv2dWeightGrad { params, .. } => conv::conv2d_weight_grad_backward(c, params),
+            Op::MaxPool2d(p) => pool::max_pool2d_backward(c, p),
+            Op::MaxPool2dScatter(p) => pool::max_pool2d_scatter_backward(c, p),
+            Op::MaxPool2dGather(p) => pool::max_pool2d_gather_backward(c, p),
+            Op::AvgPool2d(p) => pool::avg_pool2d_backward(c, p),
+            Op::AvgPool2dAdjoint { params, .. } => pool::avg_pool2d_adjoint_backward(c, params),
         }
     }
 }
@@ -293,6 +337,14 @@ mod tests {
                 "mse_loss",
                 "cross_entropy",
                 "custom",
+                "conv2d",
+                "conv2d_input_grad",
+                "conv2d_weight_grad",
+                "max_pool2d",
+                "max_pool2d_scatter",
+                "max_pool2d_gather",
+                "avg_pool2d",
+                "avg_pool2d_adjoint",
             ]
         );
         assert_eq!(
@@ -304,6 +356,9 @@ mod tests {
             "matmul"
         );
         assert_eq!(Op::PowScalar(2.0).name(), "pow");
+        // The convolution and pooling arguments are packed so that `Op`
+        // stays as small as it was (24 bytes, two f64 of `Clamp`).
+        assert_eq!(std::mem::size_of::<Op>(), 24);
         assert_eq!(Op::Pow.name(), "pow_var");
         assert_eq!(
             Op::SumAxis {

@@ -1,0 +1,392 @@
+//! 2-D convolution (cross-correlation, as in every deep-learning library) by
+//! im2col onto the GEMM of [`super::matmul`], and its two adjoints.
+//!
+//! For one image and one group, with `K = C/groups · kh · kw` and `P = Ho · Wo`:
+//! - `cols[(c, i, j), (oh, ow)] = x[c, oh·s − p + i·d, ow·s − p + j·d]`
+//!   (zero where the index falls into the padding): `[K, P]`;
+//! - forward: `y[O/groups, P] = W[O/groups, K] · cols`;
+//! - input gradient: `cols = Wᵀ · g`, then col2im adds every column entry
+//!   back to the input position it was read from;
+//! - weight gradient: `∂W += g · colsᵀ`, summed over the images.
+//!
+//! The `cols` matrix (and the per-image weight-gradient block) live in a
+//! scratch buffer owned by the calling thread that only ever grows: a warm
+//! step allocates nothing, the value arena holds only the graph's values,
+//! and the buffer is not tied to one graph's lifetime (several graphs on
+//! one thread share it). It is separate from the GEMM's own scratch, which
+//! the GEMM may use while `cols` is borrowed.
+
+use super::matmul::{matmul, MatMulDims};
+use crate::float::Float;
+
+/// The geometry of one convolution, every size already checked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConvGeom {
+    /// Images.
+    pub n: usize,
+    /// Input channels.
+    pub c: usize,
+    /// Input height and width.
+    pub h: usize,
+    pub w: usize,
+    /// Output channels.
+    pub o: usize,
+    /// Kernel height and width.
+    pub kh: usize,
+    pub kw: usize,
+    /// Output height and width.
+    pub ho: usize,
+    pub wo: usize,
+    pub stride: [usize; 2],
+    pub padding: [usize; 2],
+    pub dilation: [usize; 2],
+    pub groups: usize,
+}
+
+impl ConvGeom {
+    /// Input channels per group.
+    fn cg(&self) -> usize {
+        self.c / self.groups
+    }
+    /// Output channels per group.
+    fn og(&self) -> usize {
+        self.o / self.groups
+    }
+    /// Rows of `cols`: one per (channel, kernel row, kernel column).
+    fn k(&self) -> usize {
+        self.cg() * self.kh * self.kw
+    }
+    /// Columns of `cols`: one per output position.
+    fn p(&self) -> usize {
+        self.ho * self.wo
+    }
+    /// A 1×1 kernel with stride 1 and no padding: `cols` is the input
+    /// itself (`[C/groups, H·W]`), so im2col and col2im are skipped.
+    fn pointwise(&self) -> bool {
+        self.kh == 1 && self.kw == 1 && self.stride == [1, 1] && self.padding == [0, 0]
+    }
+    /// Along dimension `d` with kernel index `i`: output index `o` reads
+    /// input index `o·s + off` (`off = i·d − p`), which lies inside the
+    /// input of length `size` exactly for `o` in `lo..hi`. Returns
+    /// `(lo, hi, off)`.
+    #[inline]
+    fn span(&self, d: usize, i: usize, size: usize, count: usize) -> (usize, usize, isize) {
+        let s = self.stride[d] as isize;
+        let off = (i * self.dilation[d]) as isize - self.padding[d] as isize;
+        let lo = if off >= 0 { 0 } else { (-off + s - 1) / s } as usize;
+        let last = size as isize - 1 - off;
+        let hi = if last < 0 {
+            0
+        } else {
+            ((last / s) as usize + 1).min(count)
+        };
+        (lo.min(hi), hi, off)
+    }
+}
+
+/// Fills `cols` (`[K, P]`) from one group's channels `x` (`[C/groups, H, W]`).
+fn im2col<F: Float>(g: &ConvGeom, x: &[F], cols: &mut [F]) {
+    let (p, hw, sw) = (g.p(), g.h * g.w, g.stride[1]);
+    for ch in 0..g.cg() {
+        let plane = &x[ch * hw..(ch + 1) * hw];
+        for i in 0..g.kh {
+            let (rlo, rhi, roff) = g.span(0, i, g.h, g.ho);
+            for j in 0..g.kw {
+                let (clo, chi, coff) = g.span(1, j, g.w, g.wo);
+                let row = &mut cols[((ch * g.kh + i) * g.kw + j) * p..][..p];
+                row[..rlo * g.wo].fill(F::zero());
+                row[rhi * g.wo..].fill(F::zero());
+                for oh in rlo..rhi {
+                    let r = (oh * g.stride[0]) as isize + roff;
+                    let line = &plane[r as usize * g.w..][..g.w];
+                    let out = &mut row[oh * g.wo..(oh + 1) * g.wo];
+                    out[..clo].fill(F::zero());
+                    out[chi..].fill(F::zero());
+                    let first = ((clo * sw) as isize + coff) as usize;
+                    if sw == 1 {
+                        out[clo..chi].copy_from_slice(&line[first..first + (chi - clo)]);
+                    } else {
+                        for (k, slot) in out[clo..chi].iter_mut().enumerate() {
+                            *slot = line[first + k * sw];
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Adds every entry of `cols` (`[K, P]`) to the input position it was read
+/// from, in `dx` (`[C/groups, H, W]`, not cleared here).
+fn col2im<F: Float>(g: &ConvGeom, cols: &[F], dx: &mut [F]) {
+    let (p, hw, sw) = (g.p(), g.h * g.w, g.stride[1]);
+    for ch in 0..g.cg() {
+        let plane = &mut dx[ch * hw..(ch + 1) * hw];
+        for i in 0..g.kh {
+            let (rlo, rhi, roff) = g.span(0, i, g.h, g.ho);
+            for j in 0..g.kw {
+                let (clo, chi, coff) = g.span(1, j, g.w, g.wo);
+                let row = &cols[((ch * g.kh + i) * g.kw + j) * p..][..p];
+                for oh in rlo..rhi {
+                    let r = (oh * g.stride[0]) as isize + roff;
+                    let line = &mut plane[r as usize * g.w..][..g.w];
+                    let first = ((clo * sw) as isize + coff) as usize;
+                    let values = &row[oh * g.wo + clo..oh * g.wo + chi];
+                    for (k, &v) in values.iter().enumerate() {
+                        line[first + k * sw] += v;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// One product of the GEMM: `c[m, n] = op(a) · op(b)`.
+fn gemm<F: Float>(
+    a: &[F],
+    b: &[F],
+    c: &mut [F],
+    (m, k, n): (usize, usize, usize),
+    ta: bool,
+    tb: bool,
+) {
+    let dims = MatMulDims {
+        batch: 1,
+        m,
+        k,
+        n,
+        ta,
+        tb,
+        a_batched: false,
+        b_batched: false,
+    };
+    matmul(a, b, c, dims);
+}
+
+/// `y = conv2d(x, w)`: `x [N, C, H, W]`, `w [O, C/groups, kh, kw]`,
+/// `y [N, O, Ho, Wo]`.
+pub fn conv2d<F: Float>(g: &ConvGeom, x: &[F], w: &[F], y: &mut [F]) {
+    let (k, p, cg, og) = (g.k(), g.p(), g.cg(), g.og());
+    let (x_img, x_grp, y_img, y_grp) = (g.c * g.h * g.w, cg * g.h * g.w, g.o * p, og * p);
+    let pointwise = g.pointwise();
+    with_scratch(if pointwise { 0 } else { k * p }, |cols: &mut [F]| {
+        for img in 0..g.n {
+            for grp in 0..g.groups {
+                let xg = &x[img * x_img + grp * x_grp..][..x_grp];
+                let cols: &[F] = if pointwise {
+                    xg
+                } else {
+                    im2col(g, xg, cols);
+                    cols
+                };
+                let wg = &w[grp * og * k..(grp + 1) * og * k];
+                let out = &mut y[img * y_img + grp * y_grp..][..y_grp];
+                gemm(wg, cols, out, (og, k, p), false, false);
+            }
+        }
+    });
+}
+
+/// `dx = conv2d_input_grad(gy, w)`: the adjoint of `conv2d` in `x`,
+/// `gy [N, O, Ho, Wo]` → `dx [N, C, H, W]`.
+pub fn conv2d_input_grad<F: Float>(g: &ConvGeom, gy: &[F], w: &[F], dx: &mut [F]) {
+    let (k, p, cg, og) = (g.k(), g.p(), g.cg(), g.og());
+    let (x_img, x_grp, y_img, y_grp) = (g.c * g.h * g.w, cg * g.h * g.w, g.o * p, og * p);
+    let pointwise = g.pointwise();
+    if !pointwise {
+        dx.fill(F::zero());
+    }
+    with_scratch(if pointwise { 0 } else { k * p }, |cols: &mut [F]| {
+        for img in 0..g.n {
+            for grp in 0..g.groups {
+                let wg = &w[grp * og * k..(grp + 1) * og * k];
+                let gg = &gy[img * y_img + grp * y_grp..][..y_grp];
+                let dxg = &mut dx[img * x_img + grp * x_grp..][..x_grp];
+                // cols [K, P] = Wgᵀ [K, Og] · g [Og, P] (for a pointwise
+                // kernel, `dx` itself).
+                if pointwise {
+                    gemm(wg, gg, dxg, (k, og, p), true, false);
+                } else {
+                    gemm(wg, gg, cols, (k, og, p), true, false);
+                    col2im(g, cols, dxg);
+                }
+            }
+        }
+    });
+}
+
+/// `dw = conv2d_weight_grad(x, gy)`: the adjoint of `conv2d` in `w`,
+/// `x [N, C, H, W]`, `gy [N, O, Ho, Wo]` → `dw [O, C/groups, kh, kw]`.
+pub fn conv2d_weight_grad<F: Float>(g: &ConvGeom, x: &[F], gy: &[F], dw: &mut [F]) {
+    let (k, p, cg, og) = (g.k(), g.p(), g.cg(), g.og());
+    let (x_img, x_grp, y_img, y_grp) = (g.c * g.h * g.w, cg * g.h * g.w, g.o * p, og * p);
+    dw.fill(F::zero());
+    // One buffer: `cols` [K, P] then one image's block [Og, K].
+    let pointwise = g.pointwise();
+    let cols_len = if pointwise { 0 } else { k * p };
+    with_scratch(cols_len + og * k, |scratch: &mut [F]| {
+        let (cols, block) = scratch.split_at_mut(cols_len);
+        for img in 0..g.n {
+            for grp in 0..g.groups {
+                let xg = &x[img * x_img + grp * x_grp..][..x_grp];
+                let cols: &[F] = if pointwise {
+                    xg
+                } else {
+                    im2col(g, xg, cols);
+                    cols
+                };
+                let gg = &gy[img * y_img + grp * y_grp..][..y_grp];
+                // block [Og, K] = g [Og, P] · colsᵀ [P, K].
+                gemm(gg, cols, block, (og, p, k), false, true);
+                let acc = &mut dw[grp * og * k..(grp + 1) * og * k];
+                for (a, &b) in acc.iter_mut().zip(block.iter()) {
+                    *a += b;
+                }
+            }
+        }
+    });
+}
+
+/// Runs `f` on a scratch buffer of `len` elements owned by this thread,
+/// reused from call to call (it only grows, so a warm step allocates
+/// nothing). Its contents on entry are unspecified.
+fn with_scratch<F: Float, R>(len: usize, f: impl FnOnce(&mut [F]) -> R) -> R {
+    thread_local! {
+        static COLS: std::cell::RefCell<Vec<u64>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    const { assert!(std::mem::size_of::<F>() <= 8 && std::mem::align_of::<F>() <= 8) };
+    COLS.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut words) => {
+            let need = (len * std::mem::size_of::<F>()).div_ceil(8);
+            if words.len() < need {
+                words.resize(need, 0);
+            }
+            // SAFETY: the buffer holds at least `len · size_of::<F>()`
+            // bytes, 8-aligned (enough for `F`, checked above), and `F` is
+            // f32 or f64, for which every bit pattern is a valid value.
+            let scratch =
+                unsafe { std::slice::from_raw_parts_mut(words.as_mut_ptr() as *mut F, len) };
+            f(scratch)
+        }
+        // Re-entered (never done: the GEMM has its own scratch).
+        Err(_) => f(&mut vec![F::zero(); len]),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_3x3_image_with_a_2x2_kernel_by_hand() {
+        // x = [[1, 2, 3], [4, 5, 6], [7, 8, 9]], w = [[1, 0], [0, −1]]:
+        // y[i, j] = x[i, j] − x[i+1, j+1] = −4 everywhere.
+        let g = ConvGeom {
+            n: 1,
+            c: 1,
+            h: 3,
+            w: 3,
+            o: 1,
+            kh: 2,
+            kw: 2,
+            ho: 2,
+            wo: 2,
+            stride: [1, 1],
+            padding: [0, 0],
+            dilation: [1, 1],
+            groups: 1,
+        };
+        let x: Vec<f64> = (1..=9).map(f64::from).collect();
+        let mut y = [0.0; 4];
+        conv2d(&g, &x, &[1.0, 0.0, 0.0, -1.0], &mut y);
+        assert_eq!(y, [-4.0; 4]);
+    }
+
+    /// The definition, one output element at a time.
+    fn direct(g: &ConvGeom, x: &[f64], w: &[f64]) -> Vec<f64> {
+        let (cg, og) = (g.c / g.groups, g.o / g.groups);
+        let mut y = vec![0.0; g.n * g.o * g.ho * g.wo];
+        for n in 0..g.n {
+            for o in 0..g.o {
+                for oh in 0..g.ho {
+                    for ow in 0..g.wo {
+                        let mut acc = 0.0;
+                        for c in 0..cg {
+                            let ci = (o / og) * cg + c;
+                            for a in 0..g.kh {
+                                for b in 0..g.kw {
+                                    let r = (oh * g.stride[0] + a * g.dilation[0]) as isize
+                                        - g.padding[0] as isize;
+                                    let q = (ow * g.stride[1] + b * g.dilation[1]) as isize
+                                        - g.padding[1] as isize;
+                                    if r < 0 || q < 0 || r >= g.h as isize || q >= g.w as isize {
+                                        continue;
+                                    }
+                                    let xv =
+                                        x[((n * g.c + ci) * g.h + r as usize) * g.w + q as usize];
+                                    acc += w[((o * cg + c) * g.kh + a) * g.kw + b] * xv;
+                                }
+                            }
+                        }
+                        y[((n * g.o + o) * g.ho + oh) * g.wo + ow] = acc;
+                    }
+                }
+            }
+        }
+        y
+    }
+
+    #[test]
+    fn im2col_gemm_agrees_with_the_definition_and_the_adjoints_are_adjoint() {
+        let mut seed = 0u64;
+        let mut next = move || {
+            seed += 1;
+            crate::rng::sym_at(99, seed)
+        };
+        // (n, c, h, w, o, kh, kw, stride, padding, dilation, groups)
+        let cases = [
+            (2, 3, 7, 6, 4, 3, 2, [2, 1], [1, 0], [1, 2], 1),
+            (1, 4, 9, 8, 6, 2, 3, [1, 2], [2, 1], [2, 1], 2),
+            (2, 2, 5, 5, 2, 1, 1, [1, 1], [0, 0], [1, 1], 2),
+            (1, 3, 6, 7, 3, 3, 3, [3, 2], [1, 2], [1, 1], 3),
+            (1, 2, 40, 30, 8, 3, 3, [1, 1], [1, 1], [1, 1], 1),
+        ];
+        for (n, c, h, w, o, kh, kw, stride, padding, dilation, groups) in cases {
+            let ho = (h + 2 * padding[0] - dilation[0] * (kh - 1) - 1) / stride[0] + 1;
+            let wo = (w + 2 * padding[1] - dilation[1] * (kw - 1) - 1) / stride[1] + 1;
+            let g = ConvGeom {
+                n,
+                c,
+                h,
+                w,
+                o,
+                kh,
+                kw,
+                ho,
+                wo,
+                stride,
+                padding,
+                dilation,
+                groups,
+            };
+            let x: Vec<f64> = (0..n * c * h * w).map(|_| next()).collect();
+            let wt: Vec<f64> = (0..o * c / groups * kh * kw).map(|_| next()).collect();
+            let gy: Vec<f64> = (0..n * o * ho * wo).map(|_| next()).collect();
+            let mut y = vec![f64::NAN; gy.len()];
+            conv2d(&g, &x, &wt, &mut y);
+            let want = direct(&g, &x, &wt);
+            for (a, b) in y.iter().zip(&want) {
+                assert!((a - b).abs() < 1e-12, "{g:?}: {a} vs {b}");
+            }
+            // ⟨g, conv(x, w)⟩ = ⟨IG(g, w), x⟩ = ⟨WG(x, g), w⟩.
+            let mut dx = vec![f64::NAN; x.len()];
+            let mut dw = vec![f64::NAN; wt.len()];
+            conv2d_input_grad(&g, &gy, &wt, &mut dx);
+            conv2d_weight_grad(&g, &x, &gy, &mut dw);
+            let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(p, q)| p * q).sum::<f64>();
+            let b = dot(&gy, &want);
+            assert!((dot(&dx, &x) - b).abs() < 1e-10, "{g:?}");
+            assert!((dot(&dw, &wt) - b).abs() < 1e-10, "{g:?}");
+        }
+    }
+}
