@@ -1,4 +1,4 @@
-//! `chainrule bench`: the fixed workloads W1–W3 (shared/WORKLOADS.md), run
+//! `chainrule bench`: the fixed workloads W1–W4 (shared/WORKLOADS.md), run
 //! exactly as specified: warm-up steps, then timed steps; prints steps per
 //! second, the first and last loss, and the process's peak resident memory.
 
@@ -10,7 +10,7 @@ use std::time::Instant;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// W1, W2, W3 or all.
+    /// W1, W2, W3, W4 or all.
     #[arg(default_value = "all")]
     workload: String,
     /// Threads for large matrix products (default: every available core).

@@ -288,6 +288,7 @@ fn run_model(args: &Args, model_path: &Path) -> Result<()> {
     let rows = args.batch.unwrap_or(64);
     let seed = args.seed.unwrap_or(0);
     let (mut model, record) = load_model_with_data::<f64>(model_path, None)?;
+    let mlp = model.mlp_for("diagnose")?;
     let spec = data_args::model_data(args.data.as_deref(), record.as_ref(), model_path, "")?;
     let spec = spec.as_str();
     let data = data_args::prepare(
@@ -320,7 +321,7 @@ fn run_model(args: &Args, model_path: &Path) -> Result<()> {
         _ => stem,
     };
     let path = out_path(args, &format!("model-{stem}"))?;
-    let act = model.mlp.spec.activation.name();
+    let act = mlp.spec.activation.name();
     let title = format!(
         "gradient reaching each layer: {} on {spec}",
         model_path.display()
@@ -330,7 +331,7 @@ fn run_model(args: &Args, model_path: &Path) -> Result<()> {
         println!("{}", report.to_json());
         return Ok(());
     }
-    let sizes: Vec<String> = model.mlp.spec.sizes.iter().map(|s| s.to_string()).collect();
+    let sizes: Vec<String> = mlp.spec.sizes.iter().map(|s| s.to_string()).collect();
     println!(
         "model {} ({}, {act} activations), {} loss on {} rows of {} (seed {seed}): loss {:.4}",
         model_path.display(),

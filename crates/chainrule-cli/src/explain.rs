@@ -182,6 +182,8 @@ pub fn trace_source(src: &Source, lr: f64) -> Result<Traced> {
         }
         (None, None) => trace::worked_example_1(lr)?,
     };
+    // Only MLPs can be shown: say so before asking for an input.
+    let mlp = model.mlp_for("explain")?;
     if let Some(l) = loss {
         setup.loss = l;
     }
@@ -192,7 +194,7 @@ pub fn trace_source(src: &Source, lr: f64) -> Result<Traced> {
                 "input",
                 format!(
                     "give one input row with --input ({} comma-separated values)",
-                    model.mlp.in_features()
+                    mlp.in_features()
                 ),
             ))
         }
@@ -204,7 +206,7 @@ pub fn trace_source(src: &Source, lr: f64) -> Result<Traced> {
             let what = if setup.loss == LossKind::Cce {
                 "a class index".to_string()
             } else {
-                format!("{} value(s)", model.mlp.out_features())
+                format!("{} value(s)", mlp.out_features())
             };
             return Err(Error::config(
                 "target",

@@ -50,7 +50,7 @@ pub fn run(args: &Args) -> Result<()> {
             (Some(p), Some(k))
         }
         LossKind::Bce => {
-            let reading = model.loss.reading(model.mlp.spec.output_activation)?;
+            let reading = model.loss.reading(model.network.output_activation())?;
             let p1 = reading.positive_probability(output[0]);
             let class = usize::from(reading.predicts_positive(output[0]));
             (Some(vec![1.0 - p1, p1]), Some(class))

@@ -276,7 +276,7 @@ fn train_into(
         "training {} → {:?} → {} on {} ({} train rows{}), loss {}, {} lr {}",
         data.train.d,
         cfg.hidden,
-        model.mlp.out_features(),
+        model.network.out_features(),
         args.data,
         data.train.n,
         data.test

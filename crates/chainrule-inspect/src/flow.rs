@@ -215,8 +215,9 @@ pub fn layer_report<F: Float>(
     rows: &[usize],
 ) -> Result<FlowReport> {
     model.check_data(data)?;
-    let batch = batch_from_dataset(data, rows, model.loss, model.mlp.out_features())?;
-    measure(&mut model.graph, &model.mlp, &batch)
+    let mlp = model.mlp_for("grad-report")?;
+    let batch = batch_from_dataset(data, rows, model.loss, mlp.out_features())?;
+    measure(&mut model.graph, &mlp, &batch)
 }
 
 /// Measures the gradient flow of `mlp` (whose parameters live in `graph`)

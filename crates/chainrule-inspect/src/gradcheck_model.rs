@@ -429,10 +429,10 @@ pub fn check_model<F: Float>(
 ) -> chainrule_nn::Result<ModelCheckReport> {
     model.check_data(data)?;
     let mut m64 = to_f64(model)?;
-    let params = chainrule_nn::Module::<f64>::parameters(&m64.mlp);
-    let (mlp, kind) = (m64.mlp.clone(), m64.loss);
+    let params = m64.network.parameters();
+    let (network, kind) = (m64.network.clone(), m64.loss);
     let loss = loss_fn(move |g| {
-        chainrule_nn::trainer::loss_on_rows(g, &mlp, kind, data, rows).map_err(engine_error)
+        chainrule_nn::trainer::loss_on_rows(g, &network, kind, data, rows).map_err(engine_error)
     });
     Ok(check_params(&mut m64.graph, &params, &loss, opts)?)
 }
@@ -458,22 +458,5 @@ fn engine_error(e: chainrule_nn::Error) -> chainrule::Error {
 pub fn to_f64<F: Float>(
     model: &chainrule_nn::trainer::Model<F>,
 ) -> chainrule_nn::Result<chainrule_nn::trainer::Model<f64>> {
-    let mut graph = Graph::<f64>::new();
-    let mlp = chainrule_nn::Mlp::new(
-        &mut graph,
-        model.mlp.spec.clone(),
-        chainrule_nn::Init::Zeros,
-        0,
-    )?;
-    let from = chainrule_nn::Module::<F>::parameters(&model.mlp);
-    let to = chainrule_nn::Module::<f64>::parameters(&mlp);
-    for ((_, src), (_, dst)) in from.iter().zip(&to) {
-        graph.set_param(*dst, &model.graph.param_value(*src)?.cast::<f64>())?;
-    }
-    Ok(chainrule_nn::trainer::Model {
-        graph,
-        mlp,
-        loss: model.loss,
-        standardizer: model.standardizer.clone(),
-    })
+    model.cast::<f64>()
 }

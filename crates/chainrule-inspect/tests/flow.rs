@@ -10,7 +10,7 @@ use chainrule_inspect::flow::{
 use chainrule_inspect::flow_chart;
 use chainrule_nn::data::{Dataset, Targets};
 use chainrule_nn::trainer::{Model, TrainConfig};
-use chainrule_nn::{Activation, Init, LossKind, Mlp, MlpSpec, Module};
+use chainrule_nn::{Activation, Init, LossKind, Mlp, MlpSpec};
 
 fn close(a: f64, b: f64, tol: f64) {
     assert!(
@@ -342,7 +342,7 @@ fn check_hook<F: chainrule::Float>() {
         ..TrainConfig::default()
     };
     let mut model = Model::<F>::new(&data, &config).unwrap();
-    let params = Module::<F>::parameters(&model.mlp);
+    let params = model.network.parameters();
     let before: Vec<Vec<F>> = params
         .iter()
         .map(|(_, p)| model.graph.param_value(*p).unwrap().into_vec())

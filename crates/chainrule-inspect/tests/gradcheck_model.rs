@@ -7,7 +7,7 @@ use chainrule::{BackwardCtx, CustomOp, Grads, Graph, Result, Shape, Tensor};
 use chainrule_inspect::gradcheck_model::{check_model, check_params, loss_fn, ModelCheckOptions};
 use chainrule_nn::data::{self, LabelKind, Standardizer};
 use chainrule_nn::trainer::{train, Model, TrainConfig};
-use chainrule_nn::{Activation, Module};
+use chainrule_nn::Activation;
 use std::rc::Rc;
 
 fn iris() -> chainrule_nn::data::Dataset {
@@ -51,7 +51,7 @@ fn relu_kinks_are_reported_not_failed() {
         ..TrainConfig::default()
     };
     let mut model = Model::<f64>::new(&d, &cfg).unwrap();
-    let w0 = Module::<f64>::parameters(&model.mlp)[0].1;
+    let w0 = model.network.parameters()[0].1;
     model
         .graph
         .set_param(w0, &Tensor::zeros(&[5, 4]).unwrap())

@@ -6,7 +6,9 @@
 //! The file holds, as tensors (in the model's precision, `F32` or `F64`,
 //! so that the values come back bit for bit):
 //!
-//! - `model.NAME`: every parameter under its PyTorch name (`model.0.weight`);
+//! - `model.NAME`: every parameter and buffer under its PyTorch name
+//!   (`model.0.weight`, `model.3.running_mean`; batch norm's
+//!   `num_batches_tracked` as `I64`);
 //! - `optim.BUFFER.INDEX`: the optimizer's state for parameter `INDEX`
 //!   (registration order): SGD's `velocity`, Adam's `m` and `v`; a parameter
 //!   without state yet has no tensor;
@@ -42,10 +44,8 @@ mod json;
 
 use crate::data::{read_file, Dataset};
 use crate::error::{Error, Result};
-use crate::mlp::MlpSpec;
 use crate::model_file::MAX_FILE_BYTES;
-use crate::model_io::{check_size, empty_model, model_metadata, standardizer_from};
-use crate::module::Module;
+use crate::model_io::{empty_model_from_metadata, model_metadata};
 use crate::optim::OptimizerState;
 use crate::trainer::{Model, TrainConfig, TrainState, Trainer};
 use crate::LossKind;
@@ -151,9 +151,20 @@ pub fn save<F: Float>(
     };
     let state = trainer.state();
     let mut tensors = Vec::new();
-    for (pname, p) in Module::<F>::parameters(&model.mlp) {
+    for (pname, p) in model.network.parameters() {
         let t = model.graph.param_value(p)?;
         tensors.push(raw(format!("model.{pname}"), t.dims().to_vec(), t.data()));
+    }
+    for (bname, values) in model.network.buffers() {
+        tensors.push(raw(format!("model.{bname}"), vec![values.len()], values));
+    }
+    let mut int_tensors = Vec::new();
+    for (bname, n) in model.network.int_buffers() {
+        int_tensors.push(Raw {
+            name: format!("model.{bname}"),
+            shape: Vec::new(),
+            bytes: (n as i64).to_le_bytes().to_vec(),
+        });
     }
     let mut counts = serde_json::Map::new();
     for (buffer, slots) in &state.optimizer.buffers {
@@ -194,8 +205,10 @@ pub fn save<F: Float>(
     }
     let views = tensors
         .iter()
-        .map(|t| {
-            TensorView::new(dtype::<F>(), t.shape.clone(), &t.bytes)
+        .map(|t| (dtype::<F>(), t))
+        .chain(int_tensors.iter().map(|t| (Dtype::I64, t)))
+        .map(|(dt, t)| {
+            TensorView::new(dt, t.shape.clone(), &t.bytes)
                 .map(|v| (t.name.clone(), v))
                 .map_err(|e| fail(format!("tensor '{}': {e}", t.name)))
         })
@@ -275,19 +288,20 @@ pub fn load_bytes<F: Float>(bytes: &[u8], name: &str) -> Result<Checkpoint<F>> {
         .iter()
         .filter_map(|(k, v)| Some((k.strip_prefix("model.")?.to_string(), v.clone())))
         .collect();
-    let spec = MlpSpec::from_metadata(&model_meta).map_err(|e| fail(e.to_string()))?;
     let loss = LossKind::parse(model_meta.get("loss").map_or("", String::as_str))
         .map_err(|e| fail(e.to_string()))?;
-    let standardizer = standardizer_from(Some(&model_meta), spec.sizes[0], Path::new(name))?;
     let held = st
         .tensors()
         .iter()
         .map(|(_, v)| v.shape().iter().product::<usize>())
         .sum();
-    check_size(&spec, held, Path::new(name))?;
-    let mut model = empty_model::<F>(spec, loss, standardizer)?;
+    let mut model = empty_model_from_metadata::<F>(&model_meta, loss, held, Path::new(name))
+        .map_err(|e| match e {
+            Error::ModelMismatch { detail, .. } => fail(detail),
+            other => other,
+        })?;
     let mut used: HashSet<String> = HashSet::new();
-    let params = Module::<F>::parameters(&model.mlp);
+    let params = model.network.parameters();
     let mut sizes = Vec::with_capacity(params.len());
     for (pname, p) in &params {
         let shape = model.graph.param_shape(*p)?;
@@ -299,6 +313,53 @@ pub fn load_bytes<F: Float>(bytes: &[u8], name: &str) -> Result<Checkpoint<F>> {
             .graph
             .set_param(*p, &Tensor::from_vec(values, shape.dims())?)?;
         sizes.push(shape.numel());
+    }
+
+    // Batch norm's buffers.
+    let buffer_lens: Vec<(String, usize)> = model
+        .network
+        .buffers()
+        .into_iter()
+        .map(|(n, v)| (n, v.len()))
+        .collect();
+    let mut buffer_values = Vec::new();
+    for (bname, len) in &buffer_lens {
+        let tname = format!("model.{bname}");
+        let values = read_tensor::<F>(&st, &tname, &[*len], name)?
+            .ok_or_else(|| fail(format!("tensor '{tname}' is missing")))?;
+        used.insert(tname);
+        buffer_values.push(values);
+    }
+    let mut counts = Vec::new();
+    for (bname, _) in model.network.int_buffers() {
+        let tname = format!("model.{bname}");
+        let view = st
+            .tensor(&tname)
+            .map_err(|_| fail(format!("tensor '{tname}' is missing")))?;
+        let n = match (view.dtype(), view.shape(), view.data()) {
+            (Dtype::I64, [], d) if d.len() == 8 => {
+                i64::from_le_bytes([d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]])
+            }
+            _ => -1,
+        };
+        let n = u64::try_from(n).map_err(|_| {
+            fail(format!(
+                "tensor '{tname}' is not one I64 count of 0 or more"
+            ))
+        })?;
+        used.insert(tname);
+        counts.push(n);
+    }
+    let mut buffer_values = buffer_values.into_iter();
+    for (b, n) in model
+        .network
+        .batch_norm_buffers_mut()
+        .iter_mut()
+        .zip(counts)
+    {
+        b.running_mean = buffer_values.next().unwrap_or_default();
+        b.running_var = buffer_values.next().unwrap_or_default();
+        b.num_batches_tracked = n;
     }
 
     // The optimizer: one vector per parameter and buffer.

@@ -31,21 +31,35 @@ impl Init {
         gain: f64,
         seed: u64,
     ) -> Result<Tensor<F>> {
-        let dims = [fan_out, fan_in];
+        self.tensor(&[fan_out, fan_in], fan_in, fan_out, gain, seed)
+    }
+
+    /// A tensor of any shape `dims` drawn with `gain` from stream `seed`,
+    /// with the fans given (a convolution's weight `[O, C/groups, kh, kw]`
+    /// has fan-in `C/groups·kh·kw` and fan-out `O·kh·kw`, as PyTorch
+    /// computes them). [`Init::weight`] is this with `dims = [fan_out, fan_in]`.
+    pub fn tensor<F: Float>(
+        &self,
+        dims: &[usize],
+        fan_in: usize,
+        fan_out: usize,
+        gain: f64,
+        seed: u64,
+    ) -> Result<Tensor<F>> {
         let (fi, fo) = (fan_in.max(1) as f64, fan_out.max(1) as f64);
         let t = match *self {
             Init::XavierUniform => {
                 let b = gain * (6.0 / (fi + fo)).sqrt();
-                Tensor::uniform(&dims, -b, b, seed)
+                Tensor::uniform(dims, -b, b, seed)
             }
-            Init::XavierNormal => Tensor::normal(&dims, 0.0, gain * (2.0 / (fi + fo)).sqrt(), seed),
+            Init::XavierNormal => Tensor::normal(dims, 0.0, gain * (2.0 / (fi + fo)).sqrt(), seed),
             Init::KaimingUniform => {
                 let b = gain * (3.0 / fi).sqrt();
-                Tensor::uniform(&dims, -b, b, seed)
+                Tensor::uniform(dims, -b, b, seed)
             }
-            Init::KaimingNormal => Tensor::normal(&dims, 0.0, gain / fi.sqrt(), seed),
-            Init::Zeros => Tensor::zeros(&dims),
-            Init::Constant(c) => Tensor::full(&dims, F::from_f64(c)),
+            Init::KaimingNormal => Tensor::normal(dims, 0.0, gain / fi.sqrt(), seed),
+            Init::Zeros => Tensor::zeros(dims),
+            Init::Constant(c) => Tensor::full(dims, F::from_f64(c)),
         };
         Ok(t?)
     }

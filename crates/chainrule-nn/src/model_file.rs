@@ -69,6 +69,24 @@ pub struct NamedTensor {
     pub data: Vec<f32>,
 }
 
+/// An integer tensor (`I64`), as PyTorch stores batch norm's
+/// `num_batches_tracked`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IntTensor {
+    pub name: String,
+    pub shape: Vec<usize>,
+    pub data: Vec<i64>,
+}
+
+/// What [`load_with_ints`] returns: the float tensors, the `I64` tensors
+/// and the metadata.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct FileContents {
+    pub tensors: Vec<NamedTensor>,
+    pub ints: Vec<IntTensor>,
+    pub metadata: Option<BTreeMap<String, String>>,
+}
+
 /// What [`load`] and [`load_bytes`] return: the tensors, and the header's
 /// `__metadata__` entry if it has one.
 pub type ModelContents = (Vec<NamedTensor>, Option<BTreeMap<String, String>>);
@@ -154,8 +172,18 @@ pub fn save(
     tensors: &[NamedTensor],
     metadata: &BTreeMap<String, String>,
 ) -> Result<(), ModelFileError> {
+    save_with_ints(path, tensors, &[], metadata)
+}
+
+/// [`save`], with `I64` tensors after the float ones.
+pub fn save_with_ints(
+    path: &Path,
+    tensors: &[NamedTensor],
+    ints: &[IntTensor],
+    metadata: &BTreeMap<String, String>,
+) -> Result<(), ModelFileError> {
     let name = path.display().to_string();
-    let bytes = to_bytes(tensors, metadata, &name)?;
+    let bytes = to_bytes_with_ints(tensors, ints, metadata, &name)?;
     write_atomically(path, &bytes).map_err(|source| ModelFileError::Io { path: name, source })
 }
 
@@ -170,6 +198,25 @@ pub fn to_bytes(
     metadata: &BTreeMap<String, String>,
     name_for_errors: &str,
 ) -> Result<Vec<u8>, ModelFileError> {
+    to_bytes_with_ints(tensors, &[], metadata, name_for_errors)
+}
+
+/// [`to_bytes`], with `I64` tensors after the float ones.
+pub fn to_bytes_with_ints(
+    tensors: &[NamedTensor],
+    ints: &[IntTensor],
+    metadata: &BTreeMap<String, String>,
+    name_for_errors: &str,
+) -> Result<Vec<u8>, ModelFileError> {
+    // (name, shape, element count, dtype, bytes per element)
+    let entries: Vec<(&str, &[usize], usize, &str, usize)> = tensors
+        .iter()
+        .map(|t| (t.name.as_str(), &t.shape[..], t.data.len(), "F32", 4))
+        .chain(
+            ints.iter()
+                .map(|t| (t.name.as_str(), &t.shape[..], t.data.len(), "I64", 8)),
+        )
+        .collect();
     let invalid = |name: &str, reason: String| ModelFileError::InvalidTensor {
         path: name_for_errors.to_string(),
         name: name.to_string(),
@@ -180,7 +227,7 @@ pub fn to_bytes(
         reason,
     };
 
-    let mut names: Vec<&str> = tensors.iter().map(|t| t.name.as_str()).collect();
+    let mut names: Vec<&str> = entries.iter().map(|t| t.0).collect();
     names.sort_unstable();
     if let Some(pair) = names.windows(2).find(|pair| pair[0] == pair[1]) {
         return Err(invalid(pair[0], "the name is used twice".to_string()));
@@ -195,46 +242,40 @@ pub fn to_bytes(
         header.push_str(&encoded);
     }
     let mut offset: usize = 0;
-    for tensor in tensors {
-        if tensor.name == METADATA_KEY {
+    for &(tname, shape, len, dtype, width) in &entries {
+        if tname == METADATA_KEY {
             return Err(invalid(
-                &tensor.name,
+                tname,
                 "the name is reserved for the metadata".to_string(),
             ));
         }
-        if tensor.shape.len() > MAX_RANK {
+        if shape.len() > MAX_RANK {
             return Err(invalid(
-                &tensor.name,
+                tname,
                 format!(
                     "{} dimensions, more than the limit of {MAX_RANK}",
-                    tensor.shape.len()
+                    shape.len()
                 ),
             ));
         }
-        let count = element_count(&tensor.shape);
-        if count != Some(tensor.data.len()) {
+        let count = element_count(shape);
+        if count != Some(len) {
             return Err(invalid(
-                &tensor.name,
-                format!(
-                    "shape {:?} does not match the {} values given",
-                    tensor.shape,
-                    tensor.data.len()
-                ),
+                tname,
+                format!("shape {:?} does not match the {} values given", shape, len),
             ));
         }
-        let end = tensor
-            .data
-            .len()
-            .checked_mul(4)
+        let end = len
+            .checked_mul(width)
             .and_then(|n| n.checked_add(offset))
             .ok_or_else(|| cannot_write("the tensors are too large".to_string()))?;
         if header.len() > 1 {
             header.push(',');
         }
-        header.push_str(&json_string(&tensor.name));
+        header.push_str(&json_string(tname));
         header.push_str(&format!(
-            r#":{{"dtype":"F32","shape":{},"data_offsets":[{offset},{end}]}}"#,
-            json_shape(&tensor.shape)
+            r#":{{"dtype":"{dtype}","shape":{},"data_offsets":[{offset},{end}]}}"#,
+            json_shape(shape)
         ));
         offset = end;
     }
@@ -266,6 +307,11 @@ pub fn to_bytes(
             bytes.extend_from_slice(&value.to_le_bytes());
         }
     }
+    for tensor in ints {
+        for value in &tensor.data {
+            bytes.extend_from_slice(&value.to_le_bytes());
+        }
+    }
     Ok(bytes)
 }
 
@@ -278,6 +324,18 @@ pub fn to_bytes(
 /// [`ModelFileError::Io`] if the file cannot be read,
 /// [`ModelFileError::FileTooLarge`], or any error of [`load_bytes`].
 pub fn load(path: &Path) -> Result<ModelContents, ModelFileError> {
+    let bytes = read_bounded(path)?;
+    load_bytes(&bytes, &path.display().to_string())
+}
+
+/// Reads the safetensors file at `path` with its `I64` tensors (PyTorch's
+/// `num_batches_tracked`); see [`load_bytes_with_ints`].
+pub fn load_with_ints(path: &Path) -> Result<FileContents, ModelFileError> {
+    let bytes = read_bounded(path)?;
+    load_bytes_with_ints(&bytes, &path.display().to_string())
+}
+
+fn read_bounded(path: &Path) -> Result<Vec<u8>, ModelFileError> {
     let name = path.display().to_string();
     let io_error = |source: io::Error| ModelFileError::Io {
         path: name.clone(),
@@ -304,7 +362,7 @@ pub fn load(path: &Path) -> Result<ModelContents, ModelFileError> {
     if bytes.len() as u64 > MAX_FILE_BYTES {
         return Err(too_large(bytes.len() as u64));
     }
-    load_bytes(&bytes, &name)
+    Ok(bytes)
 }
 
 /// Reads a safetensors file held in memory. `name_for_errors` (usually the
@@ -327,6 +385,19 @@ pub fn load(path: &Path) -> Result<ModelContents, ModelFileError> {
 /// `F64`, [`ModelFileError::InvalidTensor`] for inconsistent shapes or
 /// offsets, or `F64` values out of the `f32` range.
 pub fn load_bytes(bytes: &[u8], name_for_errors: &str) -> Result<ModelContents, ModelFileError> {
+    let c = read(bytes, name_for_errors, false)?;
+    Ok((c.tensors, c.metadata))
+}
+
+/// [`load_bytes`], reading `I64` tensors too (into [`FileContents::ints`]).
+pub fn load_bytes_with_ints(
+    bytes: &[u8],
+    name_for_errors: &str,
+) -> Result<FileContents, ModelFileError> {
+    read(bytes, name_for_errors, true)
+}
+
+fn read(bytes: &[u8], name_for_errors: &str, ints: bool) -> Result<FileContents, ModelFileError> {
     let not_safetensors = |reason: String| ModelFileError::NotSafetensors {
         path: name_for_errors.to_string(),
         reason,
@@ -381,6 +452,7 @@ pub fn load_bytes(bytes: &[u8], name_for_errors: &str) -> Result<ModelContents, 
         let element_bytes: usize = match tensor.dtype.as_str() {
             "F32" => 4,
             "F64" => 8,
+            "I64" if ints => 8,
             _ => {
                 return Err(ModelFileError::UnsupportedDtype {
                     path: name_for_errors.to_string(),
@@ -464,11 +536,23 @@ pub fn load_bytes(bytes: &[u8], name_for_errors: &str) -> Result<ModelContents, 
         .map_err(|e| not_safetensors(format!("refused by the safetensors library: {e}")))?;
 
     let mut out = Vec::with_capacity(checked.len());
+    let mut int_tensors = Vec::new();
     for &(_, _, element_bytes, tensor) in &checked {
         let view = st
             .tensor(&tensor.name)
             .map_err(|e| not_safetensors(format!("refused by the safetensors library: {e}")))?;
         let raw = view.data();
+        if tensor.dtype == "I64" {
+            int_tensors.push(IntTensor {
+                name: tensor.name.clone(),
+                shape: tensor.shape.clone(),
+                data: raw
+                    .chunks_exact(8)
+                    .map(|c| i64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
+                    .collect(),
+            });
+            continue;
+        }
         let values = if element_bytes == 4 {
             raw.chunks_exact(4)
                 .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
@@ -494,7 +578,11 @@ pub fn load_bytes(bytes: &[u8], name_for_errors: &str) -> Result<ModelContents, 
             data: values,
         });
     }
-    Ok((out, metadata))
+    Ok(FileContents {
+        tensors: out,
+        ints: int_tensors,
+        metadata,
+    })
 }
 
 /// Number of elements of `shape`, or `None` on overflow.

@@ -10,11 +10,12 @@ use crate::data::Standardizer;
 use crate::error::{Error, Result};
 use crate::init::Init;
 use crate::loss::LossKind;
-use crate::mlp::{Mlp, MlpSpec};
-use crate::model_file::{self, NamedTensor};
-use crate::module::Module;
+use crate::mlp::MlpSpec;
+use crate::model_file::{self, IntTensor, NamedTensor};
+use crate::network::{self, Network};
 use crate::trainer::Model;
 use chainrule::{Float, Graph, Tensor};
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -32,7 +33,7 @@ pub fn save_model_with_data<F: Float>(
     data: Option<&DataRecord>,
 ) -> Result<()> {
     let mut tensors = Vec::new();
-    for (name, p) in Module::<F>::parameters(&model.mlp) {
+    for (name, p) in model.network.parameters() {
         let t = model.graph.param_value(p)?;
         tensors.push(NamedTensor {
             name,
@@ -40,18 +41,88 @@ pub fn save_model_with_data<F: Float>(
             data: t.data().iter().map(|v| v.as_f64() as f32).collect(),
         });
     }
+    for (name, values) in model.network.buffers() {
+        tensors.push(NamedTensor {
+            name,
+            shape: vec![values.len()],
+            data: values.iter().map(|v| v.as_f64() as f32).collect(),
+        });
+    }
+    // PyTorch keeps num_batches_tracked as a 0-dimensional int64 tensor.
+    let ints: Vec<IntTensor> = model
+        .network
+        .int_buffers()
+        .into_iter()
+        .map(|(name, n)| IntTensor {
+            name,
+            shape: Vec::new(),
+            data: vec![i64::try_from(n).unwrap_or(i64::MAX)],
+        })
+        .collect();
     let mut meta = model_metadata(model);
     if let Some(record) = data {
         meta.insert(DATA_KEY.into(), record.to_json());
     }
-    model_file::save(path, &tensors, &meta)?;
+    model_file::save_with_ints(path, &tensors, &ints, &meta)?;
     Ok(())
+}
+
+/// The `format` entry of a network that is not a plain MLP.
+pub const NETWORK_FORMAT: &str = "chainrule-network";
+
+/// The architecture entries of a network's metadata (besides `format`):
+/// the canonical architecture string and the per-example input shape
+/// (stored as a JSON list, e.g. `[1,8,8]`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NetworkMeta {
+    pub arch: String,
+    pub input_shape: Vec<usize>,
+}
+
+impl NetworkMeta {
+    /// The entries `format`, `arch`, `input_shape`.
+    pub fn to_metadata(&self) -> BTreeMap<String, String> {
+        BTreeMap::from([
+            ("format".to_string(), NETWORK_FORMAT.to_string()),
+            ("arch".to_string(), self.arch.clone()),
+            (
+                "input_shape".to_string(),
+                serde_json::to_string(&self.input_shape).unwrap_or_default(),
+            ),
+        ])
+    }
+
+    /// Reads the entries back.
+    pub fn from_metadata(meta: &BTreeMap<String, String>) -> Result<NetworkMeta> {
+        let get = |key: &str| {
+            meta.get(key).ok_or_else(|| {
+                Error::config("model metadata", format!("the key '{key}' is missing"))
+            })
+        };
+        let input_shape = serde_json::from_str(get("input_shape")?).map_err(|e| {
+            Error::config(
+                "model metadata",
+                format!("'input_shape' is not a list of sizes: {e}"),
+            )
+        })?;
+        Ok(NetworkMeta {
+            arch: get("arch")?.clone(),
+            input_shape,
+        })
+    }
 }
 
 /// The metadata of a model file for `model`: the architecture, the loss and
 /// the input standardization.
 pub fn model_metadata<F: Float>(model: &Model<F>) -> BTreeMap<String, String> {
-    let mut meta = model.mlp.spec.to_metadata();
+    let mut meta = match model.network.as_mlp() {
+        Some(mlp) => mlp.spec.to_metadata(),
+        None => NetworkMeta {
+            arch: network::arch_text(model.network.specs()),
+            input_shape: model.network.input_shape().to_vec(),
+        }
+        .to_metadata(),
+    };
     meta.insert("loss".into(), model.loss.name().into());
     if let Some(s) = &model.standardizer {
         meta.insert("input_mean".into(), join(&s.mean));
@@ -77,9 +148,9 @@ pub fn load_model_with_data<F: Float>(
     path: &Path,
     fallback: Option<(MlpSpec, LossKind)>,
 ) -> Result<(Model<F>, Option<DataRecord>)> {
-    let (tensors, meta) = model_file::load(path)?;
+    let contents = model_file::load_with_ints(path)?;
+    let meta = contents.metadata.as_ref();
     let record = meta
-        .as_ref()
         .and_then(|m| m.get(DATA_KEY))
         .map(|text| {
             DataRecord::from_json(text).map_err(|e| {
@@ -90,19 +161,29 @@ pub fn load_model_with_data<F: Float>(
             })
         })
         .transpose()?;
-    let from_file = match &meta {
-        Some(m) if m.contains_key("layers") => {
-            let spec = MlpSpec::from_metadata(m).map_err(|e| mismatch(path, e.to_string()))?;
+    let held = contents.tensors.iter().map(|t| t.data.len()).sum();
+    let described = meta.is_some_and(|m| m.contains_key("layers") || m.contains_key("arch"));
+    let from_file = match meta {
+        Some(m) if described => {
             let loss = m.get("loss").map(|l| LossKind::parse(l)).transpose()?;
-            Some((spec, loss))
+            Some((m, loss))
         }
         _ => None,
     };
-    let (spec, loss) = match (from_file, fallback) {
-        (Some((spec, Some(loss))), _) => (spec, loss),
-        (Some((spec, None)), Some((_, loss))) => (spec, loss),
-        (Some((spec, None)), None) => (spec, LossKind::Cce),
-        (None, Some(fb)) => fb,
+    let mut model = match (from_file, fallback) {
+        (Some((m, loss)), fb) => {
+            let loss = loss.or(fb.map(|(_, l)| l)).unwrap_or(LossKind::Cce);
+            empty_model_from_metadata(m, loss, held, path)?
+        }
+        (None, Some((spec, loss))) => {
+            loss.reading(spec.output_activation)
+                .map_err(|e| mismatch(path, e.to_string()))?;
+            check_size(&spec, held, path)?;
+            let standardizer = standardizer_from(meta, spec.sizes[0], path)?;
+            let mut m = empty_model(spec, loss)?;
+            m.standardizer = standardizer;
+            m
+        }
         (None, None) => {
             return Err(mismatch(
                 path,
@@ -111,13 +192,36 @@ pub fn load_model_with_data<F: Float>(
             ))
         }
     };
-    loss.reading(spec.output_activation)
-        .map_err(|e| mismatch(path, e.to_string()))?;
-    let standardizer = standardizer_from(meta.as_ref(), spec.sizes[0], path)?;
-    check_size(&spec, tensors.iter().map(|t| t.data.len()).sum(), path)?;
-    let mut model = empty_model(spec, loss, standardizer)?;
-    apply_weights(&mut model, &tensors, path)?;
+    apply_contents(&mut model, &contents, path)?;
     Ok((model, record))
+}
+
+/// A model with zero weights of the architecture `meta` records (an MLP's
+/// `layers`, or any network's `arch` and `input_shape`), with the input
+/// standardization it records; `held` parameter values are available in
+/// the file (see [`check_size`]).
+pub(crate) fn empty_model_from_metadata<F: Float>(
+    meta: &BTreeMap<String, String>,
+    loss: LossKind,
+    held: usize,
+    path: &Path,
+) -> Result<Model<F>> {
+    let bad = |e: Error| mismatch(path, e.to_string());
+    let mut model = if meta.contains_key("arch") {
+        let nm = NetworkMeta::from_metadata(meta).map_err(bad)?;
+        let specs = network::parse_arch(&nm.arch).map_err(bad)?;
+        network::check_size(&specs, &nm.input_shape, held.max(SMALL_MODEL)).map_err(bad)?;
+        let mut graph = Graph::new();
+        let net = Network::new(&mut graph, &specs, &nm.input_shape, Init::Zeros, 0).map_err(bad)?;
+        Model::from_network(graph, net, loss).map_err(bad)?
+    } else {
+        let spec = MlpSpec::from_metadata(meta).map_err(bad)?;
+        loss.reading(spec.output_activation).map_err(bad)?;
+        check_size(&spec, held, path)?;
+        empty_model(spec, loss)?
+    };
+    model.standardizer = standardizer_from(Some(meta), model.network.in_features(), path)?;
+    Ok(model)
 }
 
 /// The input standardization that `meta` records (`input_mean`,
@@ -175,26 +279,15 @@ pub(crate) fn check_size(spec: &MlpSpec, available: usize, path: &Path) -> Resul
 }
 
 /// A model of architecture `spec` with zero weights, to be filled from a file.
-pub(crate) fn empty_model<F: Float>(
-    spec: MlpSpec,
-    loss: LossKind,
-    standardizer: Option<Standardizer>,
-) -> Result<Model<F>> {
-    let mut graph = Graph::new();
-    let mlp = Mlp::new(&mut graph, spec, Init::Zeros, 0)?;
-    Ok(Model {
-        graph,
-        mlp,
-        loss,
-        standardizer,
-    })
+pub(crate) fn empty_model<F: Float>(spec: MlpSpec, loss: LossKind) -> Result<Model<F>> {
+    Model::from_spec(spec, Init::Zeros, 0, loss)
 }
 
-/// Replaces the model's weights with those of the file at `path` (its
-/// metadata, if any, is not used): `--init`.
+/// Replaces the model's weights and buffers with those of the file at
+/// `path` (its metadata, if any, is not used), strictly: `--init`.
 pub fn apply_loaded<F: Float>(model: &mut Model<F>, path: &Path) -> Result<()> {
-    let (tensors, _) = model_file::load(path)?;
-    apply_weights(model, &tensors, path)
+    let contents = model_file::load_with_ints(path)?;
+    apply_contents(model, &contents, path)
 }
 
 fn join(values: &[f64]) -> String {
@@ -222,44 +315,84 @@ fn split(text: &str, path: &Path) -> Result<Vec<f64>> {
         .collect()
 }
 
-/// Replaces the model's weights by `tensors`, which must match it exactly
-/// and hold finite values: the first missing, unexpected or misshapen
-/// tensor is named, and so is the first NaN or infinity (tensor, index and
-/// flat element number): a network with such a weight computes NaN or
-/// infinity rather than an answer.
+/// Replaces the model's weights by `tensors` (a file without buffers); see
+/// [`apply_contents`].
 pub fn apply_weights<F: Float>(
     model: &mut Model<F>,
     tensors: &[NamedTensor],
     path: &Path,
 ) -> Result<()> {
-    let params = Module::<F>::parameters(&model.mlp);
-    for t in tensors {
-        if !params.iter().any(|(name, _)| *name == t.name) {
-            let expected: Vec<&str> = params.iter().map(|(n, _)| n.as_str()).collect();
+    let contents = model_file::FileContents {
+        tensors: tensors.to_vec(),
+        ..Default::default()
+    };
+    apply_contents(model, &contents, path)
+}
+
+/// Replaces the model's parameters and buffers by the file's tensors,
+/// matched by PyTorch name, strictly: every expected name present with its
+/// shape, no other name, finite values. The first missing, unexpected or
+/// misshapen tensor is named (with the names expected), and so is the
+/// first NaN or infinity (tensor, index and flat element number): a network
+/// with such a weight computes NaN or infinity rather than an answer.
+pub fn apply_contents<F: Float>(
+    model: &mut Model<F>,
+    contents: &model_file::FileContents,
+    path: &Path,
+) -> Result<()> {
+    let params = model.network.parameters();
+    let buffers: Vec<(String, usize)> = model
+        .network
+        .buffers()
+        .into_iter()
+        .map(|(n, v)| (n, v.len()))
+        .collect();
+    let ints: Vec<String> = model
+        .network
+        .int_buffers()
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
+    let expected: Vec<&str> = params
+        .iter()
+        .map(|(n, _)| n.as_str())
+        .chain(buffers.iter().map(|(n, _)| n.as_str()))
+        .chain(ints.iter().map(String::as_str))
+        .collect();
+    let given = contents
+        .tensors
+        .iter()
+        .map(|t| &t.name)
+        .chain(contents.ints.iter().map(|t| &t.name));
+    for name in given {
+        if !expected.contains(&name.as_str()) {
             return Err(mismatch(
                 path,
                 format!(
-                    "unexpected tensor '{}' (the architecture has {})",
-                    t.name,
+                    "unexpected tensor '{name}' (the architecture has {})",
                     expected.join(", ")
                 ),
             ));
         }
     }
-    for (name, p) in params {
-        let t = tensors
+    let find = |name: &str| -> Result<&NamedTensor> {
+        contents
+            .tensors
             .iter()
             .find(|t| t.name == name)
-            .ok_or_else(|| mismatch(path, format!("tensor '{name}' is missing")))?;
+            .ok_or_else(|| mismatch(path, format!("tensor '{name}' is missing")))
+    };
+    let shape_err = |name: &str, got: &[usize], want: String| {
+        mismatch(
+            path,
+            format!("tensor '{name}' has shape {got:?}, the architecture needs {want}"),
+        )
+    };
+    for (name, p) in params {
+        let t = find(&name)?;
         let want = model.graph.param_shape(p)?;
         if t.shape != want.dims() {
-            return Err(mismatch(
-                path,
-                format!(
-                    "tensor '{name}' has shape {:?}, the architecture needs {}",
-                    t.shape, want
-                ),
-            ));
+            return Err(shape_err(&name, &t.shape, want.to_string()));
         }
         check_finite(t, path)?;
         let value = Tensor::from_vec(
@@ -267,6 +400,54 @@ pub fn apply_weights<F: Float>(
             &t.shape,
         )?;
         model.graph.set_param(p, &value)?;
+    }
+    let mut values = Vec::with_capacity(buffers.len());
+    for (name, len) in &buffers {
+        let t = find(name)?;
+        if t.shape != [*len] {
+            return Err(shape_err(name, &t.shape, format!("[{len}]")));
+        }
+        check_finite(t, path)?;
+        values.push(
+            t.data
+                .iter()
+                .map(|&v| F::from_f64(v as f64))
+                .collect::<Vec<F>>(),
+        );
+    }
+    let mut counts = Vec::with_capacity(ints.len());
+    for name in &ints {
+        let t = contents
+            .ints
+            .iter()
+            .find(|t| t.name == *name)
+            .ok_or_else(|| mismatch(path, format!("tensor '{name}' is missing")))?;
+        match (
+            t.data.as_slice(),
+            u64::try_from(t.data.first().copied().unwrap_or(-1)),
+        ) {
+            ([_], Ok(n)) => counts.push(n),
+            _ => {
+                return Err(mismatch(
+                    path,
+                    format!(
+                        "tensor '{name}' must hold one count of 0 or more, got {:?}",
+                        t.data
+                    ),
+                ))
+            }
+        }
+    }
+    let mut values = values.into_iter();
+    for (b, n) in model
+        .network
+        .batch_norm_buffers_mut()
+        .iter_mut()
+        .zip(counts)
+    {
+        b.running_mean = values.next().unwrap_or_default();
+        b.running_var = values.next().unwrap_or_default();
+        b.num_batches_tracked = n;
     }
     Ok(())
 }

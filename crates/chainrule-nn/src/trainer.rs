@@ -3,12 +3,13 @@
 //! evaluation. Every step's loss is recorded before that step's update.
 
 use crate::activation::Activation;
+use crate::arch::LayerSpec;
 use crate::data::{Dataset, Standardizer, Targets};
 use crate::error::{Error, Result};
 use crate::init::Init;
 use crate::loss::{LossKind, LossTarget};
 use crate::mlp::{Mlp, MlpSpec};
-use crate::module::Module;
+use crate::network::{Mode, Network};
 use crate::optim::{Adam, Optimizer, Schedule, Sgd};
 use chainrule::{Float, Graph, Var};
 
@@ -176,30 +177,48 @@ pub fn mean_baseline(train: &Dataset, test: &Dataset) -> Option<f64> {
     }
 }
 
-/// The network's output and mean loss for a batch already in `b`.
+/// The network's output and mean loss for a batch already in `b`: a
+/// training pass (buffers updated in train mode) when `net` is mutable
+/// ([`NetRef::Step`]), a frozen one otherwise.
 fn network_loss<'g, F: Float>(
     g: &'g Graph<F>,
-    mlp: &Mlp,
+    net: NetRef<'_, F>,
     kind: LossKind,
     b: &Batch<F>,
     rows: usize,
 ) -> Result<(Var<'g, F>, Var<'g, F>)> {
-    let x = g.input_from(&[rows, mlp.in_features()], &b.x)?;
-    let out = mlp.forward(g, x)?;
-    let outputs = mlp.out_features();
+    let network: &Network<F> = match &net {
+        NetRef::Step(n) => n,
+        NetRef::Frozen(n) => n,
+    };
+    let mut dims = vec![rows];
+    dims.extend_from_slice(network.input_shape());
+    let outputs = network.out_features();
+    let output_activation = network.output_activation();
+    let x = g.input_from(&dims, &b.x)?;
+    let out = match net {
+        NetRef::Step(n) => n.forward(g, x)?,
+        NetRef::Frozen(n) => n.forward_frozen(g, x)?,
+    };
     let target = match kind {
         LossKind::Cce => LossTarget::Classes(&b.labels),
         LossKind::Bce | LossKind::Mse => LossTarget::Values(g.input_from(&[rows, outputs], &b.y)?),
     };
-    let l = kind.of_output(mlp.spec.output_activation, out, target)?;
+    let l = kind.of_output(output_activation, out, target)?;
     Ok((out, l))
 }
 
-/// The mean loss of network `mlp` on `rows` of `data`, recorded on `g`
-/// (any graph holding the network's parameters).
+enum NetRef<'a, F: Float> {
+    Step(&'a mut Network<F>),
+    Frozen(&'a Network<F>),
+}
+
+/// The mean loss of `network` on `rows` of `data`, recorded on `g` (any
+/// graph holding the network's parameters), in the network's mode without
+/// touching its buffers.
 pub fn loss_on_rows<'g, F: Float>(
     g: &'g Graph<F>,
-    mlp: &Mlp,
+    network: &Network<F>,
     kind: LossKind,
     data: &Dataset,
     rows: &[usize],
@@ -211,8 +230,8 @@ pub fn loss_on_rows<'g, F: Float>(
         ));
     }
     let mut b = Batch::new();
-    b.fill(data, rows, kind, mlp.out_features());
-    Ok(network_loss(g, mlp, kind, &b, rows.len())?.1)
+    b.fill(data, rows, kind, network.out_features());
+    Ok(network_loss(g, NetRef::Frozen(network), kind, &b, rows.len())?.1)
 }
 
 /// One recorded step: the mini-batch loss before the update.
@@ -245,7 +264,7 @@ pub struct Evaluation {
 /// evaluation uses.
 pub struct Model<F: Float> {
     pub graph: Graph<F>,
-    pub mlp: Mlp,
+    pub network: Network<F>,
     pub loss: LossKind,
     /// The input standardization fitted on the training data, if any:
     /// [`Model::predict`] applies it to raw inputs.
@@ -297,7 +316,7 @@ impl<F: Float> Batch<F> {
 }
 
 impl<F: Float> Model<F> {
-    /// A fresh network for `data` under `config`.
+    /// A fresh MLP for `data` under `config` (`--hidden`, `--activation`).
     pub fn new(data: &Dataset, config: &TrainConfig) -> Result<Model<F>> {
         config.validate()?;
         let loss = resolve_loss(data, config.loss)?;
@@ -312,79 +331,169 @@ impl<F: Float> Model<F> {
     /// by `loss`, on unstandardized inputs.
     pub fn from_spec(spec: MlpSpec, init: Init, seed: u64, loss: LossKind) -> Result<Model<F>> {
         let mut graph = Graph::new();
-        let mlp = Mlp::new(&mut graph, spec, init, seed)?;
+        let network = Network::from_mlp_spec(&mut graph, &spec, init, seed)?;
+        Model::from_network(graph, network, loss)
+    }
+
+    /// The network of architecture `specs` for examples of `input_shape`,
+    /// with weights drawn by `init` from `seed`, scored by `loss`.
+    pub fn from_arch(
+        specs: &[LayerSpec],
+        input_shape: &[usize],
+        init: Init,
+        seed: u64,
+        loss: LossKind,
+    ) -> Result<Model<F>> {
+        let mut graph = Graph::new();
+        let network = Network::new(&mut graph, specs, input_shape, init, seed)?;
+        Model::from_network(graph, network, loss)
+    }
+
+    /// A model of a built network, checked against how `loss` reads its
+    /// output (a flat output, its activation one the loss accepts).
+    pub fn from_network(graph: Graph<F>, network: Network<F>, loss: LossKind) -> Result<Model<F>> {
+        if network.output_shape().len() != 1 {
+            return Err(Error::config(
+                "arch",
+                format!(
+                    "the network's output per example is {:?}; a loss needs a flat output \
+                     (end with flatten or linear)",
+                    network.output_shape()
+                ),
+            ));
+        }
+        loss.reading(network.output_activation())?;
         Ok(Model {
             graph,
-            mlp,
+            network,
             loss,
             standardizer: None,
         })
     }
 
-    /// Checks that `data` fits this network (features, outputs, targets).
+    /// The network as a multilayer perceptron, for the tools that show
+    /// only those (`tool`: `explain`, `diagnose`, `gradcheck`): an error
+    /// naming the first layer they cannot show otherwise.
+    pub fn mlp_for(&self, tool: &str) -> Result<Mlp> {
+        self.network.as_mlp().ok_or_else(|| {
+            Error::config(
+                tool,
+                format!(
+                    "{tool} shows multilayer perceptrons only; {} is not one of their layers \
+                     (issue: seeing inside any model is coming)",
+                    self.network
+                        .first_non_mlp_layer()
+                        .unwrap_or_else(|| "a layer".into())
+                ),
+            )
+        })
+    }
+
+    /// A copy of the model in precision `G` (parameters and buffers cast).
+    pub fn cast<G: Float>(&self) -> Result<Model<G>> {
+        let mut graph = Graph::<G>::new();
+        let network = self.network.rebuild_in(&mut graph)?;
+        for ((_, src), (_, dst)) in self.network.parameters().iter().zip(network.parameters()) {
+            graph.set_param(dst, &self.graph.param_value(*src)?.cast::<G>())?;
+        }
+        Ok(Model {
+            graph,
+            network,
+            loss: self.loss,
+            standardizer: self.standardizer.clone(),
+        })
+    }
+
+    /// Checks that `data` fits this network (input shape, outputs, targets).
     pub fn check_data(&self, data: &Dataset) -> Result<()> {
-        if data.d != self.mlp.in_features() {
+        let want = self.network.input_shape();
+        let fits = if self.network.is_2d() {
+            data.input_shape == want
+        } else {
+            data.d == self.network.in_features()
+        };
+        if !fits {
+            let have = if self.network.is_2d() {
+                format!("examples of shape {:?}", data.input_shape)
+            } else {
+                format!("{} features", data.d)
+            };
+            let expect = if self.network.is_2d() {
+                format!("examples of shape {want:?}")
+            } else {
+                format!("{}", self.network.in_features())
+            };
             return Err(Error::config(
                 "data",
-                format!(
-                    "{} has {} features but the model expects {}",
-                    data.name,
-                    data.d,
-                    self.mlp.in_features()
-                ),
+                format!("{} has {have} but the model expects {expect}", data.name),
             ));
         }
         resolve_loss(data, Some(self.loss))?;
         let want = output_size(data, self.loss);
-        if want != self.mlp.out_features() {
+        if want != self.network.out_features() {
             return Err(Error::config(
                 "data",
                 format!(
                     "{} needs {want} outputs but the model has {}",
                     data.name,
-                    self.mlp.out_features()
+                    self.network.out_features()
                 ),
             ));
         }
         Ok(())
     }
 
-    /// The loss of a batch already in `b`.
-    /// The mean loss of `rows` of `data`, recorded on the model's graph.
+    /// The mean loss of `rows` of `data`, recorded on the model's graph
+    /// (the network in its mode, its buffers untouched).
     pub fn loss_on_rows(&self, data: &Dataset, rows: &[usize]) -> Result<Var<'_, F>> {
         self.check_data(data)?;
-        loss_on_rows(&self.graph, &self.mlp, self.loss, data, rows)
+        loss_on_rows(&self.graph, &self.network, self.loss, data, rows)
     }
 
-    fn batch_loss<'g>(
-        &self,
-        g: &'g Graph<F>,
+    /// One training pass on the batch in `b`: train mode, dropout keyed by
+    /// (`seed`, `step`), batch norm's running statistics updated.
+    fn training_loss<'g>(
+        graph: &'g Graph<F>,
+        network: &mut Network<F>,
+        loss: LossKind,
         b: &Batch<F>,
         rows: usize,
-    ) -> Result<(Var<'g, F>, Var<'g, F>)> {
-        network_loss(g, &self.mlp, self.loss, b, rows)
+        (seed, step): (u64, u64),
+    ) -> Result<Var<'g, F>> {
+        network.set_mode(Mode::Train);
+        network.set_step(seed, step);
+        Ok(network_loss(graph, NetRef::Step(network), loss, b, rows)?.1)
     }
 
     /// Loss, accuracy and confusion matrix on `data`, without gradients, in
-    /// chunks of 512 rows.
+    /// chunks of 512 rows, in eval mode.
     pub fn evaluate(&mut self, data: &Dataset) -> Result<Evaluation> {
         self.check_data(data)?;
+        let mode = self.network.mode();
+        self.network.set_mode(Mode::Eval);
+        let e = self.evaluate_in_mode(data);
+        self.network.set_mode(mode);
+        e
+    }
+
+    fn evaluate_in_mode(&mut self, data: &Dataset) -> Result<Evaluation> {
         let classes = data.num_classes();
         let mut confusion = classes.map(|k| vec![vec![0usize; k]; k]);
         let (mut total_loss, mut correct) = (0.0f64, 0usize);
         let mut b = Batch::new();
         let all: Vec<usize> = (0..data.n).collect();
+        let k = self.network.out_features();
+        let reading = self.loss.reading(self.network.output_activation())?;
         for rows in all.chunks(512) {
-            b.fill(data, rows, self.loss, self.mlp.out_features());
+            b.fill(data, rows, self.loss, k);
             {
                 let g = &self.graph;
                 let _off = g.no_grad();
-                let (out, l) = self.batch_loss(g, &b, rows.len())?;
+                let (out, l) =
+                    network_loss(g, NetRef::Frozen(&self.network), self.loss, &b, rows.len())?;
                 total_loss += l.item()?.as_f64() * rows.len() as f64;
                 if let (Some(conf), Some(labels)) = (confusion.as_mut(), data.labels()) {
                     let values = out.to_vec();
-                    let k = self.mlp.out_features();
-                    let reading = self.loss.reading(self.mlp.spec.output_activation)?;
                     for (i, &r) in rows.iter().enumerate() {
                         let predicted = if k == 1 {
                             usize::from(reading.predicts_positive(values[i].as_f64()))
@@ -408,16 +517,13 @@ impl<F: Float> Model<F> {
     }
 
     /// The network's outputs for one raw input row (standardized first if
-    /// the model was trained on standardized data).
+    /// the model was trained on standardized data), in eval mode.
     pub fn predict(&mut self, input: &[f64]) -> Result<Vec<F>> {
-        if input.len() != self.mlp.in_features() {
+        let d = self.network.in_features();
+        if input.len() != d {
             return Err(Error::config(
                 "input",
-                format!(
-                    "{} values given, the model expects {}",
-                    input.len(),
-                    self.mlp.in_features()
-                ),
+                format!("{} values given, the model expects {d}", input.len()),
             ));
         }
         let mut row = input.to_vec();
@@ -425,14 +531,21 @@ impl<F: Float> Model<F> {
             s.apply_row(&mut row);
         }
         let row: Vec<F> = row.into_iter().map(F::from_f64).collect();
+        let mut dims = vec![1];
+        dims.extend_from_slice(self.network.input_shape());
+        let mode = self.network.mode();
+        self.network.set_mode(Mode::Eval);
         let out = {
             let g = &self.graph;
             let _off = g.no_grad();
-            let x = g.input_from(&[1, row.len()], &row)?;
-            self.mlp.forward(g, x)?.to_vec()
+            g.input_from(&dims, &row)
+                .map_err(Error::from)
+                .and_then(|x| self.network.forward_frozen(g, x))
+                .map(|v| v.to_vec())
         };
+        self.network.set_mode(mode);
         self.graph.clear();
-        Ok(out)
+        out
     }
 }
 

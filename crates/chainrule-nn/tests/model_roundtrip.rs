@@ -29,7 +29,10 @@ fn save_load_gives_identical_predictions() {
     save_model(&path, &model).unwrap();
     let mut loaded = load_model::<f32>(&path, None).unwrap();
     assert_eq!(loaded.loss, LossKind::Cce);
-    assert_eq!(loaded.mlp.spec, model.mlp.spec);
+    assert_eq!(
+        loaded.network.as_mlp().unwrap().spec,
+        model.network.as_mlp().unwrap().spec
+    );
     for r in 0..raw.n {
         let a = model.predict(raw.row(r)).unwrap();
         let b = loaded.predict(raw.row(r)).unwrap();

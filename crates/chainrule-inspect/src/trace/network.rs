@@ -86,7 +86,7 @@ fn record_step<'g>(
             });
         }
     }
-    let mlp = &model.mlp;
+    let mlp = &model.mlp_for("explain")?;
     let xv = g.input_from(&[1, x.len()], x)?;
     put(labels, xv.id(), "x", None, "input");
     // The lesson's numbering: layer k holds Wk and bk (state_dict names
@@ -212,8 +212,9 @@ pub fn explain_network(
     model: &mut Model<f64>,
     setup: &NetworkSetup,
 ) -> chainrule_nn::Result<NetworkExplanation> {
-    let d = model.mlp.in_features();
-    let outputs = model.mlp.out_features();
+    let mlp = model.mlp_for("explain")?;
+    let d = mlp.in_features();
+    let outputs = mlp.out_features();
     if setup.input.len() != d {
         return Err(NnError::config(
             "input",
@@ -282,7 +283,7 @@ pub fn explain_network(
         .and_then(|n| n.value.first().copied())
         .unwrap_or(f64::NAN);
     let mut params = Vec::new();
-    for (key, p) in Module::<f64>::parameters(&model.mlp) {
+    for (key, p) in Module::<f64>::parameters(&mlp) {
         let id = model.graph.param(p)?.id();
         let Some(n) = trace.node(id) else { continue };
         let grad = n.grad.clone().unwrap_or_else(|| vec![0.0; n.value.len()]);
@@ -303,7 +304,7 @@ pub fn explain_network(
         });
     }
     model.graph.clear();
-    for (p, step) in Module::<f64>::parameters(&model.mlp).iter().zip(&params) {
+    for (p, step) in Module::<f64>::parameters(&mlp).iter().zip(&params) {
         let t = chainrule::Tensor::from_vec(step.updated.clone(), &step.shape)?;
         model.graph.set_param(p.1, &t)?;
     }
@@ -315,12 +316,12 @@ pub fn explain_network(
         l.item()?
     };
     model.graph.clear();
-    let sizes: Vec<String> = model.mlp.spec.sizes.iter().map(|s| s.to_string()).collect();
+    let sizes: Vec<String> = mlp.spec.sizes.iter().map(|s| s.to_string()).collect();
     let architecture = format!(
         "{} MLP, {} hidden, {} output",
         sizes.join("-"),
-        model.mlp.spec.activation.name(),
-        model.mlp.spec.output_activation.name()
+        mlp.spec.activation.name(),
+        mlp.spec.output_activation.name()
     );
     Ok(NetworkExplanation {
         title: setup.title.clone(),
@@ -375,10 +376,7 @@ pub fn worked_example_1(lr: f64) -> chainrule_nn::Result<(Model<f64>, NetworkSet
     };
     let mut model = Model::<f64>::from_spec(spec, Init::Zeros, 0, LossKind::Mse)?;
     let values = [net.w1, net.b1, net.w2, net.b2];
-    for ((_, p), src) in Module::<f64>::parameters(&model.mlp)
-        .into_iter()
-        .zip(values)
-    {
+    for ((_, p), src) in model.network.parameters().into_iter().zip(values) {
         model.graph.set_param(p, &scratch.param_value(src)?)?;
     }
     let setup = NetworkSetup {

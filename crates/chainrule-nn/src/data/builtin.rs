@@ -55,6 +55,8 @@ fn digits() -> Result<Dataset, DataError> {
         ds.class_names = (0..*classes).map(|c| c.to_string()).collect();
     }
     ds.name = "digits".to_string();
+    // scikit-learn's `images`: 8×8, one channel, rows row-major.
+    ds.input_shape = vec![1, 8, 8];
     Ok(ds)
 }
 
@@ -86,6 +88,7 @@ fn diabetes() -> Result<Dataset, DataError> {
         name: "diabetes".to_string(),
         n: data.n,
         d: data.d,
+        input_shape: vec![data.d],
         features: data.features,
         targets: Targets::Real(values),
         class_names: Vec::new(),

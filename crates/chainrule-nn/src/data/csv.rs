@@ -188,6 +188,7 @@ pub fn parse_csv_with(text: &[u8], name: &str, options: &CsvOptions) -> Result<C
             name: name.to_string(),
             n,
             d,
+            input_shape: vec![d],
             features: table.features,
             targets,
             class_names,

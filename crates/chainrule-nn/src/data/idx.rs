@@ -131,6 +131,7 @@ fn load_pair(
         name: name.to_string(),
         n: images.n,
         d: images.rows * images.cols,
+        input_shape: vec![1, images.rows, images.cols],
         features: images.pixels,
         targets: Targets::Classes { labels, classes },
         class_names: Vec::new(),

@@ -91,6 +91,10 @@ pub struct Dataset {
     pub n: usize,
     /// The number of features per row.
     pub d: usize,
+    /// The shape of one example's features (product `d`): `[d]` for a
+    /// table, `[C, H, W]` for images (`digits` `[1, 8, 8]`, MNIST
+    /// `[1, 28, 28]`), each row holding the image row-major.
+    pub input_shape: Vec<usize>,
     /// The features, row-major, `n * d` values.
     pub features: Vec<f64>,
     /// One target per row.
@@ -149,6 +153,7 @@ impl Dataset {
             name,
             n,
             d,
+            input_shape: vec![d],
             features,
             targets,
             class_names,
@@ -176,6 +181,7 @@ impl Dataset {
             name: self.name.clone(),
             n: rows.len(),
             d: self.d,
+            input_shape: self.input_shape.clone(),
             features,
             targets,
             class_names: self.class_names.clone(),

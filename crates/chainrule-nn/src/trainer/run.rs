@@ -153,7 +153,7 @@ impl<F: Float> Trainer<F> {
         let mut weighted = 0.0f64;
         for rows in order.chunks(config.batch_size) {
             let step = self.steps_done + 1;
-            b.fill(train, rows, model.loss, model.mlp.out_features());
+            b.fill(train, rows, model.loss, model.network.out_features());
             model.graph.zero_grad();
             let loss = {
                 let at = |source| Error::Anomaly {
@@ -161,7 +161,14 @@ impl<F: Float> Trainer<F> {
                     step,
                     source,
                 };
-                let (_, l) = model.batch_loss(&model.graph, b, rows.len())?;
+                let l = Model::training_loss(
+                    &model.graph,
+                    &mut model.network,
+                    model.loss,
+                    b,
+                    rows.len(),
+                    (config.seed, step as u64),
+                )?;
                 model.graph.check_anomaly().map_err(at)?;
                 let value = l.item()?.as_f64();
                 if !value.is_finite() {

@@ -1,0 +1,175 @@
+//! The forward pass of a [`Network`] in its [`Mode`], with batch norm's
+//! running statistics updated in place in training mode.
+
+use super::layer::{BnBuffers, Layer};
+use super::{dropout_key, ops, Mode, Network};
+use crate::activation::Activation;
+use crate::error::{Error, Result};
+use chainrule::{BiasAct, Float, Graph, Var};
+
+/// Batch norm's buffers during a pass: updated (a training step) or only
+/// read.
+enum Stats<'a, F: Float> {
+    Update(&'a mut [BnBuffers<F>]),
+    Read(&'a [BnBuffers<F>]),
+}
+
+impl<F: Float> Stats<'_, F> {
+    fn get(&self, i: usize) -> &BnBuffers<F> {
+        match self {
+            Stats::Update(b) => &b[i],
+            Stats::Read(b) => &b[i],
+        }
+    }
+}
+
+struct Pass {
+    mode: Mode,
+    seed: u64,
+    step: u64,
+}
+
+impl<F: Float> Network<F> {
+    /// The network on `x` (`[batch, …input shape]`) in its mode; in
+    /// [`Mode::Train`] batch norm's running statistics are updated (once
+    /// per call: call it once per training step).
+    pub fn forward<'g>(&mut self, g: &'g Graph<F>, x: Var<'g, F>) -> Result<Var<'g, F>> {
+        let pass = self.pass();
+        let stats = match self.mode {
+            Mode::Train => Stats::Update(&mut self.bn),
+            Mode::Eval => Stats::Read(&self.bn),
+        };
+        let mut stats = stats;
+        sequence(&self.layers, g, x, &pass, &mut stats)
+    }
+
+    /// The network on `x` in its mode, leaving every buffer as it is (a
+    /// pass for inspection or gradient checks).
+    pub fn forward_frozen<'g>(&self, g: &'g Graph<F>, x: Var<'g, F>) -> Result<Var<'g, F>> {
+        sequence(&self.layers, g, x, &self.pass(), &mut Stats::Read(&self.bn))
+    }
+
+    fn pass(&self) -> Pass {
+        Pass {
+            mode: self.mode,
+            seed: self.seed,
+            step: self.step,
+        }
+    }
+}
+
+fn sequence<'g, F: Float>(
+    layers: &[Layer],
+    g: &'g Graph<F>,
+    x: Var<'g, F>,
+    pass: &Pass,
+    stats: &mut Stats<'_, F>,
+) -> Result<Var<'g, F>> {
+    let mut h = x;
+    let mut it = layers.iter().peekable();
+    while let Some(layer) = it.next() {
+        h = match layer {
+            Layer::Linear(lin) => {
+                let fused = match it.peek() {
+                    Some(Layer::Activation(a)) => a.fused(),
+                    _ => None,
+                };
+                let w = g.param(lin.weight)?;
+                let z = h.matmul_t(w, false, true)?;
+                match (lin.bias, fused) {
+                    (Some(b), Some(act)) => {
+                        it.next();
+                        z.bias_act(g.param(b)?, act)?
+                    }
+                    (Some(b), None) => z.bias_act(g.param(b)?, BiasAct::Identity)?,
+                    (None, _) => z,
+                }
+            }
+            Layer::Conv2d(c) => {
+                let b = c.bias.map(|b| g.param(b)).transpose()?;
+                ops::conv2d(h, g.param(c.weight)?, b, &c.spec)?
+            }
+            Layer::MaxPool2d(p) => ops::max_pool2d(h, p)?,
+            Layer::AvgPool2d(p) => ops::avg_pool2d(h, p)?,
+            Layer::GlobalAvgPool2d => ops::global_avg_pool2d(h)?,
+            Layer::Flatten => {
+                let dims = h.shape().dims().to_vec();
+                let n = dims.first().copied().unwrap_or(1);
+                h.reshape(&[n, dims.iter().skip(1).product()])?
+            }
+            Layer::BatchNorm(bn) => {
+                let gamma = bn.gamma.map(|p| g.param(p)).transpose()?;
+                let beta = bn.beta.map(|p| g.param(p)).transpose()?;
+                match pass.mode {
+                    Mode::Train => {
+                        let t = ops::batch_norm_train(h, gamma, beta, bn.norm.eps)?;
+                        if let Stats::Update(bufs) = stats {
+                            update_running(&mut bufs[bn.index], &t, bn.norm.momentum)?;
+                        }
+                        t.output
+                    }
+                    Mode::Eval => {
+                        let b = stats.get(bn.index);
+                        let c = [bn.channels];
+                        let mean = g.input_from(&c, &b.running_mean)?;
+                        let var = g.input_from(&c, &b.running_var)?;
+                        ops::batch_norm_eval(h, mean, var, gamma, beta, bn.norm.eps)?
+                    }
+                }
+            }
+            Layer::LayerNorm(ln) => {
+                let gamma = ln.gamma.map(|p| g.param(p)).transpose()?;
+                let beta = ln.beta.map(|p| g.param(p)).transpose()?;
+                ops::layer_norm(h, ln.axes, gamma, beta, ln.norm.eps)?
+            }
+            Layer::Dropout { p, path_hash } => {
+                if pass.mode == Mode::Eval || *p == 0.0 {
+                    h
+                } else {
+                    ops::dropout(h, *p, dropout_key(pass.seed, pass.step, *path_hash))?
+                }
+            }
+            Layer::Activation(Activation::Identity) => h,
+            Layer::Activation(a) => a.apply(h),
+            Layer::Residual(body) => {
+                let y = sequence(body, g, h, pass, stats)?;
+                h.add(y)?
+            }
+        };
+    }
+    Ok(h)
+}
+
+/// PyTorch's update: `running = (1 − m)·running + m·batch`, the variance
+/// from the unbiased batch variance `var·n/(n − 1)`, and one more batch
+/// tracked. The batch statistics are read into the buffers' scratch space,
+/// so a warm step allocates nothing here.
+fn update_running<F: Float>(
+    b: &mut BnBuffers<F>,
+    t: &ops::BnTrain<'_, F>,
+    momentum: f64,
+) -> Result<()> {
+    if t.count < 2 {
+        return Err(Error::config(
+            "batchnorm",
+            format!(
+                "training needs more than one value per channel, the batch gives {} \
+                 (use a larger batch size)",
+                t.count
+            ),
+        ));
+    }
+    ops::read_into(&t.mean, &mut b.scratch_mean)?;
+    ops::read_into(&t.var, &mut b.scratch_var)?;
+    let n = t.count as f64;
+    let unbiased = n / (n - 1.0);
+    let keep = 1.0 - momentum;
+    for (r, &m) in b.running_mean.iter_mut().zip(&b.scratch_mean) {
+        *r = F::from_f64(keep * r.as_f64() + momentum * m.as_f64());
+    }
+    for (r, &v) in b.running_var.iter_mut().zip(&b.scratch_var) {
+        *r = F::from_f64(keep * r.as_f64() + momentum * v.as_f64() * unbiased);
+    }
+    b.num_batches_tracked += 1;
+    Ok(())
+}
