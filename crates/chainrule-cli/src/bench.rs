@@ -61,6 +61,9 @@ pub fn run(args: &Args) -> Result<()> {
                 "workload": id.name(), "steps_per_s": steps_per_s, "loss_first": loss_first,
                 "loss_last": loss_last, "peak_rss_kb": rss, "timed_steps": timed, "warmup_steps": warmup,
             });
+            if id == WorkloadId::W4 {
+                o["loss_after_1"] = json!(loss_after_1);
+            }
             if id == WorkloadId::W1 {
                 o["loss_after_1"] = json!(loss_after_1);
                 o["loss_after_1000"] = json!(loss_after_warmup);
@@ -73,6 +76,9 @@ pub fn run(args: &Args) -> Result<()> {
                 seconds,
                 rss.map_or("?".into(), |r| r.to_string())
             );
+            if id == WorkloadId::W4 {
+                println!("    W4 loss after 1 step {loss_after_1:.6}");
+            }
             if id == WorkloadId::W1 {
                 println!("    W1 loss after 1 step {loss_after_1:.7}, after {warmup} steps {loss_after_warmup:.7}");
             }

@@ -1,4 +1,4 @@
-//! The benchmark workloads W1–W3 of `shared/WORKLOADS.md`, built exactly as
+//! The benchmark workloads W1–W4 of `shared/WORKLOADS.md`, built exactly as
 //! fixed there so that every engine does the same arithmetic and prints the
 //! same losses. A step is: forward, loss, backward (all parameter
 //! gradients), plain SGD update; gradients are fresh each step.
@@ -8,16 +8,18 @@
 //! | W1 | 2-2-1 sigmoid/sigmoid, the worked example's weights | MSE | 1 | 0.5 |
 //! | W2 | 784-512-256-10, ReLU hidden, linear output | softmax cross-entropy | 128 | 0.01 |
 //! | W3 | 64 inputs, 32 tanh layers of 64, 1 linear output | MSE | 32 | 0.01 |
+//! | W4 | LeNet-5 on 1×28×28: conv 6@5×5 pad 2, ReLU, max-pool 2, conv 16@5×5, ReLU, max-pool 2, 400-120-84-10 | softmax cross-entropy | 64 | 0.01 |
 //!
 //! W2 and W3 draw data and weights from the counter-based generator of
 //! [`chainrule::rng`]: `unit(s, i)`, `sym(s, i) = 2 unit − 1`, Kaiming
 //! `sym · f32(√(6 / fan_in))`, labels `u64(s, i) mod 10`; weights are
-//! `[in, out]` (y = x W + b), biases zero.
+//! `[in, out]` (y = x W + b), biases zero. W4's convolution weights are
+//! `[out, in, kh, kw]` (PyTorch's layout) with fan-in `in·kh·kw`.
 
 use crate::error::{Error, Result};
 use crate::loss::{self, Reduction};
 use chainrule::worked::{sgd_update, TinyNet};
-use chainrule::{rng, BiasAct, Graph, ParamId, Tensor, Var};
+use chainrule::{rng, BiasAct, Conv2dParams, Graph, ParamId, Pool2dParams, Tensor, Var};
 
 /// Which workload.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -25,18 +27,25 @@ pub enum WorkloadId {
     W1,
     W2,
     W3,
+    W4,
 }
 
 impl WorkloadId {
-    /// All three, in order.
-    pub const ALL: [WorkloadId; 3] = [WorkloadId::W1, WorkloadId::W2, WorkloadId::W3];
+    /// All four, in order.
+    pub const ALL: [WorkloadId; 4] = [
+        WorkloadId::W1,
+        WorkloadId::W2,
+        WorkloadId::W3,
+        WorkloadId::W4,
+    ];
 
-    /// `"W1"`, `"W2"` or `"W3"`.
+    /// `"W1"` … `"W4"`.
     pub fn name(&self) -> &'static str {
         match self {
             WorkloadId::W1 => "W1",
             WorkloadId::W2 => "W2",
             WorkloadId::W3 => "W3",
+            WorkloadId::W4 => "W4",
         }
     }
 
@@ -46,9 +55,10 @@ impl WorkloadId {
             "W1" => Ok(WorkloadId::W1),
             "W2" => Ok(WorkloadId::W2),
             "W3" => Ok(WorkloadId::W3),
+            "W4" => Ok(WorkloadId::W4),
             other => Err(Error::config(
                 "workload",
-                format!("unknown workload '{other}' (expected W1, W2, W3 or all)"),
+                format!("unknown workload '{other}' (expected W1, W2, W3, W4 or all)"),
             )),
         }
     }
@@ -59,6 +69,7 @@ impl WorkloadId {
             WorkloadId::W1 => (1_000, 100_000),
             WorkloadId::W2 => (20, 200),
             WorkloadId::W3 => (20, 1_000),
+            WorkloadId::W4 => (20, 200),
         }
     }
 }
@@ -72,6 +83,59 @@ fn kaiming(fan_in: usize, fan_out: usize, seed: u64) -> Result<Tensor<f32>> {
         .map(|i| rng::sym_at(seed, i) as f32 * bound)
         .collect();
     Ok(Tensor::from_vec(data, &[fan_in, fan_out])?)
+}
+
+/// A convolution weight `[out, in, k, k]` of stream `seed` with fan-in
+/// `in·k·k`, the bound rounded to f32 first (as [`kaiming`]).
+fn kaiming_conv(out: usize, inp: usize, k: usize, seed: u64) -> Result<Tensor<f32>> {
+    let fan_in = inp * k * k;
+    let bound = (6.0f64 / fan_in as f64).sqrt() as f32;
+    let data = (0..(out * fan_in) as u64)
+        .map(|i| rng::sym_at(seed, i) as f32 * bound)
+        .collect();
+    Ok(Tensor::from_vec(data, &[out, inp, k, k])?)
+}
+
+/// LeNet-5 as W4 fixes it: two convolutions (with biases) and three dense
+/// layers.
+struct LeNet {
+    conv: [(ParamId, ParamId); 2],
+    dense: Dense,
+}
+
+impl LeNet {
+    fn new(g: &mut Graph<f32>) -> Result<LeNet> {
+        let c1 = g.parameter(&kaiming_conv(6, 1, 5, 23)?);
+        let b1 = g.parameter(&Tensor::zeros(&[6])?);
+        let c2 = g.parameter(&kaiming_conv(16, 6, 5, 24)?);
+        let b2 = g.parameter(&Tensor::zeros(&[16])?);
+        let dense = Dense::new(g, &[400, 120, 84, 10], 25)?;
+        Ok(LeNet {
+            conv: [(c1, b1), (c2, b2)],
+            dense,
+        })
+    }
+
+    /// The logits `[64, 10]` of images `x [64, 1, 28, 28]`.
+    fn forward<'g>(&self, g: &'g Graph<f32>, x: Var<'g, f32>) -> Result<Var<'g, f32>> {
+        let pool = Pool2dParams {
+            kernel: [2, 2],
+            stride: [2, 2],
+            padding: [0, 0],
+        };
+        let mut h = x;
+        for (k, &(w, b)) in self.conv.iter().enumerate() {
+            let p = Conv2dParams {
+                padding: if k == 0 { [2, 2] } else { [0, 0] },
+                ..Conv2dParams::default()
+            };
+            h = h
+                .conv2d_bias(g.param(w)?, Some(g.param(b)?), p)?
+                .relu()
+                .max_pool2d(pool)?;
+        }
+        self.dense.forward(g, h.flatten()?, BiasAct::Relu)
+    }
 }
 
 /// A multilayer perceptron in the workloads' layout (`y = x W + b`).
@@ -131,6 +195,11 @@ enum Kind {
         x: Tensor<f32>,
         y: Tensor<f32>,
     },
+    W4 {
+        net: LeNet,
+        x: Tensor<f32>,
+        labels: Vec<usize>,
+    },
 }
 
 impl Workload {
@@ -168,6 +237,19 @@ impl Workload {
                 )?;
                 Kind::W3 { net, x, y }
             }
+            WorkloadId::W4 => {
+                let net = LeNet::new(&mut graph)?;
+                let x = Tensor::from_vec(
+                    (0..64 * 28 * 28)
+                        .map(|i| rng::unit_at(21, i) as f32)
+                        .collect(),
+                    &[64, 1, 28, 28],
+                )?;
+                let labels = (0..64)
+                    .map(|i| (rng::u64_at(22, i) % 10) as usize)
+                    .collect();
+                Kind::W4 { net, x, labels }
+            }
         };
         Ok(Workload { id, graph, kind })
     }
@@ -188,13 +270,16 @@ impl Workload {
                     let out = net.forward(g, g.input(x), BiasAct::Tanh)?;
                     loss::mse(out, g.input(y), Reduction::Mean)?
                 }
+                Kind::W4 { net, x, labels } => {
+                    loss::cross_entropy(net.forward(g, g.input(x))?, labels, Reduction::Mean)?
+                }
             };
             l.backward()?;
             l.item()?
         };
         let lr = match self.id {
             WorkloadId::W1 => 0.5,
-            WorkloadId::W2 | WorkloadId::W3 => 0.01,
+            WorkloadId::W2 | WorkloadId::W3 | WorkloadId::W4 => 0.01,
         };
         sgd_update(g, lr);
         // Spent gradients: dropped before `clear`, which would otherwise
@@ -223,6 +308,10 @@ impl Workload {
                     Reduction::Mean,
                 )?
                 .item()?,
+                Kind::W4 { net, x, labels } => {
+                    loss::cross_entropy(net.forward(g, g.input(x))?, labels, Reduction::Mean)?
+                        .item()?
+                }
             }
         };
         self.graph.clear();
@@ -255,5 +344,16 @@ mod tests {
             "{}",
             w3.loss().unwrap()
         );
+    }
+
+    #[test]
+    fn lenet_losses_match_every_peer() {
+        // WORKLOADS.md: W4 loss before the first update 2.575835, after 1
+        // step 2.417293 (PyTorch, JAX, candle and burn agree to 5e-7).
+        let mut w4 = Workload::new(WorkloadId::W4).unwrap();
+        let before = w4.step().unwrap() as f64;
+        let after = w4.loss().unwrap() as f64;
+        assert!((before - 2.575835).abs() < 2e-6, "{before}");
+        assert!((after - 2.417293).abs() < 2e-6, "{after}");
     }
 }
