@@ -5,7 +5,7 @@ use super::layer::{BnBuffers, Layer};
 use super::{dropout_key, ops, Mode, Network};
 use crate::activation::Activation;
 use crate::error::{Error, Result};
-use chainrule::{BiasAct, Float, Graph, Var};
+use chainrule::{BatchNormTrain, BiasAct, Float, Graph, Var};
 
 /// Batch norm's buffers during a pass: updated (a training step) or only
 /// read.
@@ -92,11 +92,7 @@ fn sequence<'g, F: Float>(
             Layer::MaxPool2d(p) => ops::max_pool2d(h, p)?,
             Layer::AvgPool2d(p) => ops::avg_pool2d(h, p)?,
             Layer::GlobalAvgPool2d => ops::global_avg_pool2d(h)?,
-            Layer::Flatten => {
-                let dims = h.shape().dims().to_vec();
-                let n = dims.first().copied().unwrap_or(1);
-                h.reshape(&[n, dims.iter().skip(1).product()])?
-            }
+            Layer::Flatten => ops::flatten(h)?,
             Layer::BatchNorm(bn) => {
                 let gamma = bn.gamma.map(|p| g.param(p)).transpose()?;
                 let beta = bn.beta.map(|p| g.param(p)).transpose()?;
@@ -146,7 +142,7 @@ fn sequence<'g, F: Float>(
 /// so a warm step allocates nothing here.
 fn update_running<F: Float>(
     b: &mut BnBuffers<F>,
-    t: &ops::BnTrain<'_, F>,
+    t: &BatchNormTrain<'_, F>,
     momentum: f64,
 ) -> Result<()> {
     if t.count < 2 {

@@ -32,6 +32,8 @@
 mod forward;
 mod layer;
 mod ops;
+#[cfg(test)]
+mod tests;
 
 pub use layer::{
     specs_are_2d, BatchNormLayer, BnBuffers, ConvLayer, Layer, LayerNormLayer, LayerRow,
@@ -71,41 +73,33 @@ pub struct Network<F: Float> {
     step: u64,
 }
 
-/// The text of one layer as written in an architecture string.
+/// The text of one layer in the canonical form of an architecture string.
 pub fn spec_text(spec: &LayerSpec) -> String {
-    match &spec.kind {
-        LayerKind::Linear { out_features, .. } => format!("linear({out_features})"),
-        LayerKind::Conv2d(c) => format!("conv2d({},{})", c.out_channels, c.kernel[0]),
-        LayerKind::MaxPool2d(p) => format!("maxpool2d({})", p.kernel[0]),
-        LayerKind::AvgPool2d(p) => format!("avgpool2d({})", p.kernel[0]),
-        LayerKind::GlobalAvgPool2d => "globalavgpool2d".into(),
-        LayerKind::Flatten => "flatten".into(),
-        LayerKind::BatchNorm1d(_) => "batchnorm1d".into(),
-        LayerKind::BatchNorm2d(_) => "batchnorm2d".into(),
-        LayerKind::LayerNorm { .. } => "layernorm".into(),
-        LayerKind::Dropout(p) => format!("dropout({p})"),
-        LayerKind::Activation(a) => a.name(),
-        LayerKind::Residual(_) => "residual(…)".into(),
-    }
+    spec.to_string()
 }
 
 /// Parses an architecture string (`train --arch`, a model file's `arch`).
 pub fn parse_arch(text: &str) -> Result<Vec<LayerSpec>> {
-    Err(Error::config(
-        "arch",
-        format!("cannot read '{text}': the architecture parser is not in this build"),
-    ))
+    Ok(crate::arch::parse(text)?)
 }
 
 /// The canonical text of an architecture, which [`parse_arch`] reads back.
 pub fn arch_text(specs: &[LayerSpec]) -> String {
-    specs.iter().map(spec_text).collect::<Vec<_>>().join(",")
+    crate::arch::to_string(specs)
 }
 
-/// Refuses an architecture needing more than `limit` parameter values
-/// before anything is allocated for it.
+/// Refuses an architecture that does not fit `input_shape` (the shape
+/// inference's error) or needs more than `limit` parameter values, before
+/// anything is allocated for it.
 pub fn check_size(specs: &[LayerSpec], input_shape: &[usize], limit: usize) -> Result<()> {
-    let _ = (specs, input_shape, limit);
+    let shapes = crate::arch::infer(specs, input_shape)?;
+    let n = crate::arch::total_params(&shapes);
+    if n > limit {
+        return Err(Error::config(
+            "arch",
+            format!("the architecture needs {n} parameter values, more than the {limit} allowed"),
+        ));
+    }
     Ok(())
 }
 
@@ -145,6 +139,8 @@ impl<F: Float> Network<F> {
                 format!("{input_shape:?} is not a shape of positive sizes"),
             ));
         }
+        // The shape inference names the layer and both shapes.
+        crate::arch::infer(specs, input_shape)?;
         let mut b = layer::Builder {
             g,
             init,

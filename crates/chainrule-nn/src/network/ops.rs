@@ -2,83 +2,83 @@
 //! place: every call a [`Network`](super::Network) makes to them.
 
 use crate::arch::{ConvSpec, PoolSpec};
-use crate::error::{Error, Result};
-use chainrule::{Float, Var};
-
-/// A batch-norm training pass: the output and the batch's per-channel mean
-/// and biased variance over `count` values per channel.
-pub(crate) struct BnTrain<'g, F: Float> {
-    pub output: Var<'g, F>,
-    pub mean: Var<'g, F>,
-    pub var: Var<'g, F>,
-    pub count: usize,
-}
-
-fn missing(what: &str) -> Error {
-    Error::config("arch", format!("{what} needs the engine's {what} op"))
-}
+use crate::error::Result;
+use chainrule::{BatchNormTrain, Conv2dParams, Float, Pool2dParams, Var};
 
 pub(crate) fn conv2d<'g, F: Float>(
-    _x: Var<'g, F>,
-    _w: Var<'g, F>,
-    _b: Option<Var<'g, F>>,
-    _spec: &ConvSpec,
+    x: Var<'g, F>,
+    w: Var<'g, F>,
+    b: Option<Var<'g, F>>,
+    spec: &ConvSpec,
 ) -> Result<Var<'g, F>> {
-    Err(missing("conv2d"))
+    let p = Conv2dParams {
+        stride: spec.stride,
+        padding: spec.padding,
+        dilation: spec.dilation,
+        groups: spec.groups,
+    };
+    Ok(x.conv2d_bias(w, b, p)?)
 }
 
-pub(crate) fn max_pool2d<'g, F: Float>(_x: Var<'g, F>, _p: &PoolSpec) -> Result<Var<'g, F>> {
-    Err(missing("maxpool2d"))
+fn pool(p: &PoolSpec) -> Pool2dParams {
+    Pool2dParams {
+        kernel: p.kernel,
+        stride: p.stride,
+        padding: p.padding,
+    }
 }
 
-pub(crate) fn avg_pool2d<'g, F: Float>(_x: Var<'g, F>, _p: &PoolSpec) -> Result<Var<'g, F>> {
-    Err(missing("avgpool2d"))
+pub(crate) fn max_pool2d<'g, F: Float>(x: Var<'g, F>, p: &PoolSpec) -> Result<Var<'g, F>> {
+    Ok(x.max_pool2d(pool(p))?)
 }
 
-pub(crate) fn global_avg_pool2d<'g, F: Float>(_x: Var<'g, F>) -> Result<Var<'g, F>> {
-    Err(missing("globalavgpool2d"))
+pub(crate) fn avg_pool2d<'g, F: Float>(x: Var<'g, F>, p: &PoolSpec) -> Result<Var<'g, F>> {
+    Ok(x.avg_pool2d(pool(p))?)
+}
+
+pub(crate) fn global_avg_pool2d<'g, F: Float>(x: Var<'g, F>) -> Result<Var<'g, F>> {
+    Ok(x.global_avg_pool2d()?)
+}
+
+pub(crate) fn flatten<'g, F: Float>(x: Var<'g, F>) -> Result<Var<'g, F>> {
+    Ok(x.flatten()?)
 }
 
 pub(crate) fn batch_norm_train<'g, F: Float>(
-    _x: Var<'g, F>,
-    _gamma: Option<Var<'g, F>>,
-    _beta: Option<Var<'g, F>>,
-    _eps: f64,
-) -> Result<BnTrain<'g, F>> {
-    Err(missing("batchnorm"))
+    x: Var<'g, F>,
+    gamma: Option<Var<'g, F>>,
+    beta: Option<Var<'g, F>>,
+    eps: f64,
+) -> Result<BatchNormTrain<'g, F>> {
+    Ok(x.batch_norm_train(gamma, beta, eps)?)
 }
 
 pub(crate) fn batch_norm_eval<'g, F: Float>(
-    _x: Var<'g, F>,
-    _mean: Var<'g, F>,
-    _var: Var<'g, F>,
-    _gamma: Option<Var<'g, F>>,
-    _beta: Option<Var<'g, F>>,
-    _eps: f64,
+    x: Var<'g, F>,
+    mean: Var<'g, F>,
+    var: Var<'g, F>,
+    gamma: Option<Var<'g, F>>,
+    beta: Option<Var<'g, F>>,
+    eps: f64,
 ) -> Result<Var<'g, F>> {
-    Err(missing("batchnorm"))
+    Ok(x.batch_norm_eval(mean, var, gamma, beta, eps)?)
 }
 
 pub(crate) fn layer_norm<'g, F: Float>(
-    _x: Var<'g, F>,
-    _axes: usize,
-    _gamma: Option<Var<'g, F>>,
-    _beta: Option<Var<'g, F>>,
-    _eps: f64,
+    x: Var<'g, F>,
+    axes: usize,
+    gamma: Option<Var<'g, F>>,
+    beta: Option<Var<'g, F>>,
+    eps: f64,
 ) -> Result<Var<'g, F>> {
-    Err(missing("layernorm"))
+    Ok(x.layer_norm(axes, gamma, beta, eps)?)
 }
 
-pub(crate) fn dropout<'g, F: Float>(_x: Var<'g, F>, _p: f64, _key: u64) -> Result<Var<'g, F>> {
-    Err(missing("dropout"))
+pub(crate) fn dropout<'g, F: Float>(x: Var<'g, F>, p: f64, key: u64) -> Result<Var<'g, F>> {
+    Ok(x.dropout(p, key)?)
 }
 
-/// Copies a node's values into `out` (of its length).
+/// Copies a node's values into `out` (of its length), allocating nothing.
 pub(crate) fn read_into<F: Float>(v: &Var<'_, F>, out: &mut [F]) -> Result<()> {
-    let values = v.to_vec();
-    if values.len() != out.len() {
-        return Err(Error::config("batchnorm", "statistics of the wrong length"));
-    }
-    out.copy_from_slice(&values);
-    Ok(())
+    Ok(v.read_into(out)?)
 }
