@@ -56,8 +56,11 @@ fn settings(a: &Args) -> Vec<(&'static str, Option<String>)> {
     let on = |b: bool| b.then(|| "true".to_string());
     vec![
         ("data", Some(a.data.clone())),
-        ("hidden", Some(a.hidden.clone())),
-        ("activation", Some(a.activation.clone())),
+        // --arch excludes --hidden and --activation.
+        ("hidden", a.arch.is_none().then(|| a.hidden.clone())),
+        ("activation", a.arch.is_none().then(|| a.activation.clone())),
+        ("arch", a.arch.clone()),
+        ("input-shape", a.input_shape.clone()),
         ("loss", Some(a.loss.clone())),
         ("task", Some(a.task.clone())),
         ("delimiter", a.delimiter.clone()),

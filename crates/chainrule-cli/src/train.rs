@@ -12,6 +12,7 @@ use chainrule_nn::checkpoint::{self, CHECKPOINT_FILE};
 use chainrule_nn::data::shuffled_indices;
 use chainrule_nn::mlp::parse_sizes;
 use chainrule_nn::model_io::{apply_loaded, save_model_with_data};
+use chainrule_nn::network::{self, Network};
 use chainrule_nn::optim::Schedule;
 use chainrule_nn::trainer::{self, History, Model, OptimizerKind, TrainConfig, Trainer};
 use chainrule_nn::{Activation, LossKind, Result};
@@ -33,6 +34,16 @@ pub struct Args {
     /// Hidden activation: relu, tanh, sigmoid, leaky_relu[:SLOPE], identity.
     #[arg(long, default_value = "relu")]
     pub activation: String,
+    /// Any sequential network as an architecture string instead of
+    /// --hidden/--activation, e.g. "conv2d(4,3,pad=1),batchnorm2d,relu,maxpool2d(2),flatten,linear(10)"
+    /// or "linear(64),residual(linear(64),batchnorm1d,relu),linear(10)"; the last layer gives the outputs.
+    #[arg(long, conflicts_with_all = ["hidden", "activation"])]
+    pub arch: Option<String>,
+    /// The shape of one example as C,H,W (a csv: file's columns read as
+    /// images, row-major); the product must equal the column count
+    /// [default: digits 1,8,8, mnist 1,28,28, else the column count].
+    #[arg(long, value_name = "C,H,W")]
+    pub input_shape: Option<String>,
     /// auto | mse | bce | cce (auto: MSE for regression, BCE for two classes, cross-entropy for more).
     #[arg(long, default_value = "auto")]
     pub loss: String,
@@ -124,6 +135,53 @@ pub struct Args {
     pub resume: Option<PathBuf>,
 }
 
+/// `--input-shape C,H,W` (or any number of sizes) for examples of `d`
+/// values: the product must be `d`.
+pub fn parse_input_shape(text: &str, d: usize) -> Result<Vec<usize>> {
+    let shape = parse_sizes("input-shape", text)?;
+    if shape.is_empty() || shape.contains(&0) {
+        return Err(chainrule_nn::Error::config(
+            "input-shape",
+            format!("'{text}' is not a shape of positive sizes"),
+        ));
+    }
+    let product = shape
+        .iter()
+        .try_fold(1usize, |a, &s| a.checked_mul(s))
+        .unwrap_or(usize::MAX);
+    if product != d {
+        return Err(chainrule_nn::Error::config(
+            "input-shape",
+            format!("{text} holds {product} values, but the data has {d} columns per row"),
+        ));
+    }
+    Ok(shape)
+}
+
+/// The header's architecture: the canonical string, the input shape, the
+/// parameter count, then every layer (depth-first) with its output shape
+/// and parameters.
+pub fn architecture_lines<F: chainrule::Float>(net: &Network<F>) -> Vec<String> {
+    let mut lines = vec![format!(
+        "architecture {} on input {:?}: {} parameters",
+        network::arch_text(net.specs()),
+        net.input_shape(),
+        net.parameter_count()
+    )];
+    for row in net.summary() {
+        let depth = row.path.matches(".body.").count();
+        lines.push(format!(
+            "  {:<10} {}{:<28} → {:<14} {:>8} params",
+            row.path,
+            "  ".repeat(depth),
+            row.text,
+            format!("{:?}", row.output),
+            row.params
+        ));
+    }
+    lines
+}
+
 /// The loss flag: `None` for auto.
 pub fn parse_loss(s: &str) -> Result<Option<LossKind>> {
     if s.trim().eq_ignore_ascii_case("auto") {
@@ -183,6 +241,15 @@ pub fn run(args: &Args) -> Result<()> {
         standardize,
         None,
     )?;
+    let mut data = data;
+    if let Some(text) = &args.input_shape {
+        let shape = parse_input_shape(text, data.train.d)?;
+        data.train.input_shape = shape.clone();
+        if let Some(t) = data.test.as_mut() {
+            t.input_shape = shape;
+        }
+    }
+    let specs = args.arch.as_deref().map(network::parse_arch).transpose()?;
     let (mut model, mut trainer, grad_reports) = match checkpoint {
         Some(ck) => {
             let reports = resume::saved_grad_reports(&ck);
@@ -196,7 +263,20 @@ pub fn run(args: &Args) -> Result<()> {
             (model, trainer, reports)
         }
         None => {
-            let mut model = Model::<f32>::new(&data.train, &cfg)?;
+            let mut model = match &specs {
+                Some(specs) => {
+                    let loss = trainer::resolve_loss(&data.train, cfg.loss)?;
+                    let shape = if network::specs_are_2d(specs) {
+                        data.train.input_shape.clone()
+                    } else {
+                        vec![data.train.d]
+                    };
+                    let model = Model::<f32>::from_arch(specs, &shape, cfg.init, cfg.seed, loss)?;
+                    model.check_data(&data.train)?;
+                    model
+                }
+                None => Model::<f32>::new(&data.train, &cfg)?,
+            };
             model.standardizer = data.standardizer.clone();
             if let Some(path) = &args.init {
                 apply_loaded(&mut model, path)?;
@@ -272,10 +352,13 @@ fn train_into(
         }
     };
     say(data.task.clone());
+    let middle = match &args.arch {
+        Some(_) => "network".to_string(),
+        None => format!("{:?}", cfg.hidden),
+    };
     say(format!(
-        "training {} → {:?} → {} on {} ({} train rows{}), loss {}, {} lr {}",
+        "training {} → {middle} → {} on {} ({} train rows{}), loss {}, {} lr {}",
         data.train.d,
-        cfg.hidden,
         model.network.out_features(),
         args.data,
         data.train.n,
@@ -287,6 +370,11 @@ fn train_into(
         args.optimizer,
         cfg.lr
     ));
+    if args.arch.is_some() {
+        for line in architecture_lines(&model.network) {
+            say(line);
+        }
+    }
     if trainer.epochs_done() > 0 {
         say(format!(
             "resuming {} after epoch {} of {}",

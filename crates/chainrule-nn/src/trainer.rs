@@ -377,7 +377,7 @@ impl<F: Float> Model<F> {
     pub fn mlp_for(&self, tool: &str) -> Result<Mlp> {
         self.network.as_mlp().ok_or_else(|| {
             Error::config(
-                tool,
+                "model",
                 format!(
                     "{tool} shows multilayer perceptrons only; {} is not one of their layers \
                      (issue: seeing inside any model is coming)",
@@ -407,8 +407,10 @@ impl<F: Float> Model<F> {
     /// Checks that `data` fits this network (input shape, outputs, targets).
     pub fn check_data(&self, data: &Dataset) -> Result<()> {
         let want = self.network.input_shape();
+        // Flat rows of the right length are read as the images, row-major.
         let fits = if self.network.is_2d() {
             data.input_shape == want
+                || (data.input_shape.len() == 1 && data.d == self.network.in_features())
         } else {
             data.d == self.network.in_features()
         };
