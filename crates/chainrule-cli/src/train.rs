@@ -272,6 +272,18 @@ pub fn run(args: &Args) -> Result<()> {
                         vec![data.train.d]
                     };
                     let model = Model::<f32>::from_arch(specs, &shape, cfg.init, cfg.seed, loss)?;
+                    let want = trainer::output_size(&data.train, loss);
+                    let have = model.network.out_features();
+                    if want != have {
+                        return Err(chainrule_nn::Error::config(
+                            "arch",
+                            format!(
+                                "the last layer gives {have} outputs, {} needs {want} \
+                                 (end with linear({want}))",
+                                data.train.name
+                            ),
+                        ));
+                    }
                     model.check_data(&data.train)?;
                     model
                 }

@@ -159,6 +159,16 @@ fn cases(d: &Path) -> Vec<Case> {
     let overflow_idx = mnist_dir(&d.join("idx-overflow"), idx(0x803, &[u32::MAX; 3], 100));
     let magic_idx = mnist_dir(&d.join("idx-magic"), idx(0x801, &[3], 3));
     let short_idx = mnist_dir(&d.join("idx-short"), vec![0, 0, 8, 3, 0, 0]);
+    let network_model = |name: &str, arch: &str, shape: &str, tensors: &[NamedTensor]| {
+        let meta = BTreeMap::from([
+            ("format".to_string(), "chainrule-network".to_string()),
+            ("arch".into(), arch.into()),
+            ("input_shape".into(), shape.into()),
+            ("loss".into(), "cce".into()),
+        ]);
+        save(&d.join(name), tensors, &meta).unwrap();
+        p(name)
+    };
     let eval = |model: &str| {
         vec![
             "eval".to_string(),
@@ -257,6 +267,71 @@ fn cases(d: &Path) -> Vec<Case> {
             train("iris", &["--schedule", "step:0:0.5"]),
         ),
         ("flag-threads-zero", train("iris", &["--threads", "0"])),
+        ("arch-unclosed", train("iris", &["--arch", "linear(64"])),
+        (
+            "arch-unknown-layer",
+            train("iris", &["--arch", "conv3d(2)"]),
+        ),
+        (
+            "arch-linear-on-image",
+            train("digits", &["--arch", "conv2d(4,3),linear(10)"]),
+        ),
+        (
+            "arch-kernel-too-big",
+            train("digits", &["--arch", "conv2d(4,9),flatten,linear(10)"]),
+        ),
+        (
+            "arch-residual-changes-shape",
+            train(
+                "iris",
+                &["--arch", "linear(8),residual(linear(4)),linear(3)"],
+            ),
+        ),
+        (
+            "arch-huge",
+            train(
+                "iris",
+                &["--arch", "linear(1000000),linear(1000000),linear(3)"],
+            ),
+        ),
+        (
+            "arch-wrong-outputs",
+            train("iris", &["--arch", "linear(8),relu,linear(5)"]),
+        ),
+        (
+            "arch-with-hidden",
+            train("iris", &["--arch", "linear(3)", "--hidden", "8"]),
+        ),
+        (
+            "flag-input-shape-product",
+            train("iris", &["--input-shape", "2,3"]),
+        ),
+        (
+            "model-arch-unparsable",
+            eval(&network_model(
+                "arch-bad.safetensors",
+                "linear(8",
+                "[4]",
+                &[],
+            )),
+        ),
+        (
+            "model-missing-buffer",
+            eval(&network_model(
+                "bn-missing.safetensors",
+                "linear(8),batchnorm1d,relu,linear(3)",
+                "[4]",
+                &[
+                    t("0.weight", &[8, 4]),
+                    t("0.bias", &[8]),
+                    t("1.weight", &[8]),
+                    t("1.bias", &[8]),
+                    t("1.running_mean", &[8]),
+                    t("3.weight", &[3, 8]),
+                    t("3.bias", &[3]),
+                ],
+            )),
+        ),
     ];
     for (id, args) in more {
         list.push(Case { id, args });
