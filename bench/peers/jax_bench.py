@@ -1,6 +1,6 @@
-"""JAX (jit, CPU) on the workloads W1-W3 of shared/WORKLOADS.md.
+"""JAX (jit, CPU) on the workloads W1-W4 of shared/WORKLOADS.md.
 
-Usage: python jax_bench.py W1|W2|W3 [--threads 2] [--steps N]
+Usage: python jax_bench.py W1|W2|W3|W4 [--threads 2] [--steps N]
 The whole step (forward, loss, backward, SGD update) is one jitted
 function, as a JAX user would write it.
 """
@@ -51,6 +51,32 @@ def main():
                     h = jax.nn.relu(h)
             logp = jax.nn.log_softmax(h, axis=1)
             return -jnp.mean(jnp.take_along_axis(logp, labels[:, None], axis=1))
+    elif a.workload == "W4":
+        x, labels, convs, cbs, ws, bs = wl.w4()
+        x, labels = jnp.asarray(x), jnp.asarray(labels)
+        params = [jnp.asarray(v) for pair in zip(convs, cbs) for v in pair]
+        params += [jnp.asarray(v) for pair in zip(ws, bs) for v in pair]
+        lr = 0.01
+
+        def conv(h, w, b, pad):
+            # NCHW images, OIHW weights (PyTorch's layout), stride 1.
+            h = jax.lax.conv_general_dilated(h, w, (1, 1), [(pad, pad), (pad, pad)],
+                                             dimension_numbers=("NCHW", "OIHW", "NCHW"))
+            return h + b[None, :, None, None]
+
+        def pool(h):  # max-pool 2x2, stride 2
+            return jax.lax.reduce_window(h, -jnp.inf, jax.lax.max, (1, 1, 2, 2), (1, 1, 2, 2), "VALID")
+
+        def loss_fn(p):
+            h = pool(jax.nn.relu(conv(x, p[0], p[1], 2)))
+            h = pool(jax.nn.relu(conv(h, p[2], p[3], 0)))
+            h = h.reshape(h.shape[0], -1)  # flatten over (C, H, W)
+            for k in range(3):
+                h = h @ p[4 + 2 * k] + p[5 + 2 * k]
+                if k < 2:
+                    h = jax.nn.relu(h)
+            logp = jax.nn.log_softmax(h, axis=1)
+            return -jnp.mean(jnp.take_along_axis(logp, labels[:, None], axis=1))
     else:
         x, y, ws, bs = wl.w3()
         x, y = jnp.asarray(x), jnp.asarray(y)
@@ -86,6 +112,8 @@ def main():
     secs = time.perf_counter() - start
     out = dict(engine="jax", version=jax.__version__, workload=a.workload, steps_per_s=timed / secs,
                loss_first=float(first), loss_last=float(loss_only(params)), peak_rss_kb=wl.peak_rss_kb())
+    if a.workload == "W4":
+        out.update(loss_after_1=after1)
     if a.workload == "W1":
         out.update(loss_after_1=after1, loss_after_1000=after_warm)
     print(json.dumps(out))
