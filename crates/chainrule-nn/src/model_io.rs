@@ -370,7 +370,7 @@ pub fn apply_contents<F: Float>(
                 path,
                 format!(
                     "unexpected tensor '{name}' (the architecture has {})",
-                    expected.join(", ")
+                    model.network.state_dict_names().join(", ")
                 ),
             ));
         }

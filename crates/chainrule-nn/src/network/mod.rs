@@ -298,6 +298,34 @@ impl<F: Float> Network<F> {
         out
     }
 
+    /// Every name of the state_dict in PyTorch's order: each layer's
+    /// parameters, then its buffers.
+    pub fn state_dict_names(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        visit(&self.layers, "", &mut |path, l| {
+            let has = |p: Option<ParamId>| p.is_some();
+            let (w, b) = match l {
+                Layer::Linear(lin) => (true, has(lin.bias)),
+                Layer::Conv2d(c) => (true, has(c.bias)),
+                Layer::BatchNorm(bn) => (has(bn.gamma), has(bn.beta)),
+                Layer::LayerNorm(ln) => (has(ln.gamma), has(ln.beta)),
+                _ => (false, false),
+            };
+            if w {
+                out.push(format!("{path}.weight"));
+            }
+            if b {
+                out.push(format!("{path}.bias"));
+            }
+            if let Layer::BatchNorm(_) = l {
+                for buffer in ["running_mean", "running_var", "num_batches_tracked"] {
+                    out.push(format!("{path}.{buffer}"));
+                }
+            }
+        });
+        out
+    }
+
     /// The batch-norm layers' state_dict paths (`3`, `1.body.1`), in the
     /// order of [`Network::batch_norm_buffers`].
     pub fn batch_norm_paths(&self) -> Vec<String> {
