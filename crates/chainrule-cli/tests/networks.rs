@@ -1,0 +1,132 @@
+//! `train --arch` end to end: a small CNN learns the digits as 8×8 images,
+//! its run resumes to the same files, `predict` and `eval` work on it, and
+//! the tools that show only MLPs say so, naming the layer.
+
+mod common;
+use common::{chainrule, stderr, stdout, train_quietly};
+use std::path::Path;
+
+const CNN: &str = "conv2d(4,3,pad=1),batchnorm2d,relu,maxpool2d(2),flatten,linear(10)";
+
+fn accuracy(out: &Path) -> f64 {
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("metrics.json")).unwrap()).unwrap();
+    let epochs = m["epochs"].as_array().unwrap();
+    epochs.last().unwrap()["test_accuracy"].as_f64().unwrap()
+}
+
+#[test]
+fn a_cnn_learns_the_digits_in_two_epochs() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("cnn");
+    let o = chainrule(&[
+        "train",
+        "--data",
+        "digits",
+        "--arch",
+        CNN,
+        "--epochs",
+        "2",
+        "--lr",
+        "0.01",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    // The header: the architecture, the input, every layer's output shape.
+    assert!(
+        text.contains(&format!(
+            "architecture {CNN} on input [1, 8, 8]: 698 parameters"
+        )),
+        "{text}"
+    );
+    assert!(text.contains("→ [4, 4, 4]"), "{text}");
+    let acc = accuracy(&out);
+    assert!(acc > 0.8, "test accuracy {acc}");
+    let model = out.join("model.safetensors");
+    let m = model.to_str().unwrap();
+    // eval scores the recorded split as training did.
+    let o = chainrule(&["eval", "--model", m, "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let e: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    let eval_acc = e["test_accuracy"].as_f64().unwrap_or(f64::NAN);
+    assert!((eval_acc - acc).abs() < 1e-9, "{e} vs {acc}");
+    // predict takes the 64 pixels of one row.
+    let pixels = vec!["0"; 64].join(",");
+    let o = chainrule(&["predict", "--model", m, "--input", &pixels]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("class"), "{}", stdout(&o));
+    // explain and diagnose refuse it, naming the first layer, before
+    // asking for an input.
+    for tool in ["explain", "diagnose"] {
+        let o = chainrule(&[tool, "--model", m]);
+        assert_eq!(o.status.code(), Some(2));
+        let err = stderr(&o);
+        assert!(
+            err.contains(&format!(
+                "{tool} shows multilayer perceptrons only; layer 1 conv2d(4,3,pad=1) is not one \
+                 of their layers (issue: seeing inside any model is coming)"
+            )),
+            "{err}"
+        );
+        assert!(!err.contains("panicked"));
+    }
+}
+
+#[test]
+fn an_arch_run_stopped_and_resumed_equals_the_straight_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    let flags = [
+        "--arch",
+        "linear(16),batchnorm1d,relu,dropout(0.3),residual(linear(16),relu),linear(3)",
+        "--epochs",
+        "4",
+        "--seed",
+        "3",
+    ];
+    train_quietly("iris", &a, &flags);
+    train_quietly("iris", &b, &[&flags[..], &["--stop-after", "2"]].concat());
+    let o = chainrule(&["train", "--resume", b.to_str().unwrap(), "--quiet"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for f in ["model.safetensors", "metrics.json"] {
+        assert!(
+            std::fs::read(a.join(f)).unwrap() == std::fs::read(b.join(f)).unwrap(),
+            "{f} differs"
+        );
+    }
+}
+
+#[test]
+fn input_shape_reads_a_csv_as_images() {
+    let dir = tempfile::tempdir().unwrap();
+    // 12 rows of 4 pixels (2×2 images) and a class.
+    let mut csv = String::new();
+    for i in 0..12 {
+        let c = i % 2;
+        let v = if c == 1 { 1.0 } else { 0.0 };
+        csv += &format!("{v},{v},{},{},{c}\n", 1.0 - v, i as f64 / 12.0);
+    }
+    let path = dir.path().join("img.csv");
+    std::fs::write(&path, csv).unwrap();
+    let data = format!("csv:{}", path.display());
+    let out = dir.path().join("run");
+    let o = chainrule(&[
+        "train",
+        "--data",
+        &data,
+        "--task",
+        "classification",
+        "--arch",
+        "conv2d(2,2),flatten,linear(1)",
+        "--input-shape",
+        "1,2,2",
+        "--epochs",
+        "1",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("on input [1, 2, 2]"), "{}", stdout(&o));
+}
