@@ -182,7 +182,13 @@ fn a_pytorch_named_file_is_applied_strictly_with_buffers() {
     };
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("torch.safetensors");
-    model_file::save_with_ints(&path, &tensors, &[count.clone()], &BTreeMap::new()).unwrap();
+    model_file::save_with_ints(
+        &path,
+        &tensors,
+        std::slice::from_ref(&count),
+        &BTreeMap::new(),
+    )
+    .unwrap();
     let mut m = model(arch, &tr, 0);
     apply_loaded(&mut m, &path).unwrap();
     let b = &m.network.batch_norm_buffers()[0];
