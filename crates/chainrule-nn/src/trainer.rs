@@ -191,11 +191,21 @@ fn network_loss<'g, F: Float>(
         NetRef::Step(n) => n,
         NetRef::Frozen(n) => n,
     };
-    let mut dims = vec![rows];
-    dims.extend_from_slice(network.input_shape());
+    // `[rows, …input shape]`, without allocating for the usual ranks.
+    let shape = network.input_shape();
+    let mut buf = [0usize; 8];
+    let owned: Vec<usize>;
+    let dims: &[usize] = if shape.len() < buf.len() {
+        buf[0] = rows;
+        buf[1..=shape.len()].copy_from_slice(shape);
+        &buf[..=shape.len()]
+    } else {
+        owned = std::iter::once(rows).chain(shape.iter().copied()).collect();
+        &owned
+    };
     let outputs = network.out_features();
     let output_activation = network.output_activation();
-    let x = g.input_from(&dims, &b.x)?;
+    let x = g.input_from(dims, &b.x)?;
     let out = match net {
         NetRef::Step(n) => n.forward(g, x)?,
         NetRef::Frozen(n) => n.forward_frozen(g, x)?,
