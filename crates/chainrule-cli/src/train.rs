@@ -296,6 +296,10 @@ pub fn run(args: &Args) -> Result<()> {
             (model, Trainer::new(&cfg)?, Vec::new())
         }
     };
+    if args.grad_report {
+        // The per-layer report reads MLPs only: refuse before training.
+        model.mlp_for("grad-report")?;
+    }
     if let Some(stop) = args.stop_after {
         if stop <= trainer.epochs_done() || stop > cfg.epochs {
             return Err(chainrule_nn::Error::config(

@@ -3,8 +3,10 @@
 //! Layers, losses, optimizers, data sets and model files on top of the
 //! chainrule engine: everything a training run needs.
 //!
-//! - [`module`], [`linear`], [`activation`], [`mlp`]: networks, with
-//!   PyTorch's parameter names and layouts.
+//! - [`module`], [`linear`], [`activation`], [`mlp`]: MLPs, with
+//!   PyTorch's parameter names and layouts; [`arch`] and [`network`]: any
+//!   sequential network with nested residual blocks, from an architecture
+//!   string (the model every command trains, saves and loads).
 //! - [`init`]: seeded initialisers; [`loss`]: losses with their gradients
 //!   stated; [`optim`]: SGD, Adam, AdamW, schedules, clipping.
 //! - [`data`]: the embedded data sets, CSV and MNIST loaders, splits,
