@@ -160,13 +160,24 @@ pub(crate) struct Builder<'a, F: Float> {
     pub bn: Vec<BnBuffers<F>>,
 }
 
+/// An error about the layer at state_dict `path`, worded as the shape
+/// inference words its own: `architecture: layer 2.1 conv2d(4,3) (character
+/// 17): …`, layers numbered from 1 and residual bodies joined by dots.
 fn shape_err(spec: &LayerSpec, path: &str, detail: String) -> Error {
+    let number: Vec<String> = path
+        .split(".body.")
+        .map(|i| {
+            i.parse::<usize>()
+                .map_or(i.to_string(), |i| (i + 1).to_string())
+        })
+        .collect();
     Error::config(
-        "arch",
+        "architecture",
         format!(
-            "layer {path} ({}) at character {}: {detail}",
+            "layer {} {} (character {}): {detail}",
+            number.join("."),
             super::spec_text(spec),
-            spec.at + 1
+            spec.at
         ),
     )
 }
