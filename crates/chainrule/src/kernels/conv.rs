@@ -102,6 +102,10 @@ fn im2col<F: Float>(g: &ConvGeom, x: &[F], cols: &mut [F]) {
                     let out = &mut row[oh * g.wo..(oh + 1) * g.wo];
                     out[..clo].fill(F::zero());
                     out[chi..].fill(F::zero());
+                    if clo == chi {
+                        // A tap that reads padding only in this direction.
+                        continue;
+                    }
                     let first = ((clo * sw) as isize + coff) as usize;
                     if sw == 1 {
                         out[clo..chi].copy_from_slice(&line[first..first + (chi - clo)]);
@@ -129,6 +133,9 @@ fn col2im<F: Float>(g: &ConvGeom, cols: &[F], dx: &mut [F]) {
                 let row = &cols[((ch * g.kh + i) * g.kw + j) * p..][..p];
                 for oh in rlo..rhi {
                     let r = (oh * g.stride[0]) as isize + roff;
+                    if clo == chi {
+                        continue;
+                    }
                     let line = &mut plane[r as usize * g.w..][..g.w];
                     let first = ((clo * sw) as isize + coff) as usize;
                     let values = &row[oh * g.wo + clo..oh * g.wo + chi];
@@ -350,6 +357,10 @@ mod tests {
             (2, 2, 5, 5, 2, 1, 1, [1, 1], [0, 0], [1, 1], 2),
             (1, 3, 6, 7, 3, 3, 3, [3, 2], [1, 2], [1, 1], 3),
             (1, 2, 40, 30, 8, 3, 3, [1, 1], [1, 1], [1, 1], 1),
+            // Taps wholly in the padding: a 1×1 kernel with padding 2, and
+            // a dilated 3×3 kernel whose outer taps never reach a 2×2 input.
+            (2, 2, 3, 4, 3, 1, 1, [1, 2], [2, 2], [1, 1], 1),
+            (1, 2, 2, 2, 2, 3, 3, [1, 1], [3, 3], [3, 3], 2),
         ];
         for (n, c, h, w, o, kh, kw, stride, padding, dilation, groups) in cases {
             let ho = (h + 2 * padding[0] - dilation[0] * (kh - 1) - 1) / stride[0] + 1;
