@@ -127,11 +127,59 @@ pub fn w3() -> W3Data {
     }
 }
 
+/// A convolution weight `[out, in, k, k]` (PyTorch's layout), kaiming with fan-in `in * k * k`.
+pub fn kaiming_conv(out: usize, inp: usize, k: usize, seed: u64) -> Vec<f32> {
+    let fan_in = inp * k * k;
+    let bound = (6.0f64 / fan_in as f64).sqrt() as f32;
+    (0..(out * fan_in) as u64)
+        .map(|i| sym(seed, i) * bound)
+        .collect()
+}
+
+/// One convolution layer's initial values: weight `[out, in, k, k]`, bias zero.
+pub struct ConvLayer {
+    pub out: usize,
+    pub inp: usize,
+    pub k: usize,
+    pub w: Vec<f32>,
+    pub b: Vec<f32>,
+}
+
+/// W4 (LeNet-5): x `[64, 1, 28, 28]` = unit(21, ·), labels = u64(22, ·) mod 10,
+/// conv 1 -> 6 (5x5, seed 23), conv 6 -> 16 (5x5, seed 24), dense 400-120-84-10 seeds 25, 26, 27.
+pub struct W4Data {
+    pub x: Vec<f32>,
+    pub labels: Vec<u32>,
+    pub convs: Vec<ConvLayer>,
+    pub layers: Vec<Layer>,
+}
+
+pub const W4_BATCH: usize = 64;
+pub const W4_SIDE: usize = 28;
+
+pub fn w4() -> W4Data {
+    let conv = |out, inp, seed| ConvLayer {
+        out,
+        inp,
+        k: 5,
+        w: kaiming_conv(out, inp, 5, seed),
+        b: vec![0.0; out],
+    };
+    W4Data {
+        x: units(21, W4_BATCH * W4_SIDE * W4_SIDE),
+        labels: (0..W4_BATCH as u64)
+            .map(|i| (u64_at(22, i) % 10) as u32)
+            .collect(),
+        convs: vec![conv(6, 1, 23), conv(16, 6, 24)],
+        layers: layers(&[400, 120, 84, 10], 25),
+    }
+}
+
 /// `(warm-up steps, timed steps)` as WORKLOADS.md fixes them.
 pub fn steps(workload: &str) -> (usize, usize) {
     match workload {
         "W1" => (1_000, 100_000),
-        "W2" => (20, 200),
+        "W2" | "W4" => (20, 200),
         _ => (20, 1_000),
     }
 }
@@ -145,7 +193,7 @@ pub struct Args {
 
 pub fn parse_args(bin: &str) -> Args {
     let usage = || -> ! {
-        eprintln!("usage: {bin} W1|W2|W3 [--threads N] [--steps N]");
+        eprintln!("usage: {bin} W1|W2|W3|W4 [--threads N] [--steps N]");
         std::process::exit(2)
     };
     let mut workload = None;
@@ -176,7 +224,7 @@ pub fn parse_args(bin: &str) -> Args {
         }
     }
     let workload = workload.unwrap_or_else(|| usage());
-    if !matches!(workload.as_str(), "W1" | "W2" | "W3") || threads == 0 {
+    if !matches!(workload.as_str(), "W1" | "W2" | "W3" | "W4") || threads == 0 {
         usage();
     }
     Args {
@@ -248,7 +296,7 @@ pub fn run(engine: &str, version: &str, args: &Args, bench: &mut dyn Bench) {
         args.threads
     );
     // The loss after 1 step for every workload (WORKLOADS.md quotes it for
-    // W1, W2 and W3); after the 1,000 warm-up steps for W1.
+    // W1-W4); after the 1,000 warm-up steps for W1.
     line += &format!(", \"loss_after_1\": {}", num(after1 as f64));
     if args.workload == "W1" {
         line += &format!(", \"loss_after_1000\": {}", num(after_warm as f64));
@@ -282,6 +330,17 @@ mod tests {
             (d.x[0], d.y[0], d.layers[32].w[5]),
             (0.704_183_2_f32, -0.027_556_777, 0.242_085_96)
         );
+    }
+
+    #[test]
+    fn w4_matches_the_python_peers() {
+        // Values printed by bench/peers/workloads.py w4() (numpy), as f32.
+        let d = w4();
+        assert_eq!(&d.x[..3], &[0.037_140_667_f32, 0.442_743_72, 0.902_43]);
+        assert_eq!(&d.labels[..6], &[5, 0, 9, 0, 6, 7]);
+        assert_eq!(&d.convs[0].w[..2], &[0.429_051_9_f32, -0.468_780_42]);
+        assert_eq!(*d.convs[1].w.last().unwrap(), 0.149_074_55_f32);
+        assert_eq!(d.layers[2].w[5], 0.093_617_775_f32);
     }
 
     #[test]

@@ -1,20 +1,25 @@
-//! burn (ndarray backend + autodiff, CPU) on the workloads W1-W3 of
+//! burn (ndarray backend + autodiff, CPU) on the workloads W1-W4 of
 //! shared/WORKLOADS.md.
 //!
-//! Usage: burn_bench W1|W2|W3 [--threads 2] [--steps N]
+//! Usage: burn_bench W1|W2|W3|W4 [--threads 2] [--steps N]
 //! A step: forward, loss, `loss.backward()` (fresh Gradients), and a plain
 //! SGD update of every parameter (`p <- p - lr * grad`, on the inner
 //! backend, then re-marked as a gradient-requiring leaf). Prints one JSON
 //! line like the Python peers.
 
+use burn::tensor::module::{conv2d, max_pool2d};
+use burn::tensor::ops::{ConvOptions, MaxPoolOptions};
 use burn::tensor::{activation, Device, Int, Tensor, TensorData};
 use chainrule_peers::{self as peers, Bench};
 
-/// The parameters of a dense network in the workloads' layout: weight
-/// `[in, out]` and bias `[out]` per layer (y = x W + b).
+/// The parameters of a network in the workloads' layout: per dense layer
+/// weight `[in, out]` and bias `[out]` (y = x W + b); per convolution (W4
+/// only) weight `[out, in, kh, kw]` and bias `[out]`.
 struct Params {
     w: Vec<Tensor<2>>,
     b: Vec<Tensor<1>>,
+    cw: Vec<Tensor<4>>,
+    cb: Vec<Tensor<1>>,
 }
 
 impl Params {
@@ -38,7 +43,24 @@ impl Params {
                     ))
                 })
                 .collect(),
+            cw: Vec::new(),
+            cb: Vec::new(),
         }
+    }
+
+    /// Adds the convolutions (W4).
+    fn with_convs(mut self, convs: &[peers::ConvLayer], device: &Device) -> Self {
+        for c in convs {
+            self.cw.push(leaf(Tensor::from_data(
+                TensorData::new(c.w.clone(), [c.out, c.inp, c.k, c.k]),
+                device,
+            )));
+            self.cb.push(leaf(Tensor::from_data(
+                TensorData::new(c.b.clone(), [c.out]),
+                device,
+            )));
+        }
+        self
     }
 
     /// Without autodiff, for evaluating the loss only.
@@ -46,6 +68,8 @@ impl Params {
         Params {
             w: self.w.iter().map(|t| t.clone().inner()).collect(),
             b: self.b.iter().map(|t| t.clone().inner()).collect(),
+            cw: self.cw.iter().map(|t| t.clone().inner()).collect(),
+            cb: self.cb.iter().map(|t| t.clone().inner()).collect(),
         }
     }
 
@@ -56,8 +80,12 @@ impl Params {
             let g = p.grad(&grads).expect("weight gradient");
             *p = leaf(p.clone().inner() - g.mul_scalar(lr));
         }
-        for p in self.b.iter_mut() {
+        for p in self.b.iter_mut().chain(self.cb.iter_mut()) {
             let g = p.grad(&grads).expect("bias gradient");
+            *p = leaf(p.clone().inner() - g.mul_scalar(lr));
+        }
+        for p in self.cw.iter_mut() {
+            let g = p.grad(&grads).expect("convolution weight gradient");
             *p = leaf(p.clone().inner() - g.mul_scalar(lr));
         }
     }
@@ -86,6 +114,11 @@ enum Net {
     W3 {
         x: Tensor<2>,
         y: Tensor<2>,
+    },
+    /// W4 (LeNet-5): x `[64, 1, 28, 28]` NCHW.
+    W4 {
+        x: Tensor<4>,
+        labels: Tensor<2, Int>,
     },
 }
 
@@ -116,6 +149,32 @@ impl BurnBench {
                     }
                 }
                 // Fused-style cross-entropy: log-softmax, pick the label's entry, mean, negate.
+                activation::log_softmax(h, 1)
+                    .gather(1, labels.clone())
+                    .mean()
+                    .neg()
+            }
+            Net::W4 { x, labels } => {
+                // conv (stride 1, padding 2 then 0) with bias, ReLU, 2x2 max-pool stride 2.
+                let pool = |h| max_pool2d(h, MaxPoolOptions::new([2, 2]));
+                let conv = |h, k: usize, pad| {
+                    conv2d(
+                        h,
+                        p.cw[k].clone(),
+                        Some(p.cb[k].clone()),
+                        ConvOptions::new([1, 1], [pad, pad], [1, 1], 1),
+                    )
+                };
+                let h = pool(activation::relu(conv(x.clone(), 0, 2)));
+                let h = pool(activation::relu(conv(h, 1, 0)));
+                // Flatten over (channel, row, column), as torch.flatten(x, 1).
+                let mut h: Tensor<2> = h.flatten(1, 3);
+                for k in 0..3 {
+                    h = dense(h, &p.w[k], &p.b[k]);
+                    if k < 2 {
+                        h = activation::relu(h);
+                    }
+                }
                 activation::log_softmax(h, 1)
                     .gather(1, labels.clone())
                     .mean()
@@ -167,6 +226,8 @@ fn build(workload: &str) -> BurnBench {
                     leaf(Tensor::from_data(TensorData::new(d.b1.to_vec(), [2]), &dev)),
                     leaf(Tensor::from_data(TensorData::new(d.b2.to_vec(), [1]), &dev)),
                 ],
+                cw: Vec::new(),
+                cb: Vec::new(),
             };
             let net = Net::W1 {
                 x: f2(d.x.to_vec(), 1, 2),
@@ -188,6 +249,20 @@ fn build(workload: &str) -> BurnBench {
             BurnBench {
                 net,
                 params: Params::new(&d.layers, &dev),
+                lr: 0.01,
+            }
+        }
+        "W4" => {
+            let d = peers::w4();
+            let labels: Vec<i64> = d.labels.iter().map(|&l| l as i64).collect();
+            let side = peers::W4_SIDE;
+            let net = Net::W4 {
+                x: Tensor::from_data(TensorData::new(d.x, [peers::W4_BATCH, 1, side, side]), &dev),
+                labels: Tensor::from_data(TensorData::new(labels, [peers::W4_BATCH, 1]), &dev),
+            };
+            BurnBench {
+                net,
+                params: Params::new(&d.layers, &dev).with_convs(&d.convs, &dev),
                 lr: 0.01,
             }
         }

@@ -1,6 +1,6 @@
-//! candle (CPU) on the workloads W1-W3 of shared/WORKLOADS.md.
+//! candle (CPU) on the workloads W1-W4 of shared/WORKLOADS.md.
 //!
-//! Usage: candle_bench W1|W2|W3 [--threads 2] [--steps N]
+//! Usage: candle_bench W1|W2|W3|W4 [--threads 2] [--steps N]
 //! A step: forward, loss, `loss.backward()` (a fresh GradStore), and
 //! candle-nn's plain SGD (`var <- var - lr * grad`), as a candle user would
 //! write it. Prints one JSON line like the Python peers.
@@ -54,6 +54,21 @@ fn dense_vars(layers: &[peers::Layer], dev: &Device) -> Result<Vec<Var>> {
     Ok(vars)
 }
 
+/// 2x2 max-pool, stride 2, on NCHW (H and W even).
+///
+/// Not `Tensor::max_pool2d`: in candle 0.11 its backward scales the gradient
+/// wrongly. It multiplies the upsampled gradient by the window's
+/// `avg_pool2d(mask)`, the fraction of maxima in the window (1/4 for a single
+/// maximum), where dividing by the number of maxima was meant, so a 2x2
+/// window passes on a quarter of the gradient (W4's loss after 1 step came
+/// out 2.449046 instead of 2.417293). Two max reductions over a reshaped view
+/// compute the same forward, and `max`'s backward routes the gradient to the
+/// maximum unscaled.
+fn max_pool2(h: &Tensor) -> Result<Tensor> {
+    let (n, c, hh, ww) = h.dims4()?;
+    h.reshape((n, c, hh / 2, 2, ww / 2, 2))?.max(5)?.max(3)
+}
+
 fn build(workload: &str) -> Result<CandleBench> {
     let dev = Device::Cpu;
     match workload {
@@ -88,6 +103,36 @@ fn build(workload: &str) -> Result<CandleBench> {
                     }
                 }
                 // log-softmax over the classes, then the mean negative log-likelihood.
+                candle_nn::loss::cross_entropy(&h, &labels)
+            });
+            CandleBench::new(vars, 0.01, forward)
+        }
+        "W4" => {
+            let d = peers::w4();
+            let mut vars = Vec::new();
+            for c in &d.convs {
+                vars.push(Var::from_slice(&c.w, (c.out, c.inp, c.k, c.k), &dev)?);
+                vars.push(Var::from_slice(&c.b, c.out, &dev)?);
+            }
+            vars.extend(dense_vars(&d.layers, &dev)?);
+            let side = peers::W4_SIDE;
+            let x = Tensor::from_vec(d.x, (peers::W4_BATCH, 1, side, side), &dev)?;
+            let labels = Tensor::from_vec(d.labels, peers::W4_BATCH, &dev)?;
+            let forward: Forward = Box::new(move |p| {
+                // conv (NCHW, weight [out, in, 5, 5]) + bias per channel, ReLU, 2x2 max-pool.
+                let conv = |h: &Tensor, w: &Tensor, b: &Tensor, pad| {
+                    h.conv2d(w, pad, 1, 1, 1)?
+                        .broadcast_add(&b.reshape((1, (), 1, 1))?)
+                };
+                let h = max_pool2(&conv(&x, &p[0], &p[1], 2)?.relu()?)?;
+                let h = max_pool2(&conv(&h, &p[2], &p[3], 0)?.relu()?)?;
+                let mut h = h.flatten_from(1)?; // (channel, row, column), as torch.flatten(x, 1)
+                for k in 0..3 {
+                    h = h.matmul(&p[4 + 2 * k])?.broadcast_add(&p[5 + 2 * k])?;
+                    if k < 2 {
+                        h = h.relu()?;
+                    }
+                }
                 candle_nn::loss::cross_entropy(&h, &labels)
             });
             CandleBench::new(vars, 0.01, forward)
