@@ -248,7 +248,7 @@ out.append("|---|" + "---:|" * len(workloads))
 for e in present:
     out.append(f"| {NAMES.get(e, e)} | " + " | ".join(fmt_mib(peak(e, w)) for w in workloads) + " |")
 out.append("")
-out.append("Losses (must agree across engines; WORKLOADS.md: W1 after 1 step 5.47188e-2, after 1,000 steps 2.61599e-4; W2 first loss 2.324888):")
+out.append("Losses (must agree across engines; WORKLOADS.md: W1 after 1 step 5.47188e-2, after 1,000 steps 2.61599e-4; W2 and W3 first loss = the loss before the first update; W4 before the first update 2.575835, after 1 step 2.417293):")
 out.append("")
 cols = []
 if "W1" in workloads:
@@ -256,6 +256,8 @@ if "W1" in workloads:
 for w in ("W2", "W3"):
     if w in workloads:
         cols.append((f"{w} first loss", w, "loss_first"))
+if "W4" in workloads:
+    cols += [("W4 first loss", "W4", "loss_first"), ("W4 after 1 step", "W4", "loss_after_1")]
 out.append("| engine | " + " | ".join(c[0] for c in cols) + " |")
 out.append("|---|" + "---:|" * len(cols))
 for e in present:
