@@ -281,13 +281,6 @@ fn cases(d: &Path) -> Vec<Case> {
             train("digits", &["--arch", "conv2d(4,9),flatten,linear(10)"]),
         ),
         (
-            "arch-conv-tap-in-padding",
-            train(
-                "digits",
-                &["--arch", "conv2d(2,3,dilation=9,pad=9),flatten,linear(10)"],
-            ),
-        ),
-        (
             "arch-residual-changes-shape",
             train(
                 "iris",

@@ -191,26 +191,6 @@ fn pool_out(n: usize, k: usize, s: usize, p: usize, d: usize) -> Option<usize> {
     Some((padded - span) / s + 1)
 }
 
-/// The first kernel tap (along one dimension of length `n`) that no output
-/// position reads inside the input: it multiplies padding only. The
-/// engine's im2col indexes out of bounds on such taps (reported), so they
-/// are refused when the layer is built, never a panic in training.
-fn idle_tap(n: usize, k: usize, s: usize, p: usize, d: usize) -> Option<usize> {
-    let count = pool_out(n, k, s, p, d)?;
-    (0..k).find(|&i| {
-        let off = (i * d) as isize - p as isize;
-        let s = s as isize;
-        let lo = if off >= 0 { 0 } else { (-off + s - 1) / s };
-        let last = n as isize - 1 - off;
-        let hi = if last < 0 {
-            0
-        } else {
-            (last / s + 1).min(count as isize)
-        };
-        lo >= hi
-    })
-}
-
 impl<F: Float> Builder<'_, F> {
     fn reserve(&mut self, spec: &LayerSpec, path: &str, n: Option<usize>) -> Result<usize> {
         let total = n.and_then(|n| self.count.checked_add(n));
@@ -329,20 +309,6 @@ impl<F: Float> Builder<'_, F> {
                         c.kernel[0], c.kernel[1]
                     )));
                 };
-                for (d, n) in [(0, h), (1, w)] {
-                    if let Some(i) =
-                        idle_tap(n, c.kernel[d], c.stride[d], c.padding[d], c.dilation[d])
-                    {
-                        return Err(err(format!(
-                            "kernel {} {i} (dilation {}, padding {}) lies wholly in the padding \
-                             of an input {n} wide: the engine's convolution cannot take it yet \
-                             (use less padding)",
-                            if d == 0 { "row" } else { "column" },
-                            c.dilation[d],
-                            c.padding[d]
-                        )));
-                    }
-                }
                 let fan_in = (ch / g) * c.kernel[0] * c.kernel[1];
                 let n = c
                     .out_channels
