@@ -295,7 +295,8 @@ def main():
     rows = digits_rows(args.rows)
     features = len(rows[0])
     if args.input_shape or meta.get("input_shape"):
-        shape = [int(v) for v in (args.input_shape or meta["input_shape"]).replace("x", ",").split(",")]
+        text = (args.input_shape or meta["input_shape"]).strip("[] ")
+        shape = [int(v) for v in text.replace("x", ",").split(",")]
     elif parse_arch(arch)[0][0] in ("conv2d", "maxpool2d", "avgpool2d") and math.isqrt(features) ** 2 == features:
         shape = [1, math.isqrt(features), math.isqrt(features)]
     else:
