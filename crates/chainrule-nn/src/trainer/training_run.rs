@@ -46,7 +46,7 @@ pub enum Start<'a, F: Float> {
     },
     /// The run saved in a checkpoint, continued (its config must be the
     /// run's, its data the run's data).
-    Resume(Checkpoint<F>),
+    Resume(Box<Checkpoint<F>>),
 }
 
 /// The data a run trains on.
@@ -150,6 +150,7 @@ impl<'d, F: Float> TrainingRun<'d, F> {
     pub fn new(data: RunData<'d>, config: &TrainConfig, start: Start<'_, F>) -> Result<Self> {
         let (model, trainer, grad_reports) = match start {
             Start::Resume(ck) => {
+                let ck = *ck;
                 let reports = saved_grad_reports(&ck);
                 if ck.config != *config {
                     return Err(Error::config(
