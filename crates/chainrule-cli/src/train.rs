@@ -3,7 +3,8 @@
 //!
 //! The run itself (its model, epochs, checkpoints, `model.safetensors` and
 //! `metrics.json`) is a [`TrainingRun`] of `chainrule-nn`; this file reads
-//! the flags, prints what the run's [`RunObserver`] sees, and plots.
+//! the flags, prints what the run's
+//! [`RunObserver`](chainrule_nn::trainer::RunObserver) sees, and plots.
 
 mod args;
 mod console;

@@ -1,6 +1,11 @@
 //! Training a multilayer perceptron on a [`Dataset`]: the loss chosen from
 //! the data, seeded mini-batches, an optimizer step per batch, and per-epoch
 //! evaluation. Every step's loss is recorded before that step's update.
+//!
+//! - `config`: [`TrainConfig`], the optimizer, the loss chosen from the data;
+//! - `model`: [`Model`], its evaluation and predictions; `batch`: mini-batches;
+//! - `run`: [`Trainer`], one epoch at a time, with its resumable state;
+//! - `training_run`: [`TrainingRun`], a whole run in its folder.
 
 use crate::data::Dataset;
 use crate::error::Result;
