@@ -9,6 +9,8 @@
 
 use crate::data::Dataset;
 use crate::error::Result;
+#[cfg(doc)]
+use crate::error::Error;
 use chainrule::Float;
 
 mod batch;
