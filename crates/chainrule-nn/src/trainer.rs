@@ -8,9 +8,9 @@
 //! - `training_run`: [`TrainingRun`], a whole run in its folder.
 
 use crate::data::Dataset;
-use crate::error::Result;
 #[cfg(doc)]
 use crate::error::Error;
+use crate::error::Result;
 use chainrule::Float;
 
 mod batch;
