@@ -11,6 +11,7 @@
 
 use crate::train::Args;
 use chainrule_nn::checkpoint::{self, Checkpoint, CHECKPOINT_FILE};
+use chainrule_nn::trainer::{METRICS_FILE, MODEL_FILE};
 use chainrule_nn::{Error, Result};
 use clap::parser::ValueSource;
 use clap::{CommandFactory, Parser};
@@ -20,17 +21,10 @@ use std::path::Path;
 
 /// The checkpoint's entry holding the deciding flags.
 pub const SETTINGS_KEY: &str = "cli.settings";
-/// The checkpoint's entry holding the per-epoch gradient reports so far.
-pub const GRAD_REPORTS_KEY: &str = "cli.grad_reports";
 
 /// The files a run writes in its folder (their stale temporary files are
 /// removed on resume).
-const RUN_FILES: [&str; 4] = [
-    CHECKPOINT_FILE,
-    "model.safetensors",
-    "metrics.json",
-    "curves.svg",
-];
+const RUN_FILES: [&str; 4] = [CHECKPOINT_FILE, MODEL_FILE, METRICS_FILE, "curves.svg"];
 
 /// The train subcommand on its own, to parse flags exactly as `chainrule
 /// train` does.
@@ -187,14 +181,6 @@ pub fn open(current: &Args, dir: &Path) -> Result<(Args, Checkpoint<f32>)> {
     args.resume = Some(dir.to_path_buf());
     remove_stale_temp_files(dir);
     Ok((args, ck))
-}
-
-/// The gradient reports a resumed run had recorded (`--grad-report`).
-pub fn saved_grad_reports(ck: &Checkpoint<f32>) -> Vec<Value> {
-    ck.extra
-        .get(GRAD_REPORTS_KEY)
-        .and_then(|s| serde_json::from_str::<Vec<Value>>(s).ok())
-        .unwrap_or_default()
 }
 
 /// Removes the temporary files that a killed run left next to its files

@@ -11,8 +11,11 @@
 //!   stated; [`optim`]: SGD, Adam, AdamW, schedules, clipping.
 //! - [`data`]: the embedded data sets, CSV and MNIST loaders, splits,
 //!   standardization, batches; [`model_file`]: safetensors files.
-//! - [`trainer`]: the training loop, one epoch at a time ([`trainer::Trainer`]);
-//!   [`checkpoint`]: exact checkpoints of a run, to resume it.
+//! - [`trainer`]: the training loop, one epoch at a time ([`trainer::Trainer`]),
+//!   and a whole run in its folder ([`trainer::TrainingRun`]: epochs,
+//!   checkpoints, model and metrics files, seen through a
+//!   [`trainer::RunObserver`]); [`checkpoint`]: exact checkpoints of a run,
+//!   to resume it.
 
 pub mod activation;
 pub mod arch;

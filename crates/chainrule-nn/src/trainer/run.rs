@@ -8,9 +8,8 @@
 //! the epoch number only (there is no random-generator state to save), and
 //! the learning rate of epoch `e` is the schedule's closed form at `e − 1`.
 
-use super::{
-    epoch_order, make_optimizer, Batch, EpochRecord, History, Model, StepRecord, TrainConfig,
-};
+use super::batch::Batch;
+use super::{epoch_order, make_optimizer, EpochRecord, History, Model, StepRecord, TrainConfig};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::optim::{clip_grad_norm, Optimizer, OptimizerState};
