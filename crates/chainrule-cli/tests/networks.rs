@@ -37,11 +37,30 @@ fn a_cnn_learns_the_digits_in_two_epochs() {
     // The header: the architecture, the input, every layer's output shape.
     assert!(
         text.contains(&format!(
-            "architecture {CNN} on input [1, 8, 8]: 698 parameters"
+            "architecture {CNN} on 1×8×8 inputs: 698 parameters"
         )),
         "{text}"
     );
-    assert!(text.contains("→ [4, 4, 4]"), "{text}");
+    assert!(
+        text.contains("training 1×8×8 → 6 layers → 10 on digits"),
+        "{text}"
+    );
+    // The layer table: position, layer, output shape, parameters
+    // (conv 4·1·3·3 + 4 = 40; batch norm 2·4 = 8; linear 64·10 + 10 = 650).
+    for row in [
+        ("0", "conv2d(4,3,pad=1)", "4×8×8", "40"),
+        ("1", "batchnorm2d", "4×8×8", "8"),
+        ("3", "maxpool2d(2)", "4×4×4", "0"),
+        ("5", "linear(10)", "10", "650"),
+    ] {
+        assert!(
+            text.lines().any(|l| {
+                let words: Vec<&str> = l.split_whitespace().collect();
+                words == [row.0, row.1, row.2, row.3]
+            }),
+            "{row:?} in {text}"
+        );
+    }
     let acc = accuracy(&out);
     assert!(acc > 0.8, "test accuracy {acc}");
     let model = out.join("model.safetensors");
@@ -65,8 +84,8 @@ fn a_cnn_learns_the_digits_in_two_epochs() {
         let err = stderr(&o);
         assert!(
             err.contains(&format!(
-                "{tool} shows multilayer perceptrons only; layer 1 conv2d(4,3,pad=1) is not one \
-                 of their layers (issue: seeing inside any model is coming)"
+                "{tool} shows multilayer perceptrons only for now; layer 1 conv2d(4,3,pad=1) is \
+                 not a linear layer or an activation (gradcheck --model checks any network)"
             )),
             "{err}"
         );
@@ -128,5 +147,5 @@ fn input_shape_reads_a_csv_as_images() {
         out.to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(stdout(&o).contains("on input [1, 2, 2]"), "{}", stdout(&o));
+    assert!(stdout(&o).contains("on 1×2×2 inputs"), "{}", stdout(&o));
 }

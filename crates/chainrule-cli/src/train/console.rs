@@ -23,23 +23,59 @@ use std::path::PathBuf;
 /// and parameters.
 pub fn architecture_lines<F: chainrule::Float>(net: &Network<F>) -> Vec<String> {
     let mut lines = vec![format!(
-        "architecture {} on input {:?}: {} parameters",
+        "architecture {} on {} inputs: {} parameters",
         network::arch_text(net.specs()),
-        net.input_shape(),
+        shape_text(net.input_shape()),
         net.parameter_count()
     )];
-    for row in net.summary() {
-        let depth = row.path.matches(".body.").count();
+    // A residual block's own row follows its body's rows: it shows as
+    // `residual(…)`, its layers being listed just above it.
+    let rows: Vec<(String, String, String, usize)> = net
+        .summary()
+        .iter()
+        .map(|row| {
+            let depth = row.path.matches(".body.").count();
+            let text = if row.text.starts_with("residual(") {
+                "residual(…) = x + body(x)".to_string()
+            } else {
+                row.text.clone()
+            };
+            (
+                row.path.clone(),
+                format!("{}{text}", "  ".repeat(depth)),
+                shape_text(&row.output),
+                row.params,
+            )
+        })
+        .collect();
+    let width = |f: fn(&(String, String, String, usize)) -> usize, title: &str| {
+        rows.iter()
+            .map(f)
+            .max()
+            .unwrap_or(0)
+            .max(title.chars().count())
+    };
+    let (wp, wt, ws) = (
+        width(|r| r.0.chars().count(), "layer"),
+        width(|r| r.1.chars().count(), ""),
+        width(|r| r.2.chars().count(), "output"),
+    );
+    lines.push(format!(
+        "  {:<wp$}  {:<wt$}  {:>ws$}  {:>10}",
+        "layer", "", "output", "parameters"
+    ));
+    for (path, text, shape, params) in rows {
         lines.push(format!(
-            "  {:<10} {}{:<28} → {:<14} {:>8} params",
-            row.path,
-            "  ".repeat(depth),
-            row.text,
-            format!("{:?}", row.output),
-            row.params
+            "  {path:<wp$}  {text:<wt$}  {shape:>ws$}  {params:>10}"
         ));
     }
     lines
+}
+
+/// `1×8×8`, `64`.
+fn shape_text(dims: &[usize]) -> String {
+    let parts: Vec<String> = dims.iter().map(|d| d.to_string()).collect();
+    parts.join("×")
 }
 
 /// What the terminal shows of a run: the header, the progress bar, a line
@@ -83,13 +119,15 @@ impl RunObserver<f32> for Console<'_> {
         self.bar = progress_bar(args, s.total_steps as u64);
         self.bar.set_position(s.steps_done as u64);
         self.say(data.task.clone());
-        let middle = match &args.arch {
-            Some(_) => "network".to_string(),
-            None => format!("{:?}", cfg.hidden),
+        let (input, middle) = match &args.arch {
+            Some(_) => (
+                shape_text(s.model.network.input_shape()),
+                format!("{} layers", s.model.network.specs().len()),
+            ),
+            None => (data.train.d.to_string(), format!("{:?}", cfg.hidden)),
         };
         self.say(format!(
-            "training {} → {middle} → {} on {} ({} train rows{}), loss {}, {} lr {}",
-            data.train.d,
+            "training {input} → {middle} → {} on {} ({} train rows{}), loss {}, {} lr {}",
             s.model.network.out_features(),
             args.data,
             data.train.n,

@@ -96,8 +96,8 @@ impl<F: Float> Model<F> {
             Error::config(
                 "model",
                 format!(
-                    "{tool} shows multilayer perceptrons only; {} is not one of their layers \
-                     (issue: seeing inside any model is coming)",
+                    "{tool} shows multilayer perceptrons only for now; {} is not a linear layer \
+                     or an activation (gradcheck --model checks any network)",
                     self.network
                         .first_non_mlp_layer()
                         .unwrap_or_else(|| "a layer".into())
