@@ -173,7 +173,7 @@ fn step(kind: &LayerKind, input: &[usize], from: &str) -> Result<(Vec<usize>, us
             [c, h, w] => Ok([c, h, w]),
             _ => {
                 let hint = if first {
-                    ": give the data an image shape"
+                    ": give the data an image shape (digits and mnist: are images; --input-shape C,H,W reads a csv: file as images)"
                 } else if input.len() == 1 {
                     ": image layers must come before the layers that make vectors"
                 } else {

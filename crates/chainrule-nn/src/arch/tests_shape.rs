@@ -122,7 +122,7 @@ fn errors_name_the_layer_its_text_position_and_shapes() {
         (
             "conv2d(6,5)",
             &[64],
-            "layer 1 conv2d(6,5) (character 0) needs an image [channels, height, width], but the input is a vector of 64 values: give the data an image shape",
+            "layer 1 conv2d(6,5) (character 0) needs an image [channels, height, width], but the input is a vector of 64 values: give the data an image shape (digits and mnist: are images; --input-shape C,H,W reads a csv: file as images)",
         ),
         (
             "linear(8),residual(relu,conv2d(2,3))",
