@@ -24,6 +24,7 @@ pub mod linear;
 pub mod loss;
 pub mod mlp;
 pub mod model_file;
+pub mod tensor_file;
 pub mod model_io;
 pub mod module;
 pub mod network;
