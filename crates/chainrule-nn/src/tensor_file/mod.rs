@@ -57,8 +57,9 @@ const PREFIX_BYTES: usize = 8;
 /// Name of the header entry that holds the metadata.
 const METADATA_KEY: &str = "__metadata__";
 
-/// The dtypes this module reads and writes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The dtypes this module reads and writes, ordered as the `safetensors`
+/// crate orders them (`F32 < F64 < I64`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Dtype {
     F32,
     F64,
@@ -165,6 +166,22 @@ pub struct StoredTensor {
 pub struct TensorFile {
     pub tensors: Vec<StoredTensor>,
     pub metadata: Option<BTreeMap<String, String>>,
+}
+
+impl StoredTensor {
+    /// The tensor, borrowed for writing.
+    pub fn as_ref(&self) -> TensorRef<'_> {
+        let values = match &self.values {
+            Values::F32(v) => ValuesRef::F32(v),
+            Values::F64(v) => ValuesRef::F64(v),
+            Values::I64(v) => ValuesRef::I64(v),
+        };
+        TensorRef {
+            name: &self.name,
+            shape: &self.shape,
+            values,
+        }
+    }
 }
 
 impl TensorFile {
