@@ -140,7 +140,11 @@ pub fn save<F: Float>(
     let mut tensors = Vec::new();
     for (pname, p) in model.network.parameters() {
         let t = model.graph.param_value(p)?;
-        tensors.push(stored(format!("model.{pname}"), t.dims().to_vec(), t.data()));
+        tensors.push(stored(
+            format!("model.{pname}"),
+            t.dims().to_vec(),
+            t.data(),
+        ));
     }
     for (bname, values) in model.network.buffers() {
         tensors.push(stored(format!("model.{bname}"), vec![values.len()], values));
@@ -287,7 +291,8 @@ pub fn load_bytes<F: Float>(bytes: &[u8], name: &str) -> Result<Checkpoint<F>> {
     let mut buffer_values = Vec::new();
     for (bname, values) in model.network.buffers() {
         let tname = format!("model.{bname}");
-        buffer_values.push(take(&mut used, &tname, &[values.len()])?.ok_or_else(|| missing(&tname))?);
+        buffer_values
+            .push(take(&mut used, &tname, &[values.len()])?.ok_or_else(|| missing(&tname))?);
     }
     let mut counts = Vec::new();
     for (bname, _) in model.network.int_buffers() {
@@ -331,7 +336,8 @@ pub fn load_bytes<F: Float>(bytes: &[u8], name: &str) -> Result<Checkpoint<F>> {
             })?;
         let mut slots = Vec::with_capacity(count);
         for (i, &len) in sizes.iter().enumerate().take(count) {
-            slots.push(take(&mut used, &format!("optim.{buffer}.{i}"), &[len])?.unwrap_or_default());
+            slots
+                .push(take(&mut used, &format!("optim.{buffer}.{i}"), &[len])?.unwrap_or_default());
         }
         buffers.push((buffer.clone(), slots));
     }

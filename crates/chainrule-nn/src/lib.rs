@@ -24,11 +24,11 @@ pub mod linear;
 pub mod loss;
 pub mod mlp;
 pub mod model_file;
-pub mod tensor_file;
 pub mod model_io;
 pub mod module;
 pub mod network;
 pub mod optim;
+pub mod tensor_file;
 pub mod trainer;
 pub mod workloads;
 

@@ -179,7 +179,11 @@ pub fn load_bytes_with_ints(
     bytes: &[u8],
     name_for_errors: &str,
 ) -> Result<FileContents, ModelFileError> {
-    read(bytes, name_for_errors, &[Dtype::F32, Dtype::F64, Dtype::I64])
+    read(
+        bytes,
+        name_for_errors,
+        &[Dtype::F32, Dtype::F64, Dtype::I64],
+    )
 }
 
 fn read(bytes: &[u8], name: &str, accept: &[Dtype]) -> Result<FileContents, ModelFileError> {

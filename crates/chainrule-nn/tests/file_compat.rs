@@ -96,7 +96,11 @@ fn model_files_are_byte_identical() {
 }
 
 /// The header's tensors in data order, the metadata, the data section.
-type Parts = (Vec<(String, serde_json::Value)>, BTreeMap<String, String>, Vec<u8>);
+type Parts = (
+    Vec<(String, serde_json::Value)>,
+    BTreeMap<String, String>,
+    Vec<u8>,
+);
 
 fn parts(bytes: &[u8]) -> Parts {
     let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;

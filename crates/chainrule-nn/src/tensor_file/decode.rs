@@ -216,8 +216,16 @@ pub fn decode(
                         .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
                         .collect(),
                 ),
-                Dtype::F64 => Values::F64(raw.chunks_exact(8).map(|c| f64::from_le_bytes(eight(c))).collect()),
-                Dtype::I64 => Values::I64(raw.chunks_exact(8).map(|c| i64::from_le_bytes(eight(c))).collect()),
+                Dtype::F64 => Values::F64(
+                    raw.chunks_exact(8)
+                        .map(|c| f64::from_le_bytes(eight(c)))
+                        .collect(),
+                ),
+                Dtype::I64 => Values::I64(
+                    raw.chunks_exact(8)
+                        .map(|c| i64::from_le_bytes(eight(c)))
+                        .collect(),
+                ),
             };
             StoredTensor {
                 name: tensor.name.clone(),
@@ -232,4 +240,3 @@ pub fn decode(
 fn eight(c: &[u8]) -> [u8; 8] {
     [c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]
 }
-
