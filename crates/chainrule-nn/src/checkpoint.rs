@@ -43,11 +43,11 @@
 
 mod json;
 
-use crate::data::Dataset;
+use crate::data::{read_file, Dataset};
 use crate::error::{Error, Result};
 use crate::model_io::{empty_model_from_metadata, model_metadata};
 use crate::optim::OptimizerState;
-use crate::tensor_file::{self, Dtype, StoredTensor, Values};
+use crate::tensor_file::{self, Dtype, StoredTensor, TensorFileError, Values, MAX_FILE_BYTES};
 use crate::trainer::{Model, TrainConfig, TrainState, Trainer};
 use crate::LossKind;
 use chainrule::{Float, Tensor};
@@ -199,13 +199,20 @@ pub fn save<F: Float>(
         meta.insert(k.to_string(), v);
     }
     let refs: Vec<_> = tensors.iter().map(StoredTensor::as_ref).collect();
-    tensor_file::write(path, &refs, &meta)?;
-    Ok(())
+    tensor_file::write(path, &refs, &meta).map_err(|e| match e {
+        TensorFileError::Io { source, .. } => failure(
+            &path.display().to_string(),
+            format!("cannot write: {source}"),
+        ),
+        other => Error::ModelFile(other),
+    })
 }
 
 /// Reads the checkpoint at `path`.
 pub fn load<F: Float>(path: &Path) -> Result<Checkpoint<F>> {
-    let bytes = tensor_file::read_bounded(path)?;
+    // Bounded as tensor_file::read_bounded is, with the data reader's
+    // messages, which checkpoints have always given.
+    let bytes = read_file(path, MAX_FILE_BYTES)?;
     load_bytes(&bytes, &path.display().to_string())
 }
 
