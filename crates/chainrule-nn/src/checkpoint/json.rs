@@ -65,16 +65,25 @@ impl<'de> Deserialize<'de> for Num {
     }
 }
 
+/// An `Option` field that must be present (`null` for `None`), as the
+/// hand-written reader required; serde would otherwise take a missing field
+/// for `None`.
+fn required<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    Option::deserialize(d)
+}
+
 /// The `config` entry: every field of a [`TrainConfig`].
 #[derive(Serialize, Deserialize)]
 pub(crate) struct ConfigJson {
     activation: String,
     batch_size: usize,
+    #[serde(deserialize_with = "required")]
     clip_norm: Option<Num>,
     detect_anomaly: bool,
     epochs: usize,
     hidden: Vec<usize>,
     init: String,
+    #[serde(deserialize_with = "required")]
     loss: Option<String>,
     lr: Num,
     momentum: Num,
@@ -224,7 +233,9 @@ pub(crate) struct HistoryJson {
 #[derive(Serialize, Deserialize)]
 struct EpochJson {
     epoch: usize,
+    #[serde(deserialize_with = "required")]
     test_accuracy: Option<Num>,
+    #[serde(deserialize_with = "required")]
     test_loss: Option<Num>,
     train_loss: Num,
 }
@@ -312,6 +323,7 @@ impl Fnv {
 /// the training set and the test set: resuming on other data is refused.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub(crate) struct Fingerprint {
+    #[serde(deserialize_with = "required")]
     test: Option<DataJson>,
     train: DataJson,
 }
@@ -416,6 +428,10 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(err.contains("missing field"), "{err}");
+        let mut v = serde_json::to_value(ConfigJson::from(&c)).unwrap();
+        v.as_object_mut().unwrap().remove("loss");
+        let err = serde_json::from_value::<ConfigJson>(v).err().unwrap();
+        assert!(err.to_string().contains("missing field `loss`"), "{err}");
     }
 
     #[test]
