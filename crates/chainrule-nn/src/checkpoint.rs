@@ -34,25 +34,24 @@
 //! is [`epoch_order`](crate::trainer::epoch_order)`(n, seed, e, shuffle)`,
 //! a function of the seed (in the config) and the epoch (in `progress`).
 //!
-//! Reading treats the file as hostile: its size is bounded by
-//! [`MAX_FILE_BYTES`] before it is read,
-//! the safetensors layout is checked by the reference library, and every
-//! tensor's name, dtype and size is checked against the architecture before
-//! it is used.
+//! The JSON entries are serde structs (`json.rs`); the bytes are read and
+//! written by [`tensor_file`](crate::tensor_file). Reading treats the file
+//! as hostile: its size is bounded by [`MAX_FILE_BYTES`] before it is read,
+//! the safetensors layout is checked by the reference library and by
+//! [`tensor_file::decode`], and every tensor's name, dtype and size is
+//! checked against the architecture before it is used.
 
 mod json;
 
 use crate::data::{read_file, Dataset};
 use crate::error::{Error, Result};
-use crate::model_file::MAX_FILE_BYTES;
 use crate::model_io::{empty_model_from_metadata, model_metadata};
 use crate::optim::OptimizerState;
+use crate::tensor_file::{self, Dtype, StoredTensor, TensorFileError, Values, MAX_FILE_BYTES};
 use crate::trainer::{Model, TrainConfig, TrainState, Trainer};
 use crate::LossKind;
 use chainrule::{Float, Tensor};
-use safetensors::tensor::{Dtype, TensorView};
-use safetensors::SafeTensors;
-use serde_json::{json, Value};
+use serde::de::DeserializeOwned;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 
@@ -74,7 +73,7 @@ pub struct Checkpoint<F: Float> {
     pub state: TrainState<F>,
     /// The caller's entries (`extra.KEY` in the file, without `extra.`).
     pub extra: BTreeMap<String, String>,
-    data: Value,
+    data: json::Fingerprint,
     path: String,
 }
 
@@ -106,31 +105,24 @@ impl<F: Float> Checkpoint<F> {
     }
 }
 
-/// One tensor to write: name, shape, little-endian bytes.
-struct Raw {
-    name: String,
-    shape: Vec<usize>,
-    bytes: Vec<u8>,
-}
-
-fn dtype<F: Float>() -> Dtype {
-    if F::NAME == "f32" {
-        Dtype::F32
+/// A tensor of `F` values in the checkpoint's dtype (`F32` or `F64`).
+fn stored<F: Float>(name: String, shape: Vec<usize>, values: &[F]) -> StoredTensor {
+    let values = if F::NAME == "f32" {
+        Values::F32(values.iter().map(|v| v.as_f64() as f32).collect())
     } else {
-        Dtype::F64
+        Values::F64(values.iter().map(|v| v.as_f64()).collect())
+    };
+    StoredTensor {
+        name,
+        shape,
+        values,
     }
 }
 
-fn raw<F: Float>(name: String, shape: Vec<usize>, values: &[F]) -> Raw {
-    let mut bytes = Vec::with_capacity(values.len() * 8);
-    for v in values {
-        if dtype::<F>() == Dtype::F32 {
-            bytes.extend_from_slice(&(v.as_f64() as f32).to_le_bytes());
-        } else {
-            bytes.extend_from_slice(&v.as_f64().to_le_bytes());
-        }
-    }
-    Raw { name, shape, bytes }
+/// `value` as the text of a metadata entry.
+fn to_json<T: serde::Serialize>(value: &T) -> String {
+    // Plain structs of numbers and strings: encoding cannot fail.
+    serde_json::to_string(value).unwrap_or_default()
 }
 
 /// Writes a checkpoint of `model` and `trainer` (after its last epoch) on
@@ -144,88 +136,82 @@ pub fn save<F: Float>(
     test: Option<&Dataset>,
     extra: &BTreeMap<String, String>,
 ) -> Result<()> {
-    let name = path.display().to_string();
-    let fail = |detail: String| Error::Checkpoint {
-        path: name.clone(),
-        detail,
-    };
     let state = trainer.state();
     let mut tensors = Vec::new();
     for (pname, p) in model.network.parameters() {
         let t = model.graph.param_value(p)?;
-        tensors.push(raw(format!("model.{pname}"), t.dims().to_vec(), t.data()));
+        tensors.push(stored(
+            format!("model.{pname}"),
+            t.dims().to_vec(),
+            t.data(),
+        ));
     }
     for (bname, values) in model.network.buffers() {
-        tensors.push(raw(format!("model.{bname}"), vec![values.len()], values));
+        tensors.push(stored(format!("model.{bname}"), vec![values.len()], values));
     }
-    let mut int_tensors = Vec::new();
     for (bname, n) in model.network.int_buffers() {
-        int_tensors.push(Raw {
+        tensors.push(StoredTensor {
             name: format!("model.{bname}"),
             shape: Vec::new(),
-            bytes: (n as i64).to_le_bytes().to_vec(),
+            values: Values::I64(vec![n as i64]),
         });
     }
-    let mut counts = serde_json::Map::new();
+    let mut counts = BTreeMap::new();
     for (buffer, slots) in &state.optimizer.buffers {
-        counts.insert(buffer.clone(), json!(slots.len()));
+        counts.insert(buffer.clone(), slots.len() as u64);
         for (i, s) in slots.iter().enumerate().filter(|(_, s)| !s.is_empty()) {
-            tensors.push(raw(format!("optim.{buffer}.{i}"), vec![s.len()], s));
+            tensors.push(stored(format!("optim.{buffer}.{i}"), vec![s.len()], s));
         }
     }
-    let mut meta: HashMap<String, String> = HashMap::new();
+    // The order the safetensors library's `serialize` wrote checkpoints in:
+    // by dtype, widest alignment first (I64, then F64 or F32), then by name.
+    tensors.sort_by(|a, b| {
+        (b.values.dtype().cmp(&a.values.dtype())).then_with(|| a.name.cmp(&b.name))
+    });
+
+    let mut meta = BTreeMap::new();
     for (k, v) in model_metadata(model) {
         meta.insert(format!("model.{k}"), v);
     }
     for (k, v) in extra {
         meta.insert(format!("extra.{k}"), v.clone());
     }
+    let progress = json::Progress {
+        epochs_done: state.epochs_done,
+        steps_done: state.steps_done,
+    };
+    let optimizer = json::OptimizerJson {
+        buffers: counts,
+        kind: state.optimizer.kind.clone(),
+        steps: state.optimizer.steps,
+    };
     let entries = [
-        ("format", json!(FORMAT)),
-        ("version", json!(VERSION)),
-        ("dtype", json!(F::NAME)),
-        ("config", json::config_to_json(trainer.config())),
-        (
-            "progress",
-            json!({"epochs_done": state.epochs_done, "steps_done": state.steps_done}),
-        ),
-        ("history", json::history_to_json(&state.history)),
-        (
-            "optimizer",
-            json!({"kind": state.optimizer.kind, "steps": state.optimizer.steps, "buffers": counts}),
-        ),
-        ("data", json::fingerprint(train, test)),
+        ("format", FORMAT.to_string()),
+        ("version", VERSION.to_string()),
+        ("dtype", F::NAME.to_string()),
+        ("config", to_json(&json::ConfigJson::from(trainer.config()))),
+        ("progress", to_json(&progress)),
+        ("history", to_json(&json::HistoryJson::from(&state.history))),
+        ("optimizer", to_json(&optimizer)),
+        ("data", to_json(&json::fingerprint(train, test))),
     ];
     for (k, v) in entries {
-        let text = match v {
-            Value::String(s) => s,
-            other => other.to_string(),
-        };
-        meta.insert(k.to_string(), text);
+        meta.insert(k.to_string(), v);
     }
-    let views = tensors
-        .iter()
-        .map(|t| (dtype::<F>(), t))
-        .chain(int_tensors.iter().map(|t| (Dtype::I64, t)))
-        .map(|(dt, t)| {
-            TensorView::new(dt, t.shape.clone(), &t.bytes)
-                .map(|v| (t.name.clone(), v))
-                .map_err(|e| fail(format!("tensor '{}': {e}", t.name)))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let bytes = safetensors::serialize(views, Some(meta))
-        .map_err(|e| fail(format!("cannot encode the checkpoint: {e}")))?;
-    if bytes.len() as u64 > MAX_FILE_BYTES {
-        return Err(fail(format!(
-            "the checkpoint would be {} bytes, more than the limit of {MAX_FILE_BYTES}",
-            bytes.len()
-        )));
-    }
-    crate::atomic::write_atomically(path, &bytes).map_err(|e| fail(format!("cannot write: {e}")))
+    let refs: Vec<_> = tensors.iter().map(StoredTensor::as_ref).collect();
+    tensor_file::write(path, &refs, &meta).map_err(|e| match e {
+        TensorFileError::Io { source, .. } => failure(
+            &path.display().to_string(),
+            format!("cannot write: {source}"),
+        ),
+        other => Error::ModelFile(other),
+    })
 }
 
 /// Reads the checkpoint at `path`.
 pub fn load<F: Float>(path: &Path) -> Result<Checkpoint<F>> {
+    // Bounded as tensor_file::read_bounded is, with the data reader's
+    // messages, which checkpoints have always given.
     let bytes = read_file(path, MAX_FILE_BYTES)?;
     load_bytes(&bytes, &path.display().to_string())
 }
@@ -233,25 +219,13 @@ pub fn load<F: Float>(path: &Path) -> Result<Checkpoint<F>> {
 /// Reads a checkpoint held in memory; `name` (usually the path) starts every
 /// error message.
 pub fn load_bytes<F: Float>(bytes: &[u8], name: &str) -> Result<Checkpoint<F>> {
-    let fail = |detail: String| Error::Checkpoint {
-        path: name.to_string(),
-        detail,
-    };
-    let (_, header) = SafeTensors::read_metadata(bytes)
+    let fail = |detail: String| failure(name, detail);
+    // The library's words for a broken layout, as checkpoints always said.
+    tensor_file::library_verdict(bytes)
         .map_err(|e| fail(format!("not a safetensors file: {e}")))?;
-    let st = SafeTensors::deserialize(bytes)
-        .map_err(|e| fail(format!("not a safetensors file: {e}")))?;
-    let meta = header.metadata().clone().unwrap_or_default();
-    let get = |key: &str| {
-        meta.get(key).map(String::as_str).ok_or_else(|| {
-            fail(format!(
-                "not a checkpoint: the metadata has no '{key}' entry"
-            ))
-        })
-    };
-    let parse = |key: &str| -> Result<Value> {
-        serde_json::from_str(get(key)?).map_err(|e| fail(format!("metadata '{key}': {e}")))
-    };
+    let file = tensor_file::decode(bytes, name, &[Dtype::F32, Dtype::F64, Dtype::I64])?;
+    let meta = file.metadata.clone().unwrap_or_default();
+    let get = |key: &str| entry(&meta, key, name);
     if get("format")? != FORMAT {
         return Err(fail(format!(
             "not a checkpoint: format is '{}'",
@@ -272,16 +246,12 @@ pub fn load_bytes<F: Float>(bytes: &[u8], name: &str) -> Result<Checkpoint<F>> {
         )));
     }
     let in_key = |key: &'static str| move |e: String| fail(format!("metadata '{key}': {e}"));
-    let config = json::config_from_json(&parse("config")?).map_err(in_key("config"))?;
-    let history = json::history_from_json(&parse("history")?).map_err(in_key("history"))?;
-    let progress = parse("progress")?;
-    let progress = progress
-        .as_object()
-        .ok_or_else(|| in_key("progress")("not an object".into()))?;
-    let epochs_done =
-        json::usize_of(progress, "epochs_done", "progress").map_err(in_key("progress"))?;
-    let steps_done =
-        json::usize_of(progress, "steps_done", "progress").map_err(in_key("progress"))?;
+    let config: json::ConfigJson = parse(&meta, "config", name)?;
+    let config = config.to_config().map_err(in_key("config"))?;
+    let history: json::HistoryJson = parse(&meta, "history", name)?;
+    let progress: json::Progress = parse(&meta, "progress", name)?;
+    let optim: json::OptimizerJson = parse(&meta, "optimizer", name)?;
+    let data: json::Fingerprint = parse(&meta, "data", name)?;
 
     // The model: its metadata, then its tensors.
     let model_meta: BTreeMap<String, String> = meta
@@ -290,25 +260,34 @@ pub fn load_bytes<F: Float>(bytes: &[u8], name: &str) -> Result<Checkpoint<F>> {
         .collect();
     let loss = LossKind::parse(model_meta.get("loss").map_or("", String::as_str))
         .map_err(|e| fail(e.to_string()))?;
-    let held = st
-        .tensors()
+    let held = file
+        .tensors
         .iter()
-        .map(|(_, v)| v.shape().iter().product::<usize>())
+        .map(|t| t.shape.iter().product::<usize>())
         .sum();
     let mut model = empty_model_from_metadata::<F>(&model_meta, loss, held, Path::new(name))
         .map_err(|e| match e {
             Error::ModelMismatch { detail, .. } => fail(detail),
             other => other,
         })?;
+    let st: HashMap<&str, &StoredTensor> =
+        file.tensors.iter().map(|t| (t.name.as_str(), t)).collect();
     let mut used: HashSet<String> = HashSet::new();
+    // The values of `tname`, if the file has it, marked as used.
+    let take = |used: &mut HashSet<String>, tname: &str, want: &[usize]| {
+        let values = read_tensor::<F>(&st, tname, want, name)?;
+        if values.is_some() {
+            used.insert(tname.to_string());
+        }
+        Result::Ok(values)
+    };
+    let missing = |tname: &str| fail(format!("tensor '{tname}' is missing"));
     let params = model.network.parameters();
     let mut sizes = Vec::with_capacity(params.len());
     for (pname, p) in &params {
         let shape = model.graph.param_shape(*p)?;
         let tname = format!("model.{pname}");
-        let values = read_tensor::<F>(&st, &tname, shape.dims(), name)?
-            .ok_or_else(|| fail(format!("tensor '{tname}' is missing")))?;
-        used.insert(tname);
+        let values = take(&mut used, &tname, shape.dims())?.ok_or_else(|| missing(&tname))?;
         model
             .graph
             .set_param(*p, &Tensor::from_vec(values, shape.dims())?)?;
@@ -316,30 +295,18 @@ pub fn load_bytes<F: Float>(bytes: &[u8], name: &str) -> Result<Checkpoint<F>> {
     }
 
     // Batch norm's buffers.
-    let buffer_lens: Vec<(String, usize)> = model
-        .network
-        .buffers()
-        .into_iter()
-        .map(|(n, v)| (n, v.len()))
-        .collect();
     let mut buffer_values = Vec::new();
-    for (bname, len) in &buffer_lens {
+    for (bname, values) in model.network.buffers() {
         let tname = format!("model.{bname}");
-        let values = read_tensor::<F>(&st, &tname, &[*len], name)?
-            .ok_or_else(|| fail(format!("tensor '{tname}' is missing")))?;
-        used.insert(tname);
-        buffer_values.push(values);
+        buffer_values
+            .push(take(&mut used, &tname, &[values.len()])?.ok_or_else(|| missing(&tname))?);
     }
     let mut counts = Vec::new();
     for (bname, _) in model.network.int_buffers() {
         let tname = format!("model.{bname}");
-        let view = st
-            .tensor(&tname)
-            .map_err(|_| fail(format!("tensor '{tname}' is missing")))?;
-        let n = match (view.dtype(), view.shape(), view.data()) {
-            (Dtype::I64, [], d) if d.len() == 8 => {
-                i64::from_le_bytes([d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]])
-            }
+        let t = st.get(tname.as_str()).ok_or_else(|| missing(&tname))?;
+        let n = match (&t.values, t.shape.as_slice()) {
+            (Values::I64(v), []) if v.len() == 1 => v[0],
             _ => -1,
         };
         let n = u64::try_from(n).map_err(|_| {
@@ -363,47 +330,25 @@ pub fn load_bytes<F: Float>(bytes: &[u8], name: &str) -> Result<Checkpoint<F>> {
     }
 
     // The optimizer: one vector per parameter and buffer.
-    let optim = parse("optimizer")?;
-    let o = optim
-        .as_object()
-        .ok_or_else(|| in_key("optimizer")("not an object".into()))?;
-    let kind = o
-        .get("kind")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
-    let steps = o
-        .get("steps")
-        .and_then(Value::as_u64)
-        .ok_or_else(|| in_key("optimizer")("no step count".into()))?;
-    let counts = o
-        .get("buffers")
-        .and_then(Value::as_object)
-        .ok_or_else(|| in_key("optimizer")("no buffers".into()))?;
     let mut buffers = Vec::new();
-    for (buffer, count) in counts {
-        let count = count
-            .as_u64()
-            .and_then(|c| usize::try_from(c).ok())
-            .filter(|&c| c <= sizes.len());
-        let count = count.ok_or_else(|| {
-            in_key("optimizer")(format!(
-                "buffer '{buffer}' does not cover 0 to {} parameters",
-                sizes.len()
-            ))
-        })?;
+    for (buffer, count) in &optim.buffers {
+        let count = usize::try_from(*count)
+            .ok()
+            .filter(|&c| c <= sizes.len())
+            .ok_or_else(|| {
+                in_key("optimizer")(format!(
+                    "buffer '{buffer}' does not cover 0 to {} parameters",
+                    sizes.len()
+                ))
+            })?;
         let mut slots = Vec::with_capacity(count);
         for (i, &len) in sizes.iter().enumerate().take(count) {
-            let tname = format!("optim.{buffer}.{i}");
-            let values = read_tensor::<F>(&st, &tname, &[len], name)?;
-            if values.is_some() {
-                used.insert(tname);
-            }
-            slots.push(values.unwrap_or_default());
+            slots
+                .push(take(&mut used, &format!("optim.{buffer}.{i}"), &[len])?.unwrap_or_default());
         }
         buffers.push((buffer.clone(), slots));
     }
-    let mut names = st.names();
+    let mut names: Vec<&str> = st.keys().copied().collect();
     names.sort_unstable();
     if let Some(stray) = names.into_iter().find(|n| !used.contains(*n)) {
         return Err(fail(format!(
@@ -418,25 +363,48 @@ pub fn load_bytes<F: Float>(bytes: &[u8], name: &str) -> Result<Checkpoint<F>> {
         model,
         config,
         state: TrainState {
-            epochs_done,
-            steps_done,
-            history,
+            epochs_done: progress.epochs_done,
+            steps_done: progress.steps_done,
+            history: history.into(),
             optimizer: OptimizerState {
-                kind,
-                steps,
+                kind: optim.kind,
+                steps: optim.steps,
                 buffers,
             },
         },
         extra,
-        data: parse("data")?,
+        data,
         path: name.to_string(),
     })
+}
+
+fn failure(name: &str, detail: String) -> Error {
+    Error::Checkpoint {
+        path: name.to_string(),
+        detail,
+    }
+}
+
+/// The metadata entry `key`.
+fn entry<'m>(meta: &'m BTreeMap<String, String>, key: &str, name: &str) -> Result<&'m str> {
+    meta.get(key).map(String::as_str).ok_or_else(|| {
+        failure(
+            name,
+            format!("not a checkpoint: the metadata has no '{key}' entry"),
+        )
+    })
+}
+
+/// The metadata entry `key` read as JSON.
+fn parse<T: DeserializeOwned>(meta: &BTreeMap<String, String>, key: &str, name: &str) -> Result<T> {
+    serde_json::from_str(entry(meta, key, name)?)
+        .map_err(|e| failure(name, format!("metadata '{key}': {e}")))
 }
 
 /// The values of tensor `tname` as `F`, checked to be F32 or F64 and of
 /// shape `want`; `None` if the file has no such tensor.
 fn read_tensor<F: Float>(
-    st: &SafeTensors<'_>,
+    st: &HashMap<&str, &StoredTensor>,
     tname: &str,
     want: &[usize],
     file: &str,
@@ -445,26 +413,16 @@ fn read_tensor<F: Float>(
         path: file.to_string(),
         detail: format!("tensor '{tname}': {detail}"),
     };
-    let Ok(view) = st.tensor(tname) else {
+    let Some(t) = st.get(tname) else {
         return Ok(None);
     };
-    if view.shape() != want {
-        return Err(fail(format!("shape {:?}, expected {want:?}", view.shape())));
+    if t.shape != want {
+        return Err(fail(format!("shape {:?}, expected {want:?}", t.shape)));
     }
-    let data = view.data();
-    let values = match view.dtype() {
-        Dtype::F32 => data
-            .chunks_exact(4)
-            .map(|c| F::from_f64(f64::from(f32::from_le_bytes([c[0], c[1], c[2], c[3]]))))
-            .collect(),
-        Dtype::F64 => data
-            .chunks_exact(8)
-            .map(|c| {
-                let b: [u8; 8] = [c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]];
-                F::from_f64(f64::from_le_bytes(b))
-            })
-            .collect(),
-        other => return Err(fail(format!("dtype {other:?}; only F32 and F64 are read"))),
+    let values = match &t.values {
+        Values::F32(v) => v.iter().map(|&x| F::from_f64(f64::from(x))).collect(),
+        Values::F64(v) => v.iter().map(|&x| F::from_f64(x)).collect(),
+        Values::I64(_) => return Err(fail("dtype I64; only F32 and F64 are read".into())),
     };
     Ok(Some(values))
 }

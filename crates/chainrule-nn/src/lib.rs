@@ -31,6 +31,7 @@ pub mod model_io;
 pub mod module;
 pub mod network;
 pub mod optim;
+pub mod tensor_file;
 pub mod trainer;
 pub mod workloads;
 
