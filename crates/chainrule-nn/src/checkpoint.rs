@@ -35,7 +35,7 @@
 //! a function of the seed (in the config) and the epoch (in `progress`).
 //!
 //! The JSON entries are serde structs (`json.rs`); the bytes are read and
-//! written by [`tensor_file`](crate::tensor_file). Reading treats the file
+//! written by [`tensor_file`]. Reading treats the file
 //! as hostile: its size is bounded by [`MAX_FILE_BYTES`] before it is read,
 //! the safetensors layout is checked by the reference library and by
 //! [`tensor_file::decode`], and every tensor's name, dtype and size is

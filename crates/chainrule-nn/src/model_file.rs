@@ -10,7 +10,7 @@
 //! [`load`] and [`load_bytes`] read `F32` and `F64` tensors and refuse every
 //! other dtype ([`load_with_ints`] reads `I64` too, for batch norm's
 //! `num_batches_tracked`). They treat the file as hostile: the bytes are
-//! read and checked by [`tensor_file`](crate::tensor_file), whose module
+//! read and checked by [`tensor_file`], whose module
 //! documentation lists the checks; this module adds that `F64` values fit
 //! in `f32`.
 //!

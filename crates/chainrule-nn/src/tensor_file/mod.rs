@@ -12,7 +12,7 @@
 //! [`encode`] writes the tensors in the order given, little-endian, the
 //! metadata first (keys sorted), the header padded with spaces to a multiple
 //! of 8 bytes, exactly as the reference implementation lays a file out;
-//! [`write`] does so atomically through [`write_atomically`].
+//! [`write()`] does so atomically through [`write_atomically`].
 //!
 //! [`decode`] treats the bytes as hostile: every length, offset and shape is
 //! checked before anything is allocated from it, so that no input makes it
@@ -245,7 +245,7 @@ pub enum TensorFileError {
         reason: String,
     },
     /// The file as a whole cannot be written (for example, it is too large).
-    #[error("{path}: cannot write the model: {reason}")]
+    #[error("{path}: cannot be written: {reason}")]
     CannotWrite {
         /// The file.
         path: String,
