@@ -51,7 +51,7 @@ impl PoolGeom {
             for c in cols.clone() {
                 let v = plane[r * self.w + c];
                 // Strictly greater: ties keep the first; a NaN wins and stays.
-                if v > max || (v.is_nan() && !max.is_nan()) {
+                if beats(v, max) {
                     max = v;
                     best = r * self.w + c;
                 }
@@ -61,9 +61,56 @@ impl PoolGeom {
     }
 }
 
+/// Whether `a` beats the maximum `max` so far in the window order:
+/// strictly greater (ties keep the first), or a NaN over a non-NaN.
+#[inline(always)]
+fn beats<F: Float>(v: F, max: F) -> bool {
+    v > max || (v.is_nan() && !max.is_nan())
+}
+
+/// The plane index of each window's first maximum, in output order, for
+/// the unpadded 2×2 windows of stride 2 (the usual pooling), calling
+/// `f(output index, input index)`; the same selection as
+/// [`PoolGeom::argmax`].
+#[inline(always)]
+fn each_argmax_2x2<F: Float>(g: &PoolGeom, xp: &[F], mut f: impl FnMut(usize, usize)) {
+    let w = g.w;
+    for oh in 0..g.ho {
+        let r0 = 2 * oh * w;
+        let (top, bottom) = (&xp[r0..r0 + w], &xp[r0 + w..r0 + 2 * w]);
+        for ow in 0..g.wo {
+            let c = 2 * ow;
+            let (mut best, mut max) = (r0 + c, top[c]);
+            if beats(top[c + 1], max) {
+                (best, max) = (r0 + c + 1, top[c + 1]);
+            }
+            if beats(bottom[c], max) {
+                (best, max) = (r0 + w + c, bottom[c]);
+            }
+            if beats(bottom[c + 1], max) {
+                best = r0 + w + c + 1;
+            }
+            f(oh * g.wo + ow, best);
+        }
+    }
+}
+
+/// Unpadded 2×2 windows of stride 2 (the fast path of the two kernels).
+fn is_2x2(g: &PoolGeom) -> bool {
+    g.kernel == [2, 2] && g.stride == [2, 2] && g.padding == [0, 0]
+}
+
 /// `out[o] = h[argmax of x's window o]` (max pooling is `gather(x, x)`).
 pub fn max_pool_gather<F: Float>(g: &PoolGeom, x: &[F], h: &[F], out: &mut [F]) {
     let (hw, ohw) = (g.h * g.w, g.ho * g.wo);
+    if is_2x2(g) {
+        for p in 0..g.planes {
+            let (xp, hp) = (&x[p * hw..(p + 1) * hw], &h[p * hw..(p + 1) * hw]);
+            let op = &mut out[p * ohw..(p + 1) * ohw];
+            each_argmax_2x2(g, xp, |o, i| op[o] = hp[i]);
+        }
+        return;
+    }
     for p in 0..g.planes {
         let (xp, hp) = (&x[p * hw..(p + 1) * hw], &h[p * hw..(p + 1) * hw]);
         let op = &mut out[p * ohw..(p + 1) * ohw];
@@ -80,6 +127,15 @@ pub fn max_pool_gather<F: Float>(g: &PoolGeom, x: &[F], h: &[F], out: &mut [F]) 
 pub fn max_pool_scatter<F: Float>(g: &PoolGeom, x: &[F], gy: &[F], out: &mut [F]) {
     let (hw, ohw) = (g.h * g.w, g.ho * g.wo);
     out.fill(F::zero());
+    if is_2x2(g) {
+        for p in 0..g.planes {
+            let xp = &x[p * hw..(p + 1) * hw];
+            let gp = &gy[p * ohw..(p + 1) * ohw];
+            let op = &mut out[p * hw..(p + 1) * hw];
+            each_argmax_2x2(g, xp, |o, i| op[i] += gp[o]);
+        }
+        return;
+    }
     for p in 0..g.planes {
         let xp = &x[p * hw..(p + 1) * hw];
         let gp = &gy[p * ohw..(p + 1) * ohw];
@@ -134,5 +190,53 @@ pub fn avg_pool_adjoint<F: Float>(g: &PoolGeom, gy: &[F], out: &mut [F]) {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_2x2_path_selects_as_the_general_window() {
+        // Ties, a NaN and an odd size (the last row and column unused).
+        let (h, w) = (5, 7);
+        let g = PoolGeom {
+            planes: 2,
+            h,
+            w,
+            ho: 2,
+            wo: 3,
+            kernel: [2, 2],
+            stride: [2, 2],
+            padding: [0, 0],
+        };
+        let x: Vec<f64> = (0..2 * h * w)
+            .map(|i| match i % 11 {
+                3 => f64::NAN,
+                k => (k % 4) as f64,
+            })
+            .collect();
+        let hv: Vec<f64> = (0..x.len()).map(|i| i as f64).collect();
+        let mut fast = vec![0.0; 12];
+        max_pool_gather(&g, &x, &hv, &mut fast);
+        let mut want = vec![0.0; 12];
+        for p in 0..2 {
+            for oh in 0..2 {
+                for ow in 0..3 {
+                    want[p * 6 + oh * 3 + ow] =
+                        (p * h * w + g.argmax(&x[p * h * w..][..h * w], oh, ow)) as f64;
+                }
+            }
+        }
+        assert_eq!(fast, want);
+        let gy: Vec<f64> = (1..=12).map(f64::from).collect();
+        let mut sc = vec![0.0; x.len()];
+        max_pool_scatter(&g, &x, &gy, &mut sc);
+        let mut want = vec![0.0; x.len()];
+        for (o, &i) in fast.iter().enumerate() {
+            want[i as usize] += gy[o];
+        }
+        assert_eq!(sc, want);
     }
 }

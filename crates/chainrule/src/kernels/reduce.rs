@@ -10,6 +10,17 @@ pub fn sum_axis<F: Float>(x: &[F], shape: Shape, axis: usize, out: &mut [F]) {
         out.fill(F::zero());
         return;
     }
+    if inner == 1 {
+        // One sum per row, in index order (as the general loop below).
+        for (o, row) in out.iter_mut().zip(x.chunks_exact(size)) {
+            let mut acc = row[0];
+            for &v in &row[1..] {
+                acc += v;
+            }
+            *o = acc;
+        }
+        return;
+    }
     for o in 0..outer {
         let dst = &mut out[o * inner..(o + 1) * inner];
         dst.copy_from_slice(&x[o * size * inner..(o * size + 1) * inner]);
