@@ -84,8 +84,9 @@ impl ConvGeom {
     }
 }
 
-/// Fills `cols` (`[K, P]`) from one group's channels `x` (`[C/groups, H, W]`).
-fn im2col<F: Float>(g: &ConvGeom, x: &[F], cols: &mut [F]) {
+/// Fills `cols` (`[K, P]`, row `r` starting at `r · ld`) from one group's
+/// channels `x` (`[C/groups, H, W]`).
+fn im2col<F: Float>(g: &ConvGeom, x: &[F], cols: &mut [F], ld: usize) {
     let (p, hw, sw) = (g.p(), g.h * g.w, g.stride[1]);
     for ch in 0..g.cg() {
         let plane = &x[ch * hw..(ch + 1) * hw];
@@ -93,7 +94,7 @@ fn im2col<F: Float>(g: &ConvGeom, x: &[F], cols: &mut [F]) {
             let (rlo, rhi, roff) = g.span(0, i, g.h, g.ho);
             for j in 0..g.kw {
                 let (clo, chi, coff) = g.span(1, j, g.w, g.wo);
-                let row = &mut cols[((ch * g.kh + i) * g.kw + j) * p..][..p];
+                let row = &mut cols[((ch * g.kh + i) * g.kw + j) * ld..][..p];
                 row[..rlo * g.wo].fill(F::zero());
                 row[rhi * g.wo..].fill(F::zero());
                 for oh in rlo..rhi {
@@ -120,9 +121,10 @@ fn im2col<F: Float>(g: &ConvGeom, x: &[F], cols: &mut [F]) {
     }
 }
 
-/// Adds every entry of `cols` (`[K, P]`) to the input position it was read
-/// from, in `dx` (`[C/groups, H, W]`, not cleared here).
-fn col2im<F: Float>(g: &ConvGeom, cols: &[F], dx: &mut [F]) {
+/// Adds every entry of `cols` (`[K, P]`, row `r` starting at `r · ld`) to
+/// the input position it was read from, in `dx` (`[C/groups, H, W]`, not
+/// cleared here).
+fn col2im<F: Float>(g: &ConvGeom, cols: &[F], dx: &mut [F], ld: usize) {
     let (p, hw, sw) = (g.p(), g.h * g.w, g.stride[1]);
     for ch in 0..g.cg() {
         let plane = &mut dx[ch * hw..(ch + 1) * hw];
@@ -130,7 +132,7 @@ fn col2im<F: Float>(g: &ConvGeom, cols: &[F], dx: &mut [F]) {
             let (rlo, rhi, roff) = g.span(0, i, g.h, g.ho);
             for j in 0..g.kw {
                 let (clo, chi, coff) = g.span(1, j, g.w, g.wo);
-                let row = &cols[((ch * g.kh + i) * g.kw + j) * p..][..p];
+                let row = &cols[((ch * g.kh + i) * g.kw + j) * ld..][..p];
                 for oh in rlo..rhi {
                     let r = (oh * g.stride[0]) as isize + roff;
                     if clo == chi {
@@ -170,9 +172,126 @@ fn gemm<F: Float>(
     matmul(a, b, c, dims);
 }
 
+/// The column matrices of several images side by side (`[K, B·P]`) take
+/// at most this many elements (or one image's, if larger): small images
+/// then make one product per chunk of images instead of one per image,
+/// which at 8×8 is mostly call and packing overhead.
+const BATCH_COLS: usize = 1 << 18;
+
+/// Whether the convolution runs batched: one group and a kernel that needs
+/// im2col. Returns the images per chunk.
+fn batched(g: &ConvGeom) -> Option<usize> {
+    (g.groups == 1 && !g.pointwise() && g.n > 1)
+        .then(|| (BATCH_COLS / (g.k() * g.p()).max(1)).clamp(1, g.n))
+}
+
+/// `dst[o, i, :] = src[i, o, :]` for `src [B, O, P]` (images `start..` of
+/// a `[N, O, P]` tensor, `B = dst.len() / (O·P)`) into `dst [O, B·P]`.
+fn images_to_rows<F: Float>(g: &ConvGeom, src: &[F], dst: &mut [F], b: usize) {
+    let (o, p) = (g.o, g.p());
+    for i in 0..b {
+        for c in 0..o {
+            dst[(c * b + i) * p..][..p].copy_from_slice(&src[(i * o + c) * p..][..p]);
+        }
+    }
+}
+
+/// [`conv2d`] with one group: for each chunk of `b` images, `cols
+/// [K, b·P]` (image `i` in columns `i·P..(i+1)·P`), one product
+/// `W [O, K] · cols` into `[O, b·P]`, then copied to `[b, O, P]`.
+fn conv2d_batched<F: Float>(g: &ConvGeom, b: usize, x: &[F], w: &[F], y: &mut [F]) {
+    let (k, p, o) = (g.k(), g.p(), g.o);
+    let x_img = g.c * g.h * g.w;
+    with_scratch((k + o) * b * p, |scratch: &mut [F]| {
+        let (cols, rows) = scratch.split_at_mut(k * b * p);
+        for start in (0..g.n).step_by(b) {
+            let nb = b.min(g.n - start);
+            let ld = nb * p;
+            for i in 0..nb {
+                im2col(
+                    g,
+                    &x[(start + i) * x_img..][..x_img],
+                    &mut cols[i * p..],
+                    ld,
+                );
+            }
+            let rows = &mut rows[..o * ld];
+            gemm(w, &cols[..k * ld], rows, (o, k, ld), false, false);
+            let out = &mut y[start * o * p..(start + nb) * o * p];
+            for i in 0..nb {
+                for c in 0..o {
+                    out[(i * o + c) * p..][..p].copy_from_slice(&rows[c * ld + i * p..][..p]);
+                }
+            }
+        }
+    });
+}
+
+/// [`conv2d_input_grad`] with one group, by chunks of `b` images: `g`
+/// gathered to `[O, b·P]`, `cols [K, b·P] = Wᵀ · g`, col2im per image.
+fn conv2d_input_grad_batched<F: Float>(g: &ConvGeom, b: usize, gy: &[F], w: &[F], dx: &mut [F]) {
+    let (k, p, o) = (g.k(), g.p(), g.o);
+    let x_img = g.c * g.h * g.w;
+    dx.fill(F::zero());
+    with_scratch((k + o) * b * p, |scratch: &mut [F]| {
+        let (cols, rows) = scratch.split_at_mut(k * b * p);
+        for start in (0..g.n).step_by(b) {
+            let nb = b.min(g.n - start);
+            let ld = nb * p;
+            let rows = &mut rows[..o * ld];
+            images_to_rows(g, &gy[start * o * p..(start + nb) * o * p], rows, nb);
+            gemm(w, rows, &mut cols[..k * ld], (k, o, ld), true, false);
+            for i in 0..nb {
+                col2im(
+                    g,
+                    &cols[i * p..],
+                    &mut dx[(start + i) * x_img..][..x_img],
+                    ld,
+                );
+            }
+        }
+    });
+}
+
+/// [`conv2d_weight_grad`] with one group, by chunks of `b` images:
+/// `∂W += g [O, b·P] · colsᵀ [b·P, K]`.
+fn conv2d_weight_grad_batched<F: Float>(g: &ConvGeom, b: usize, x: &[F], gy: &[F], dw: &mut [F]) {
+    let (k, p, o) = (g.k(), g.p(), g.o);
+    let x_img = g.c * g.h * g.w;
+    with_scratch((k + o) * b * p + o * k, |scratch: &mut [F]| {
+        let (cols, rest) = scratch.split_at_mut(k * b * p);
+        let (rows, block) = rest.split_at_mut(o * b * p);
+        for start in (0..g.n).step_by(b) {
+            let nb = b.min(g.n - start);
+            let ld = nb * p;
+            for i in 0..nb {
+                im2col(
+                    g,
+                    &x[(start + i) * x_img..][..x_img],
+                    &mut cols[i * p..],
+                    ld,
+                );
+            }
+            let rows = &mut rows[..o * ld];
+            images_to_rows(g, &gy[start * o * p..(start + nb) * o * p], rows, nb);
+            if start == 0 {
+                gemm(rows, &cols[..k * ld], dw, (o, ld, k), false, true);
+            } else {
+                gemm(rows, &cols[..k * ld], block, (o, ld, k), false, true);
+                for (a, &v) in dw.iter_mut().zip(block.iter()) {
+                    *a += v;
+                }
+            }
+        }
+    });
+}
+
 /// `y = conv2d(x, w)`: `x [N, C, H, W]`, `w [O, C/groups, kh, kw]`,
 /// `y [N, O, Ho, Wo]`.
 pub fn conv2d<F: Float>(g: &ConvGeom, x: &[F], w: &[F], y: &mut [F]) {
+    if let Some(b) = batched(g) {
+        return conv2d_batched(g, b, x, w, y);
+    }
     let (k, p, cg, og) = (g.k(), g.p(), g.cg(), g.og());
     let (x_img, x_grp, y_img, y_grp) = (g.c * g.h * g.w, cg * g.h * g.w, g.o * p, og * p);
     let pointwise = g.pointwise();
@@ -183,7 +302,7 @@ pub fn conv2d<F: Float>(g: &ConvGeom, x: &[F], w: &[F], y: &mut [F]) {
                 let cols: &[F] = if pointwise {
                     xg
                 } else {
-                    im2col(g, xg, cols);
+                    im2col(g, xg, cols, p);
                     cols
                 };
                 let wg = &w[grp * og * k..(grp + 1) * og * k];
@@ -197,6 +316,9 @@ pub fn conv2d<F: Float>(g: &ConvGeom, x: &[F], w: &[F], y: &mut [F]) {
 /// `dx = conv2d_input_grad(gy, w)`: the adjoint of `conv2d` in `x`,
 /// `gy [N, O, Ho, Wo]` → `dx [N, C, H, W]`.
 pub fn conv2d_input_grad<F: Float>(g: &ConvGeom, gy: &[F], w: &[F], dx: &mut [F]) {
+    if let Some(b) = batched(g) {
+        return conv2d_input_grad_batched(g, b, gy, w, dx);
+    }
     let (k, p, cg, og) = (g.k(), g.p(), g.cg(), g.og());
     let (x_img, x_grp, y_img, y_grp) = (g.c * g.h * g.w, cg * g.h * g.w, g.o * p, og * p);
     let pointwise = g.pointwise();
@@ -215,7 +337,7 @@ pub fn conv2d_input_grad<F: Float>(g: &ConvGeom, gy: &[F], w: &[F], dx: &mut [F]
                     gemm(wg, gg, dxg, (k, og, p), true, false);
                 } else {
                     gemm(wg, gg, cols, (k, og, p), true, false);
-                    col2im(g, cols, dxg);
+                    col2im(g, cols, dxg, p);
                 }
             }
         }
@@ -225,6 +347,9 @@ pub fn conv2d_input_grad<F: Float>(g: &ConvGeom, gy: &[F], w: &[F], dx: &mut [F]
 /// `dw = conv2d_weight_grad(x, gy)`: the adjoint of `conv2d` in `w`,
 /// `x [N, C, H, W]`, `gy [N, O, Ho, Wo]` → `dw [O, C/groups, kh, kw]`.
 pub fn conv2d_weight_grad<F: Float>(g: &ConvGeom, x: &[F], gy: &[F], dw: &mut [F]) {
+    if let Some(b) = batched(g) {
+        return conv2d_weight_grad_batched(g, b, x, gy, dw);
+    }
     let (k, p, cg, og) = (g.k(), g.p(), g.cg(), g.og());
     let (x_img, x_grp, y_img, y_grp) = (g.c * g.h * g.w, cg * g.h * g.w, g.o * p, og * p);
     dw.fill(F::zero());
@@ -239,7 +364,7 @@ pub fn conv2d_weight_grad<F: Float>(g: &ConvGeom, x: &[F], gy: &[F], dw: &mut [F
                 let cols: &[F] = if pointwise {
                     xg
                 } else {
-                    im2col(g, xg, cols);
+                    im2col(g, xg, cols, p);
                     cols
                 };
                 let gg = &gy[img * y_img + grp * y_grp..][..y_grp];
@@ -357,6 +482,8 @@ mod tests {
             (2, 2, 5, 5, 2, 1, 1, [1, 1], [0, 0], [1, 1], 2),
             (1, 3, 6, 7, 3, 3, 3, [3, 2], [1, 2], [1, 1], 3),
             (1, 2, 40, 30, 8, 3, 3, [1, 1], [1, 1], [1, 1], 1),
+            (3, 2, 6, 5, 4, 3, 3, [1, 1], [1, 1], [1, 1], 1),
+            (3, 3, 7, 7, 2, 2, 3, [2, 2], [0, 1], [1, 1], 1),
             // Taps wholly in the padding: a 1×1 kernel with padding 2, and
             // a dilated 3×3 kernel whose outer taps never reach a 2×2 input.
             (2, 2, 3, 4, 3, 1, 1, [1, 2], [2, 2], [1, 1], 1),
@@ -398,6 +525,23 @@ mod tests {
             let b = dot(&gy, &want);
             assert!((dot(&dx, &x) - b).abs() < 1e-10, "{g:?}");
             assert!((dot(&dw, &wt) - b).abs() < 1e-10, "{g:?}");
+            // The batched path with chunks of every size up to N (the
+            // last chunk shorter), against the per-image results.
+            if groups == 1 && !g.pointwise() {
+                for chunk in 1..=n {
+                    let mut yb = vec![f64::NAN; gy.len()];
+                    conv2d_batched(&g, chunk, &x, &wt, &mut yb);
+                    let mut dxb = vec![f64::NAN; x.len()];
+                    conv2d_input_grad_batched(&g, chunk, &gy, &wt, &mut dxb);
+                    let mut dwb = vec![f64::NAN; wt.len()];
+                    conv2d_weight_grad_batched(&g, chunk, &x, &gy, &mut dwb);
+                    for (u, v) in [(&yb, &want), (&dxb, &dx), (&dwb, &dw)] {
+                        for (a, b) in u.iter().zip(v.iter()) {
+                            assert!((a - b).abs() < 1e-12, "{g:?} chunk {chunk}: {a} vs {b}");
+                        }
+                    }
+                }
+            }
         }
     }
 }
