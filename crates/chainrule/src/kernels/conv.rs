@@ -65,6 +65,32 @@ impl ConvGeom {
     fn pointwise(&self) -> bool {
         self.kh == 1 && self.kw == 1 && self.stride == [1, 1] && self.padding == [0, 0]
     }
+    /// With stride 1, dilation 1 and `Wo = W`, output `(oh, ow)` of the
+    /// tap with offsets `(roff, coff)` reads plane index `oh·W + ow + s`,
+    /// `s = roff·W + coff`, so the rows `rlo..rhi` of one `cols` row are one
+    /// contiguous stretch of the plane, except for the columns that read
+    /// padding (which wrap to the neighbouring row). Returns the stretch
+    /// `a..b` of the `cols` row and the start `src` of its source `src..src
+    /// + (b − a)` in the plane (every entry of rows `rlo..rhi` outside it reads padding),
+    /// or `None` when the layout is not of this kind or no entry is read.
+    #[inline]
+    fn shifted_copy(
+        &self,
+        rlo: usize,
+        rhi: usize,
+        roff: isize,
+        coff: isize,
+    ) -> Option<(usize, usize, usize)> {
+        if self.stride != [1, 1] || self.dilation != [1, 1] || self.wo != self.w {
+            return None;
+        }
+        let (w, hw) = (self.w as isize, (self.h * self.w) as isize);
+        let s = roff * w + coff;
+        let a = (rlo as isize * w).max(-s);
+        let b = (rhi as isize * w).min(hw - s);
+        (a < b).then(|| (a as usize, b as usize, (a + s) as usize))
+    }
+
     /// Along dimension `d` with kernel index `i`: output index `o` reads
     /// input index `o·s + off` (`off = i·d − p`), which lies inside the
     /// input of length `size` exactly for `o` in `lo..hi`. Returns
@@ -84,6 +110,26 @@ impl ConvGeom {
     }
 }
 
+/// Zeroes, in each output row `rlo..rhi` of one `cols` row, the columns
+/// outside `clo..chi` (those that read padding).
+#[inline]
+fn zero_wrapped<F: Float>(
+    g: &ConvGeom,
+    row: &mut [F],
+    rlo: usize,
+    rhi: usize,
+    clo: usize,
+    chi: usize,
+) {
+    if clo == 0 && chi == g.wo {
+        return;
+    }
+    for out in row[rlo * g.wo..rhi * g.wo].chunks_exact_mut(g.wo) {
+        out[..clo].fill(F::zero());
+        out[chi..].fill(F::zero());
+    }
+}
+
 /// Fills `cols` (`[K, P]`, row `r` starting at `r · ld`) from one group's
 /// channels `x` (`[C/groups, H, W]`).
 fn im2col<F: Float>(g: &ConvGeom, x: &[F], cols: &mut [F], ld: usize) {
@@ -97,6 +143,13 @@ fn im2col<F: Float>(g: &ConvGeom, x: &[F], cols: &mut [F], ld: usize) {
                 let row = &mut cols[((ch * g.kh + i) * g.kw + j) * ld..][..p];
                 row[..rlo * g.wo].fill(F::zero());
                 row[rhi * g.wo..].fill(F::zero());
+                if let Some((a, b, src)) = g.shifted_copy(rlo, rhi, roff, coff) {
+                    // One copy for every row, then the columns that read
+                    // across a row boundary (padding) zeroed.
+                    row[a..b].copy_from_slice(&plane[src..src + (b - a)]);
+                    zero_wrapped(g, row, rlo, rhi, clo, chi);
+                    continue;
+                }
                 for oh in rlo..rhi {
                     let r = (oh * g.stride[0]) as isize + roff;
                     let line = &plane[r as usize * g.w..][..g.w];
@@ -123,8 +176,9 @@ fn im2col<F: Float>(g: &ConvGeom, x: &[F], cols: &mut [F], ld: usize) {
 
 /// Adds every entry of `cols` (`[K, P]`, row `r` starting at `r · ld`) to
 /// the input position it was read from, in `dx` (`[C/groups, H, W]`, not
-/// cleared here).
-fn col2im<F: Float>(g: &ConvGeom, cols: &[F], dx: &mut [F], ld: usize) {
+/// cleared here). `cols` is scratch: entries that map to padding may be
+/// zeroed.
+fn col2im<F: Float>(g: &ConvGeom, cols: &mut [F], dx: &mut [F], ld: usize) {
     let (p, hw, sw) = (g.p(), g.h * g.w, g.stride[1]);
     for ch in 0..g.cg() {
         let plane = &mut dx[ch * hw..(ch + 1) * hw];
@@ -132,7 +186,16 @@ fn col2im<F: Float>(g: &ConvGeom, cols: &[F], dx: &mut [F], ld: usize) {
             let (rlo, rhi, roff) = g.span(0, i, g.h, g.ho);
             for j in 0..g.kw {
                 let (clo, chi, coff) = g.span(1, j, g.w, g.wo);
-                let row = &cols[((ch * g.kh + i) * g.kw + j) * ld..][..p];
+                let row = &mut cols[((ch * g.kh + i) * g.kw + j) * ld..][..p];
+                if let Some((a, b, src)) = g.shifted_copy(rlo, rhi, roff, coff) {
+                    // The entries of padding positions zeroed (`cols` is
+                    // scratch), then one sum over every row.
+                    zero_wrapped(g, row, rlo, rhi, clo, chi);
+                    for (d, &v) in plane[src..src + (b - a)].iter_mut().zip(&row[a..b]) {
+                        *d += v;
+                    }
+                    continue;
+                }
                 for oh in rlo..rhi {
                     let r = (oh * g.stride[0]) as isize + roff;
                     if clo == chi {
@@ -141,8 +204,15 @@ fn col2im<F: Float>(g: &ConvGeom, cols: &[F], dx: &mut [F], ld: usize) {
                     let line = &mut plane[r as usize * g.w..][..g.w];
                     let first = ((clo * sw) as isize + coff) as usize;
                     let values = &row[oh * g.wo + clo..oh * g.wo + chi];
-                    for (k, &v) in values.iter().enumerate() {
-                        line[first + k * sw] += v;
+                    if sw == 1 {
+                        let dst = &mut line[first..first + values.len()];
+                        for (d, &v) in dst.iter_mut().zip(values) {
+                            *d += v;
+                        }
+                    } else {
+                        for (k, &v) in values.iter().enumerate() {
+                            line[first + k * sw] += v;
+                        }
                     }
                 }
             }
@@ -244,7 +314,7 @@ fn conv2d_input_grad_batched<F: Float>(g: &ConvGeom, b: usize, gy: &[F], w: &[F]
             for i in 0..nb {
                 col2im(
                     g,
-                    &cols[i * p..],
+                    &mut cols[i * p..],
                     &mut dx[(start + i) * x_img..][..x_img],
                     ld,
                 );
@@ -483,6 +553,8 @@ mod tests {
             (1, 3, 6, 7, 3, 3, 3, [3, 2], [1, 2], [1, 1], 3),
             (1, 2, 40, 30, 8, 3, 3, [1, 1], [1, 1], [1, 1], 1),
             (3, 2, 6, 5, 4, 3, 3, [1, 1], [1, 1], [1, 1], 1),
+            (2, 1, 6, 7, 3, 5, 5, [1, 1], [2, 2], [1, 1], 1),
+            (2, 2, 2, 3, 2, 5, 5, [1, 1], [2, 2], [1, 1], 1),
             (3, 3, 7, 7, 2, 2, 3, [2, 2], [0, 1], [1, 1], 1),
             // Taps wholly in the padding: a 1×1 kernel with padding 2, and
             // a dilated 3×3 kernel whose outer taps never reach a 2×2 input.

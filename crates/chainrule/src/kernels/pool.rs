@@ -61,36 +61,37 @@ impl PoolGeom {
     }
 }
 
-/// Whether `a` beats the maximum `max` so far in the window order:
+/// Whether `v` beats the maximum `max` so far in the window order:
 /// strictly greater (ties keep the first), or a NaN over a non-NaN.
 #[inline(always)]
 fn beats<F: Float>(v: F, max: F) -> bool {
-    v > max || (v.is_nan() && !max.is_nan())
+    // Without short-circuits, so that the selections below compile to
+    // conditional moves (pooled values are unpredictable).
+    (v > max) | (v.is_nan() & !max.is_nan())
 }
 
-/// The plane index of each window's first maximum, in output order, for
-/// the unpadded 2×2 windows of stride 2 (the usual pooling), calling
-/// `f(output index, input index)`; the same selection as
-/// [`PoolGeom::argmax`].
+/// For each unpadded 2×2 window of stride 2 (the usual pooling), in
+/// output order, calls `f(output index, window origin, offset)`: the
+/// window's top-left plane index and its first maximum's offset from it
+/// (0, 1, `w` or `w + 1`), the same selection as [`PoolGeom::argmax`].
 #[inline(always)]
-fn each_argmax_2x2<F: Float>(g: &PoolGeom, xp: &[F], mut f: impl FnMut(usize, usize)) {
-    let w = g.w;
+fn each_argmax_2x2<F: Float>(g: &PoolGeom, xp: &[F], mut f: impl FnMut(usize, usize, usize)) {
+    let (w, wo) = (g.w, g.wo);
     for oh in 0..g.ho {
         let r0 = 2 * oh * w;
-        let (top, bottom) = (&xp[r0..r0 + w], &xp[r0 + w..r0 + 2 * w]);
-        for ow in 0..g.wo {
-            let c = 2 * ow;
-            let (mut best, mut max) = (r0 + c, top[c]);
-            if beats(top[c + 1], max) {
-                (best, max) = (r0 + c + 1, top[c + 1]);
-            }
-            if beats(bottom[c], max) {
-                (best, max) = (r0 + w + c, bottom[c]);
-            }
-            if beats(bottom[c + 1], max) {
-                best = r0 + w + c + 1;
-            }
-            f(oh * g.wo + ow, best);
+        let top = &xp[r0..r0 + 2 * wo];
+        let bottom = &xp[r0 + w..r0 + w + 2 * wo];
+        for (ow, (t, b)) in top.chunks_exact(2).zip(bottom.chunks_exact(2)).enumerate() {
+            let (mut best, mut max) = (0, t[0]);
+            let c = beats(t[1], max);
+            best = if c { 1 } else { best };
+            max = if c { t[1] } else { max };
+            let c = beats(b[0], max);
+            best = if c { w } else { best };
+            max = if c { b[0] } else { max };
+            let c = beats(b[1], max);
+            best = if c { w + 1 } else { best };
+            f(oh * wo + ow, r0 + 2 * ow, best);
         }
     }
 }
@@ -107,7 +108,7 @@ pub fn max_pool_gather<F: Float>(g: &PoolGeom, x: &[F], h: &[F], out: &mut [F]) 
         for p in 0..g.planes {
             let (xp, hp) = (&x[p * hw..(p + 1) * hw], &h[p * hw..(p + 1) * hw]);
             let op = &mut out[p * ohw..(p + 1) * ohw];
-            each_argmax_2x2(g, xp, |o, i| op[o] = hp[i]);
+            each_argmax_2x2(g, xp, |o, r, i| op[o] = hp[r + i]);
         }
         return;
     }
@@ -126,16 +127,35 @@ pub fn max_pool_gather<F: Float>(g: &PoolGeom, x: &[F], h: &[F], out: &mut [F]) 
 /// `o` of `x` (overlapping windows add).
 pub fn max_pool_scatter<F: Float>(g: &PoolGeom, x: &[F], gy: &[F], out: &mut [F]) {
     let (hw, ohw) = (g.h * g.w, g.ho * g.wo);
-    out.fill(F::zero());
     if is_2x2(g) {
+        // Disjoint windows: only an odd last row or column lies outside
+        // every window, and only then does `out` need clearing first.
+        if g.h % 2 == 1 || g.w % 2 == 1 {
+            out.fill(F::zero());
+        } else {
+            for p in 0..g.planes {
+                let xp = &x[p * hw..(p + 1) * hw];
+                let gp = &gy[p * ohw..(p + 1) * ohw];
+                let op = &mut out[p * hw..(p + 1) * hw];
+                each_argmax_2x2(g, xp, |o, r, i| {
+                    op[r] = F::zero();
+                    op[r + 1] = F::zero();
+                    op[r + g.w] = F::zero();
+                    op[r + g.w + 1] = F::zero();
+                    op[r + i] = gp[o];
+                });
+            }
+            return;
+        }
         for p in 0..g.planes {
             let xp = &x[p * hw..(p + 1) * hw];
             let gp = &gy[p * ohw..(p + 1) * ohw];
             let op = &mut out[p * hw..(p + 1) * hw];
-            each_argmax_2x2(g, xp, |o, i| op[i] += gp[o]);
+            each_argmax_2x2(g, xp, |o, r, i| op[r + i] += gp[o]);
         }
         return;
     }
+    out.fill(F::zero());
     for p in 0..g.planes {
         let xp = &x[p * hw..(p + 1) * hw];
         let gp = &gy[p * ohw..(p + 1) * ohw];
@@ -199,8 +219,13 @@ mod tests {
 
     #[test]
     fn the_2x2_path_selects_as_the_general_window() {
-        // Ties, a NaN and an odd size (the last row and column unused).
-        let (h, w) = (5, 7);
+        // Ties, a NaN; odd sizes (the last row and column unused) and even.
+        for (h, w) in [(5, 7), (4, 6)] {
+            check_2x2(h, w);
+        }
+    }
+
+    fn check_2x2(h: usize, w: usize) {
         let g = PoolGeom {
             planes: 2,
             h,
