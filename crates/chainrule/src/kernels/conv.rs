@@ -16,6 +16,7 @@
 //! one thread share it). It is separate from the GEMM's own scratch, which
 //! the GEMM may use while `cols` is borrowed.
 
+use super::conv_product::{product_nn, product_nt};
 use super::matmul::{matmul, MatMulDims};
 use crate::float::Float;
 
@@ -248,6 +249,11 @@ fn gemm<F: Float>(
 /// which at 8×8 is mostly call and packing overhead.
 const BATCH_COLS: usize = 1 << 18;
 
+/// Batched convolutions whose weight has at most this many elements
+/// (`O · K`) run their products through [`super::conv_product`]; larger
+/// ones through the tuned GEMM.
+const SMALL_WEIGHT: usize = 1024;
+
 /// Whether the convolution runs batched: one group and a kernel that needs
 /// im2col. Returns the images per chunk.
 fn batched(g: &ConvGeom) -> Option<usize> {
@@ -286,7 +292,11 @@ fn conv2d_batched<F: Float>(g: &ConvGeom, b: usize, x: &[F], w: &[F], y: &mut [F
                 );
             }
             let rows = &mut rows[..o * ld];
-            gemm(w, &cols[..k * ld], rows, (o, k, ld), false, false);
+            if o * k <= SMALL_WEIGHT {
+                product_nn(w, (k, 1), &cols[..k * ld], rows, (o, k, ld));
+            } else {
+                gemm(w, &cols[..k * ld], rows, (o, k, ld), false, false);
+            }
             let out = &mut y[start * o * p..(start + nb) * o * p];
             for i in 0..nb {
                 for c in 0..o {
@@ -310,7 +320,11 @@ fn conv2d_input_grad_batched<F: Float>(g: &ConvGeom, b: usize, gy: &[F], w: &[F]
             let ld = nb * p;
             let rows = &mut rows[..o * ld];
             images_to_rows(g, &gy[start * o * p..(start + nb) * o * p], rows, nb);
-            gemm(w, rows, &mut cols[..k * ld], (k, o, ld), true, false);
+            if o * k <= SMALL_WEIGHT {
+                product_nn(w, (1, k), rows, &mut cols[..k * ld], (k, o, ld));
+            } else {
+                gemm(w, rows, &mut cols[..k * ld], (k, o, ld), true, false);
+            }
             for i in 0..nb {
                 col2im(
                     g,
@@ -344,10 +358,17 @@ fn conv2d_weight_grad_batched<F: Float>(g: &ConvGeom, b: usize, x: &[F], gy: &[F
             }
             let rows = &mut rows[..o * ld];
             images_to_rows(g, &gy[start * o * p..(start + nb) * o * p], rows, nb);
+            let product = |c: &mut [F]| {
+                if o * k <= SMALL_WEIGHT {
+                    product_nt(rows, &cols[..k * ld], c, (o, ld, k));
+                } else {
+                    gemm(rows, &cols[..k * ld], c, (o, ld, k), false, true);
+                }
+            };
             if start == 0 {
-                gemm(rows, &cols[..k * ld], dw, (o, ld, k), false, true);
+                product(dw);
             } else {
-                gemm(rows, &cols[..k * ld], block, (o, ld, k), false, true);
+                product(block);
                 for (a, &v) in dw.iter_mut().zip(block.iter()) {
                     *a += v;
                 }
@@ -554,6 +575,8 @@ mod tests {
             (1, 2, 40, 30, 8, 3, 3, [1, 1], [1, 1], [1, 1], 1),
             (3, 2, 6, 5, 4, 3, 3, [1, 1], [1, 1], [1, 1], 1),
             (2, 1, 6, 7, 3, 5, 5, [1, 1], [2, 2], [1, 1], 1),
+            // A weight above SMALL_WEIGHT: the batched products on the GEMM.
+            (2, 8, 5, 5, 16, 3, 3, [1, 1], [1, 1], [1, 1], 1),
             (2, 2, 2, 3, 2, 5, 5, [1, 1], [2, 2], [1, 1], 1),
             (3, 3, 7, 7, 2, 2, 3, [2, 2], [0, 1], [1, 1], 1),
             // Taps wholly in the padding: a 1×1 kernel with padding 2, and
