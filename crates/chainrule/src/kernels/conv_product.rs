@@ -1,8 +1,7 @@
-//! The two product shapes of a batched convolution whose weight is small
-//! (few output channels, a short kernel), on the calling thread and with
-//! no allocation: the tuned GEMM packs its operands into memory it
-//! allocates per call at these shapes, and its packing is most of the work
-//! when one dimension is a handful of channels.
+//! The two product shapes of a small batched convolution, on the calling
+//! thread and with no allocation: the tuned GEMM packs its operands into
+//! memory it allocates per call at these shapes, and at a few ten thousand
+//! multiply-adds the packing is most of the work.
 //!
 //! - [`product_nn`]: `c [m, n] = op(a) [m, k] · b [k, n]`, `b` row-major
 //!   (the columns of a chunk of images side by side, `n` long), `op(a)`

@@ -158,8 +158,9 @@ fn broadcast_runs<F: Float>(runs: &[(usize, bool)], x: &[F], out: &mut [F]) {
 }
 
 /// The adjoint of [`broadcast_runs`]: `out` (cleared by the caller) gets
-/// each element of `x` added in `x`'s row-major order, so every sum runs
-/// in the same order as in the general strided walk (same rounding).
+/// each element of `x` added, row by row in `x`'s row-major order; a row
+/// summed into one element is summed in lanes first (see
+/// [`super::reduce::sum_lanes`]).
 fn sum_runs<F: Float>(runs: &[(usize, bool)], x: &[F], out: &mut [F]) {
     let Some((&(len, kept), rest)) = runs.split_first() else {
         for (o, &v) in out.iter_mut().zip(x) {
@@ -173,11 +174,7 @@ fn sum_runs<F: Float>(runs: &[(usize, bool)], x: &[F], out: &mut [F]) {
                 *o += v;
             }
         } else {
-            let mut acc = out[0];
-            for &v in &x[..len] {
-                acc += v;
-            }
-            out[0] = acc;
+            out[0] += super::reduce::sum_lanes(&x[..len]);
         }
         return;
     }
