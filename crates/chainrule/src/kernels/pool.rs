@@ -106,6 +106,27 @@ fn is_2x2(g: &PoolGeom) -> bool {
 /// `out[o] = h[argmax of x's window o]` (max pooling is `gather(x, x)`).
 pub fn max_pool_gather<F: Float>(g: &PoolGeom, x: &[F], h: &[F], out: &mut [F]) {
     let (hw, ohw) = (g.h * g.w, g.ho * g.wo);
+    if is_2x2(g) && std::ptr::eq(x, h) {
+        // Max pooling itself: the selected element's value is the maximum
+        // (the first NaN where there is one), no index needed.
+        for p in 0..g.planes {
+            let xp = &x[p * hw..(p + 1) * hw];
+            let op = &mut out[p * ohw..(p + 1) * ohw];
+            for (oh, orow) in op.chunks_exact_mut(g.wo).enumerate() {
+                let r0 = 2 * oh * g.w;
+                let top = xp[r0..r0 + 2 * g.wo].chunks_exact(2);
+                let bottom = xp[r0 + g.w..r0 + g.w + 2 * g.wo].chunks_exact(2);
+                for (o, (t, b)) in orow.iter_mut().zip(top.zip(bottom)) {
+                    let mut m = t[0];
+                    m = if beats(t[1], m) { t[1] } else { m };
+                    m = if beats(b[0], m) { b[0] } else { m };
+                    m = if beats(b[1], m) { b[1] } else { m };
+                    *o = m;
+                }
+            }
+        }
+        return;
+    }
     if is_2x2(g) {
         for p in 0..g.planes {
             let (xp, hp) = (&x[p * hw..(p + 1) * hw], &h[p * hw..(p + 1) * hw]);
@@ -130,30 +151,38 @@ pub fn max_pool_gather<F: Float>(g: &PoolGeom, x: &[F], h: &[F], out: &mut [F]) 
 pub fn max_pool_scatter<F: Float>(g: &PoolGeom, x: &[F], gy: &[F], out: &mut [F]) {
     let (hw, ohw) = (g.h * g.w, g.ho * g.wo);
     if is_2x2(g) {
-        // Disjoint windows: only an odd last row or column lies outside
-        // every window, and only then does `out` need clearing first.
+        // Disjoint windows, each written whole (its gradient at the
+        // selection, zeros elsewhere): only an odd last row or column lies
+        // outside every window, and only then is `out` cleared first.
         if g.h % 2 == 1 || g.w % 2 == 1 {
             out.fill(F::zero());
-        } else {
-            for p in 0..g.planes {
-                let xp = &x[p * hw..(p + 1) * hw];
-                let gp = &gy[p * ohw..(p + 1) * ohw];
-                let op = &mut out[p * hw..(p + 1) * hw];
-                each_argmax_2x2(g, xp, |o, r, i| {
-                    op[r] = F::zero();
-                    op[r + 1] = F::zero();
-                    op[r + g.w] = F::zero();
-                    op[r + g.w + 1] = F::zero();
-                    op[r + i] = gp[o];
-                });
-            }
-            return;
         }
+        let z = F::zero();
         for p in 0..g.planes {
             let xp = &x[p * hw..(p + 1) * hw];
             let gp = &gy[p * ohw..(p + 1) * ohw];
             let op = &mut out[p * hw..(p + 1) * hw];
-            each_argmax_2x2(g, xp, |o, r, i| op[r + i] += gp[o]);
+            for (oh, grow) in gp.chunks_exact(g.wo).enumerate() {
+                let r0 = 2 * oh * g.w;
+                let top = xp[r0..r0 + 2 * g.wo].chunks_exact(2);
+                let bottom = xp[r0 + g.w..r0 + g.w + 2 * g.wo].chunks_exact(2);
+                let (otop, obottom) = op[r0..r0 + 2 * g.w].split_at_mut(g.w);
+                let outs = otop[..2 * g.wo]
+                    .chunks_exact_mut(2)
+                    .zip(obottom[..2 * g.wo].chunks_exact_mut(2));
+                for ((&gv, (t, b)), (ot, ob)) in grow.iter().zip(top.zip(bottom)).zip(outs) {
+                    let (mut m, mut k) = (t[0], 0u8);
+                    let c = beats(t[1], m);
+                    (m, k) = if c { (t[1], 1) } else { (m, k) };
+                    let c = beats(b[0], m);
+                    (m, k) = if c { (b[0], 2) } else { (m, k) };
+                    k = if beats(b[1], m) { 3 } else { k };
+                    ot[0] = if k == 0 { gv } else { z };
+                    ot[1] = if k == 1 { gv } else { z };
+                    ob[0] = if k == 2 { gv } else { z };
+                    ob[1] = if k == 3 { gv } else { z };
+                }
+            }
         }
         return;
     }
@@ -257,8 +286,14 @@ mod tests {
             }
         }
         assert_eq!(fast, want);
+        // Max pooling itself (`gather(x, x)`): the selected values.
+        let mut vals = vec![0.0; 12];
+        max_pool_gather(&g, &x, &x, &mut vals);
+        for (v, &i) in vals.iter().zip(&fast) {
+            assert_eq!(v.to_bits(), x[i as usize].to_bits());
+        }
         let gy: Vec<f64> = (1..=12).map(f64::from).collect();
-        let mut sc = vec![0.0; x.len()];
+        let mut sc = vec![7.0; x.len()];
         max_pool_scatter(&g, &x, &gy, &mut sc);
         let mut want = vec![0.0; x.len()];
         for (o, &i) in fast.iter().enumerate() {
