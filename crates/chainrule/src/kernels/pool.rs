@@ -98,6 +98,31 @@ fn each_argmax_2x2<F: Float>(g: &PoolGeom, xp: &[F], mut f: impl FnMut(usize, us
     }
 }
 
+/// One output row of the 2×2 scatter: window `q` covers `top[2q..2q+2]`
+/// and `bottom[2q..2q+2]`; its gradient `g[q]` goes to the selected one
+/// of the four outputs, zeros to the other three. Selections as masks
+/// (no index, no branch), so that the loop vectorizes.
+#[inline(always)]
+fn scatter_row_2x2<F: Float>(g: &[F], top: &[F], bottom: &[F], ot: &mut [F], ob: &mut [F]) {
+    let n = g.len();
+    let (top, bottom) = (&top[..2 * n], &bottom[..2 * n]);
+    let (ot, ob) = (&mut ot[..2 * n], &mut ob[..2 * n]);
+    let z = F::zero();
+    for q in 0..n {
+        let (t0, t1, b0, b1) = (top[2 * q], top[2 * q + 1], bottom[2 * q], bottom[2 * q + 1]);
+        let c1 = beats(t1, t0);
+        let m = if c1 { t1 } else { t0 };
+        let c2 = beats(b0, m);
+        let m = if c2 { b0 } else { m };
+        let c3 = beats(b1, m);
+        let gv = g[q];
+        ot[2 * q] = if !(c1 | c2 | c3) { gv } else { z };
+        ot[2 * q + 1] = if c1 & !(c2 | c3) { gv } else { z };
+        ob[2 * q] = if c2 & !c3 { gv } else { z };
+        ob[2 * q + 1] = if c3 { gv } else { z };
+    }
+}
+
 /// Unpadded 2×2 windows of stride 2 (the fast path of the two kernels).
 fn is_2x2(g: &PoolGeom) -> bool {
     g.kernel == [2, 2] && g.stride == [2, 2] && g.padding == [0, 0]
@@ -157,31 +182,16 @@ pub fn max_pool_scatter<F: Float>(g: &PoolGeom, x: &[F], gy: &[F], out: &mut [F]
         if g.h % 2 == 1 || g.w % 2 == 1 {
             out.fill(F::zero());
         }
-        let z = F::zero();
         for p in 0..g.planes {
             let xp = &x[p * hw..(p + 1) * hw];
             let gp = &gy[p * ohw..(p + 1) * ohw];
             let op = &mut out[p * hw..(p + 1) * hw];
             for (oh, grow) in gp.chunks_exact(g.wo).enumerate() {
                 let r0 = 2 * oh * g.w;
-                let top = xp[r0..r0 + 2 * g.wo].chunks_exact(2);
-                let bottom = xp[r0 + g.w..r0 + g.w + 2 * g.wo].chunks_exact(2);
+                let top = &xp[r0..r0 + 2 * g.wo];
+                let bottom = &xp[r0 + g.w..r0 + g.w + 2 * g.wo];
                 let (otop, obottom) = op[r0..r0 + 2 * g.w].split_at_mut(g.w);
-                let outs = otop[..2 * g.wo]
-                    .chunks_exact_mut(2)
-                    .zip(obottom[..2 * g.wo].chunks_exact_mut(2));
-                for ((&gv, (t, b)), (ot, ob)) in grow.iter().zip(top.zip(bottom)).zip(outs) {
-                    let (mut m, mut k) = (t[0], 0u8);
-                    let c = beats(t[1], m);
-                    (m, k) = if c { (t[1], 1) } else { (m, k) };
-                    let c = beats(b[0], m);
-                    (m, k) = if c { (b[0], 2) } else { (m, k) };
-                    k = if beats(b[1], m) { 3 } else { k };
-                    ot[0] = if k == 0 { gv } else { z };
-                    ot[1] = if k == 1 { gv } else { z };
-                    ob[0] = if k == 2 { gv } else { z };
-                    ob[1] = if k == 3 { gv } else { z };
-                }
+                scatter_row_2x2(grow, top, bottom, otop, obottom);
             }
         }
         return;
