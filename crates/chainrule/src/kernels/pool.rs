@@ -65,11 +65,11 @@ impl PoolGeom {
 /// strictly greater (ties keep the first), or a NaN over a non-NaN.
 #[inline(always)]
 fn beats<F: Float>(v: F, max: F) -> bool {
-    // `v > max || (v.is_nan() && !max.is_nan())`, rewritten: with `max` not
-    // NaN, `v > max` or `v` NaN is `!(v <= max)`. Without short-circuits, so
-    // that the selections below compile to conditional moves (pooled values
-    // are unpredictable).
-    !(v <= max) & !max.is_nan()
+    // `v > max || (v.is_nan() && !max.is_nan())`, rewritten (`v > max` is
+    // false when `max` is NaN). Without short-circuits, so that the
+    // selections below compile to conditional moves or vector blends
+    // (pooled values are unpredictable).
+    ((v > max) | v.is_nan()) & !max.is_nan()
 }
 
 /// For each unpadded 2×2 window of stride 2 (the usual pooling), in
