@@ -111,28 +111,6 @@ impl ConvGeom {
     }
 }
 
-/// `dst.copy_from_slice(src)` for the short rows of im2col (a library
-/// call each is most of the cost at 8 to 64 elements): whole blocks of 8,
-/// the last block overlapping the one before it.
-#[inline(always)]
-fn copy_short<F: Float>(dst: &mut [F], src: &[F]) {
-    const B: usize = 8;
-    let n = dst.len();
-    if !(B..=8 * B).contains(&n) {
-        dst.copy_from_slice(src);
-        return;
-    }
-    let src = &src[..n];
-    let mut i = 0;
-    while i + B <= n {
-        dst[i..i + B].copy_from_slice(&src[i..i + B]);
-        i += B;
-    }
-    if i < n {
-        dst[n - B..].copy_from_slice(&src[n - B..]);
-    }
-}
-
 /// Zeroes, in each output row `rlo..rhi` of one `cols` row, the columns
 /// outside `clo..chi` (those that read padding).
 #[inline]
@@ -185,7 +163,7 @@ fn im2col<F: Float>(g: &ConvGeom, x: &[F], cols: &mut [F], ld: usize) {
                     }
                     let first = ((clo * sw) as isize + coff) as usize;
                     if sw == 1 {
-                        copy_short(&mut out[clo..chi], &line[first..first + (chi - clo)]);
+                        out[clo..chi].copy_from_slice(&line[first..first + (chi - clo)]);
                     } else {
                         for (k, slot) in out[clo..chi].iter_mut().enumerate() {
                             *slot = line[first + k * sw];
