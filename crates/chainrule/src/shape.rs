@@ -198,6 +198,7 @@ impl Shape {
 
     /// Strides for reading a tensor of this shape as if it had shape
     /// `target` (which it broadcasts to): broadcast dimensions get stride 0.
+    #[cfg(test)]
     pub(crate) fn broadcast_strides(&self, target: Shape) -> [usize; MAX_RANK] {
         let own = self.strides();
         let mut strides = [0; MAX_RANK];

@@ -16,6 +16,7 @@
 //! one thread share it). It is separate from the GEMM's own scratch, which
 //! the GEMM may use while `cols` is borrowed.
 
+use super::conv_product::{product_nn, product_nt};
 use super::matmul::{matmul, MatMulDims};
 use crate::float::Float;
 
@@ -65,6 +66,32 @@ impl ConvGeom {
     fn pointwise(&self) -> bool {
         self.kh == 1 && self.kw == 1 && self.stride == [1, 1] && self.padding == [0, 0]
     }
+    /// With stride 1, dilation 1 and `Wo = W`, output `(oh, ow)` of the
+    /// tap with offsets `(roff, coff)` reads plane index `oh·W + ow + s`,
+    /// `s = roff·W + coff`, so the rows `rlo..rhi` of one `cols` row are one
+    /// contiguous stretch of the plane, except for the columns that read
+    /// padding (which wrap to the neighbouring row). Returns the stretch
+    /// `a..b` of the `cols` row and the start `src` of its source `src..src
+    /// + (b − a)` in the plane (every entry of rows `rlo..rhi` outside it reads padding),
+    /// or `None` when the layout is not of this kind or no entry is read.
+    #[inline]
+    fn shifted_copy(
+        &self,
+        rlo: usize,
+        rhi: usize,
+        roff: isize,
+        coff: isize,
+    ) -> Option<(usize, usize, usize)> {
+        if self.stride != [1, 1] || self.dilation != [1, 1] || self.wo != self.w {
+            return None;
+        }
+        let (w, hw) = (self.w as isize, (self.h * self.w) as isize);
+        let s = roff * w + coff;
+        let a = (rlo as isize * w).max(-s);
+        let b = (rhi as isize * w).min(hw - s);
+        (a < b).then(|| (a as usize, b as usize, (a + s) as usize))
+    }
+
     /// Along dimension `d` with kernel index `i`: output index `o` reads
     /// input index `o·s + off` (`off = i·d − p`), which lies inside the
     /// input of length `size` exactly for `o` in `lo..hi`. Returns
@@ -84,8 +111,29 @@ impl ConvGeom {
     }
 }
 
-/// Fills `cols` (`[K, P]`) from one group's channels `x` (`[C/groups, H, W]`).
-fn im2col<F: Float>(g: &ConvGeom, x: &[F], cols: &mut [F]) {
+/// Zeroes, in each output row `rlo..rhi` of one `cols` row, the columns
+/// outside `clo..chi` (those that read padding).
+#[inline]
+fn zero_wrapped<F: Float>(
+    g: &ConvGeom,
+    row: &mut [F],
+    rlo: usize,
+    rhi: usize,
+    clo: usize,
+    chi: usize,
+) {
+    if clo == 0 && chi == g.wo {
+        return;
+    }
+    for out in row[rlo * g.wo..rhi * g.wo].chunks_exact_mut(g.wo) {
+        out[..clo].fill(F::zero());
+        out[chi..].fill(F::zero());
+    }
+}
+
+/// Fills `cols` (`[K, P]`, row `r` starting at `r · ld`) from one group's
+/// channels `x` (`[C/groups, H, W]`).
+fn im2col<F: Float>(g: &ConvGeom, x: &[F], cols: &mut [F], ld: usize) {
     let (p, hw, sw) = (g.p(), g.h * g.w, g.stride[1]);
     for ch in 0..g.cg() {
         let plane = &x[ch * hw..(ch + 1) * hw];
@@ -93,9 +141,16 @@ fn im2col<F: Float>(g: &ConvGeom, x: &[F], cols: &mut [F]) {
             let (rlo, rhi, roff) = g.span(0, i, g.h, g.ho);
             for j in 0..g.kw {
                 let (clo, chi, coff) = g.span(1, j, g.w, g.wo);
-                let row = &mut cols[((ch * g.kh + i) * g.kw + j) * p..][..p];
+                let row = &mut cols[((ch * g.kh + i) * g.kw + j) * ld..][..p];
                 row[..rlo * g.wo].fill(F::zero());
                 row[rhi * g.wo..].fill(F::zero());
+                if let Some((a, b, src)) = g.shifted_copy(rlo, rhi, roff, coff) {
+                    // One copy for every row, then the columns that read
+                    // across a row boundary (padding) zeroed.
+                    row[a..b].copy_from_slice(&plane[src..src + (b - a)]);
+                    zero_wrapped(g, row, rlo, rhi, clo, chi);
+                    continue;
+                }
                 for oh in rlo..rhi {
                     let r = (oh * g.stride[0]) as isize + roff;
                     let line = &plane[r as usize * g.w..][..g.w];
@@ -120,9 +175,11 @@ fn im2col<F: Float>(g: &ConvGeom, x: &[F], cols: &mut [F]) {
     }
 }
 
-/// Adds every entry of `cols` (`[K, P]`) to the input position it was read
-/// from, in `dx` (`[C/groups, H, W]`, not cleared here).
-fn col2im<F: Float>(g: &ConvGeom, cols: &[F], dx: &mut [F]) {
+/// Adds every entry of `cols` (`[K, P]`, row `r` starting at `r · ld`) to
+/// the input position it was read from, in `dx` (`[C/groups, H, W]`, not
+/// cleared here). `cols` is scratch: entries that map to padding may be
+/// zeroed.
+fn col2im<F: Float>(g: &ConvGeom, cols: &mut [F], dx: &mut [F], ld: usize) {
     let (p, hw, sw) = (g.p(), g.h * g.w, g.stride[1]);
     for ch in 0..g.cg() {
         let plane = &mut dx[ch * hw..(ch + 1) * hw];
@@ -130,7 +187,16 @@ fn col2im<F: Float>(g: &ConvGeom, cols: &[F], dx: &mut [F]) {
             let (rlo, rhi, roff) = g.span(0, i, g.h, g.ho);
             for j in 0..g.kw {
                 let (clo, chi, coff) = g.span(1, j, g.w, g.wo);
-                let row = &cols[((ch * g.kh + i) * g.kw + j) * p..][..p];
+                let row = &mut cols[((ch * g.kh + i) * g.kw + j) * ld..][..p];
+                if let Some((a, b, src)) = g.shifted_copy(rlo, rhi, roff, coff) {
+                    // The entries of padding positions zeroed (`cols` is
+                    // scratch), then one sum over every row.
+                    zero_wrapped(g, row, rlo, rhi, clo, chi);
+                    for (d, &v) in plane[src..src + (b - a)].iter_mut().zip(&row[a..b]) {
+                        *d += v;
+                    }
+                    continue;
+                }
                 for oh in rlo..rhi {
                     let r = (oh * g.stride[0]) as isize + roff;
                     if clo == chi {
@@ -139,8 +205,15 @@ fn col2im<F: Float>(g: &ConvGeom, cols: &[F], dx: &mut [F]) {
                     let line = &mut plane[r as usize * g.w..][..g.w];
                     let first = ((clo * sw) as isize + coff) as usize;
                     let values = &row[oh * g.wo + clo..oh * g.wo + chi];
-                    for (k, &v) in values.iter().enumerate() {
-                        line[first + k * sw] += v;
+                    if sw == 1 {
+                        let dst = &mut line[first..first + values.len()];
+                        for (d, &v) in dst.iter_mut().zip(values) {
+                            *d += v;
+                        }
+                    } else {
+                        for (k, &v) in values.iter().enumerate() {
+                            line[first + k * sw] += v;
+                        }
                     }
                 }
             }
@@ -170,9 +243,148 @@ fn gemm<F: Float>(
     matmul(a, b, c, dims);
 }
 
+/// The column matrices of several images side by side (`[K, B·P]`) take
+/// at most this many elements (or one image's, if larger): small images
+/// then make one product per chunk of images instead of one per image,
+/// which at 8×8 is mostly call and packing overhead.
+const BATCH_COLS: usize = 1 << 18;
+
+/// Batched products of at most this many multiply-adds run on
+/// [`super::conv_product`] (no packing, no allocation); larger ones on the
+/// tuned GEMM, which is faster there (measured on the digits CNN's
+/// 8×9×2048 and LeNet-5's products) even though it allocates its packing
+/// buffers per call.
+const SMALL_PRODUCT: usize = 1 << 16;
+
+/// Whether the convolution runs batched: one group and a kernel that needs
+/// im2col. Returns the images per chunk.
+fn batched(g: &ConvGeom) -> Option<usize> {
+    (g.groups == 1 && !g.pointwise() && g.n > 1)
+        .then(|| (BATCH_COLS / (g.k() * g.p()).max(1)).clamp(1, g.n))
+}
+
+/// `dst[o, i, :] = src[i, o, :]` for `src [B, O, P]` (images `start..` of
+/// a `[N, O, P]` tensor, `B = dst.len() / (O·P)`) into `dst [O, B·P]`.
+fn images_to_rows<F: Float>(g: &ConvGeom, src: &[F], dst: &mut [F], b: usize) {
+    let (o, p) = (g.o, g.p());
+    for i in 0..b {
+        for c in 0..o {
+            dst[(c * b + i) * p..][..p].copy_from_slice(&src[(i * o + c) * p..][..p]);
+        }
+    }
+}
+
+/// [`conv2d`] with one group: for each chunk of `b` images, `cols
+/// [K, b·P]` (image `i` in columns `i·P..(i+1)·P`), one product
+/// `W [O, K] · cols` into `[O, b·P]`, then copied to `[b, O, P]`.
+fn conv2d_batched<F: Float>(g: &ConvGeom, b: usize, x: &[F], w: &[F], y: &mut [F]) {
+    let (k, p, o) = (g.k(), g.p(), g.o);
+    let x_img = g.c * g.h * g.w;
+    with_scratch((k + o) * b * p, |scratch: &mut [F]| {
+        let (cols, rows) = scratch.split_at_mut(k * b * p);
+        for start in (0..g.n).step_by(b) {
+            let nb = b.min(g.n - start);
+            let ld = nb * p;
+            for i in 0..nb {
+                im2col(
+                    g,
+                    &x[(start + i) * x_img..][..x_img],
+                    &mut cols[i * p..],
+                    ld,
+                );
+            }
+            let rows = &mut rows[..o * ld];
+            if o * k * ld <= SMALL_PRODUCT {
+                product_nn(w, (k, 1), &cols[..k * ld], rows, (o, k, ld));
+            } else {
+                gemm(w, &cols[..k * ld], rows, (o, k, ld), false, false);
+            }
+            let out = &mut y[start * o * p..(start + nb) * o * p];
+            for i in 0..nb {
+                for c in 0..o {
+                    out[(i * o + c) * p..][..p].copy_from_slice(&rows[c * ld + i * p..][..p]);
+                }
+            }
+        }
+    });
+}
+
+/// [`conv2d_input_grad`] with one group, by chunks of `b` images: `g`
+/// gathered to `[O, b·P]`, `cols [K, b·P] = Wᵀ · g`, col2im per image.
+fn conv2d_input_grad_batched<F: Float>(g: &ConvGeom, b: usize, gy: &[F], w: &[F], dx: &mut [F]) {
+    let (k, p, o) = (g.k(), g.p(), g.o);
+    let x_img = g.c * g.h * g.w;
+    dx.fill(F::zero());
+    with_scratch((k + o) * b * p, |scratch: &mut [F]| {
+        let (cols, rows) = scratch.split_at_mut(k * b * p);
+        for start in (0..g.n).step_by(b) {
+            let nb = b.min(g.n - start);
+            let ld = nb * p;
+            let rows = &mut rows[..o * ld];
+            images_to_rows(g, &gy[start * o * p..(start + nb) * o * p], rows, nb);
+            if o * k * ld <= SMALL_PRODUCT {
+                product_nn(w, (1, k), rows, &mut cols[..k * ld], (k, o, ld));
+            } else {
+                gemm(w, rows, &mut cols[..k * ld], (k, o, ld), true, false);
+            }
+            for i in 0..nb {
+                col2im(
+                    g,
+                    &mut cols[i * p..],
+                    &mut dx[(start + i) * x_img..][..x_img],
+                    ld,
+                );
+            }
+        }
+    });
+}
+
+/// [`conv2d_weight_grad`] with one group, by chunks of `b` images:
+/// `∂W += g [O, b·P] · colsᵀ [b·P, K]`.
+fn conv2d_weight_grad_batched<F: Float>(g: &ConvGeom, b: usize, x: &[F], gy: &[F], dw: &mut [F]) {
+    let (k, p, o) = (g.k(), g.p(), g.o);
+    let x_img = g.c * g.h * g.w;
+    with_scratch((k + o) * b * p + o * k, |scratch: &mut [F]| {
+        let (cols, rest) = scratch.split_at_mut(k * b * p);
+        let (rows, block) = rest.split_at_mut(o * b * p);
+        for start in (0..g.n).step_by(b) {
+            let nb = b.min(g.n - start);
+            let ld = nb * p;
+            for i in 0..nb {
+                im2col(
+                    g,
+                    &x[(start + i) * x_img..][..x_img],
+                    &mut cols[i * p..],
+                    ld,
+                );
+            }
+            let rows = &mut rows[..o * ld];
+            images_to_rows(g, &gy[start * o * p..(start + nb) * o * p], rows, nb);
+            let product = |c: &mut [F]| {
+                if o * k * ld <= SMALL_PRODUCT {
+                    product_nt(rows, &cols[..k * ld], c, (o, ld, k));
+                } else {
+                    gemm(rows, &cols[..k * ld], c, (o, ld, k), false, true);
+                }
+            };
+            if start == 0 {
+                product(dw);
+            } else {
+                product(block);
+                for (a, &v) in dw.iter_mut().zip(block.iter()) {
+                    *a += v;
+                }
+            }
+        }
+    });
+}
+
 /// `y = conv2d(x, w)`: `x [N, C, H, W]`, `w [O, C/groups, kh, kw]`,
 /// `y [N, O, Ho, Wo]`.
 pub fn conv2d<F: Float>(g: &ConvGeom, x: &[F], w: &[F], y: &mut [F]) {
+    if let Some(b) = batched(g) {
+        return conv2d_batched(g, b, x, w, y);
+    }
     let (k, p, cg, og) = (g.k(), g.p(), g.cg(), g.og());
     let (x_img, x_grp, y_img, y_grp) = (g.c * g.h * g.w, cg * g.h * g.w, g.o * p, og * p);
     let pointwise = g.pointwise();
@@ -183,7 +395,7 @@ pub fn conv2d<F: Float>(g: &ConvGeom, x: &[F], w: &[F], y: &mut [F]) {
                 let cols: &[F] = if pointwise {
                     xg
                 } else {
-                    im2col(g, xg, cols);
+                    im2col(g, xg, cols, p);
                     cols
                 };
                 let wg = &w[grp * og * k..(grp + 1) * og * k];
@@ -197,6 +409,9 @@ pub fn conv2d<F: Float>(g: &ConvGeom, x: &[F], w: &[F], y: &mut [F]) {
 /// `dx = conv2d_input_grad(gy, w)`: the adjoint of `conv2d` in `x`,
 /// `gy [N, O, Ho, Wo]` → `dx [N, C, H, W]`.
 pub fn conv2d_input_grad<F: Float>(g: &ConvGeom, gy: &[F], w: &[F], dx: &mut [F]) {
+    if let Some(b) = batched(g) {
+        return conv2d_input_grad_batched(g, b, gy, w, dx);
+    }
     let (k, p, cg, og) = (g.k(), g.p(), g.cg(), g.og());
     let (x_img, x_grp, y_img, y_grp) = (g.c * g.h * g.w, cg * g.h * g.w, g.o * p, og * p);
     let pointwise = g.pointwise();
@@ -215,7 +430,7 @@ pub fn conv2d_input_grad<F: Float>(g: &ConvGeom, gy: &[F], w: &[F], dx: &mut [F]
                     gemm(wg, gg, dxg, (k, og, p), true, false);
                 } else {
                     gemm(wg, gg, cols, (k, og, p), true, false);
-                    col2im(g, cols, dxg);
+                    col2im(g, cols, dxg, p);
                 }
             }
         }
@@ -225,6 +440,9 @@ pub fn conv2d_input_grad<F: Float>(g: &ConvGeom, gy: &[F], w: &[F], dx: &mut [F]
 /// `dw = conv2d_weight_grad(x, gy)`: the adjoint of `conv2d` in `w`,
 /// `x [N, C, H, W]`, `gy [N, O, Ho, Wo]` → `dw [O, C/groups, kh, kw]`.
 pub fn conv2d_weight_grad<F: Float>(g: &ConvGeom, x: &[F], gy: &[F], dw: &mut [F]) {
+    if let Some(b) = batched(g) {
+        return conv2d_weight_grad_batched(g, b, x, gy, dw);
+    }
     let (k, p, cg, og) = (g.k(), g.p(), g.cg(), g.og());
     let (x_img, x_grp, y_img, y_grp) = (g.c * g.h * g.w, cg * g.h * g.w, g.o * p, og * p);
     dw.fill(F::zero());
@@ -239,7 +457,7 @@ pub fn conv2d_weight_grad<F: Float>(g: &ConvGeom, x: &[F], gy: &[F], dw: &mut [F
                 let cols: &[F] = if pointwise {
                     xg
                 } else {
-                    im2col(g, xg, cols);
+                    im2col(g, xg, cols, p);
                     cols
                 };
                 let gg = &gy[img * y_img + grp * y_grp..][..y_grp];
@@ -357,6 +575,12 @@ mod tests {
             (2, 2, 5, 5, 2, 1, 1, [1, 1], [0, 0], [1, 1], 2),
             (1, 3, 6, 7, 3, 3, 3, [3, 2], [1, 2], [1, 1], 3),
             (1, 2, 40, 30, 8, 3, 3, [1, 1], [1, 1], [1, 1], 1),
+            (3, 2, 6, 5, 4, 3, 3, [1, 1], [1, 1], [1, 1], 1),
+            (2, 1, 6, 7, 3, 5, 5, [1, 1], [2, 2], [1, 1], 1),
+            // Batched products above SMALL_PRODUCT: on the GEMM.
+            (2, 4, 12, 12, 16, 3, 3, [1, 1], [1, 1], [1, 1], 1),
+            (2, 2, 2, 3, 2, 5, 5, [1, 1], [2, 2], [1, 1], 1),
+            (3, 3, 7, 7, 2, 2, 3, [2, 2], [0, 1], [1, 1], 1),
             // Taps wholly in the padding: a 1×1 kernel with padding 2, and
             // a dilated 3×3 kernel whose outer taps never reach a 2×2 input.
             (2, 2, 3, 4, 3, 1, 1, [1, 2], [2, 2], [1, 1], 1),
@@ -398,6 +622,23 @@ mod tests {
             let b = dot(&gy, &want);
             assert!((dot(&dx, &x) - b).abs() < 1e-10, "{g:?}");
             assert!((dot(&dw, &wt) - b).abs() < 1e-10, "{g:?}");
+            // The batched path with chunks of every size up to N (the
+            // last chunk shorter), against the per-image results.
+            if groups == 1 && !g.pointwise() {
+                for chunk in 1..=n {
+                    let mut yb = vec![f64::NAN; gy.len()];
+                    conv2d_batched(&g, chunk, &x, &wt, &mut yb);
+                    let mut dxb = vec![f64::NAN; x.len()];
+                    conv2d_input_grad_batched(&g, chunk, &gy, &wt, &mut dxb);
+                    let mut dwb = vec![f64::NAN; wt.len()];
+                    conv2d_weight_grad_batched(&g, chunk, &x, &gy, &mut dwb);
+                    for (u, v) in [(&yb, &want), (&dxb, &dx), (&dwb, &dw)] {
+                        for (a, b) in u.iter().zip(v.iter()) {
+                            assert!((a - b).abs() < 1e-12, "{g:?} chunk {chunk}: {a} vs {b}");
+                        }
+                    }
+                }
+            }
         }
     }
 }

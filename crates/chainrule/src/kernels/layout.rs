@@ -97,10 +97,96 @@ pub fn broadcast<F: Float>(x: &[F], from: Shape, to: Shape, out: &mut [F]) {
             .chunks_exact_mut(n)
             .zip(x)
             .for_each(|(row, &v)| row.fill(v)),
+        _ if out.is_empty() => {}
         _ => {
-            let strides = from.broadcast_strides(to);
-            for_each_strided(to, &strides, |i, off| out[i] = x[off]);
+            let (runs, count) = runs(from, to);
+            broadcast_runs(&runs[..count], x, out);
         }
+    }
+}
+
+/// `to`'s dimensions (those above 1) merged into runs of neighbours that
+/// are alike: `(length, kept)`, kept where `from` has the same size there,
+/// broadcast where `from` has 1 or no dimension. Memory order, outermost
+/// first; the number of runs is returned with them.
+fn runs(from: Shape, to: Shape) -> ([(usize, bool); MAX_RANK], usize) {
+    let (f, t) = (from.dims(), to.dims());
+    let lead = t.len() - f.len();
+    let mut out = [(1usize, false); MAX_RANK];
+    let mut count = 0;
+    for (d, &len) in t.iter().enumerate() {
+        if len == 1 {
+            continue;
+        }
+        let kept = d >= lead && f[d - lead] == len;
+        if count > 0 && out[count - 1].1 == kept {
+            out[count - 1].0 *= len;
+        } else {
+            out[count] = (len, kept);
+            count += 1;
+        }
+    }
+    (out, count)
+}
+
+/// [`broadcast`] over the runs of [`runs`]: whole rows copied or filled
+/// at the innermost run. Writes every element of `out` in row-major order,
+/// as the general strided walk does.
+fn broadcast_runs<F: Float>(runs: &[(usize, bool)], x: &[F], out: &mut [F]) {
+    let Some((&(len, kept), rest)) = runs.split_first() else {
+        out.copy_from_slice(&x[..out.len()]);
+        return;
+    };
+    if rest.is_empty() {
+        if kept {
+            out.copy_from_slice(&x[..len]);
+        } else {
+            out.fill(x[0]);
+        }
+        return;
+    }
+    let out_inner = out.len() / len;
+    let x_inner = if kept { x.len() / len } else { x.len() };
+    for (i, dst) in out.chunks_exact_mut(out_inner).enumerate() {
+        let src = if kept {
+            &x[i * x_inner..(i + 1) * x_inner]
+        } else {
+            x
+        };
+        broadcast_runs(rest, src, dst);
+    }
+}
+
+/// The adjoint of [`broadcast_runs`]: `out` (cleared by the caller) gets
+/// each element of `x` added, row by row in `x`'s row-major order; a row
+/// summed into one element is summed in lanes first (see
+/// [`super::reduce::sum_lanes`]).
+fn sum_runs<F: Float>(runs: &[(usize, bool)], x: &[F], out: &mut [F]) {
+    let Some((&(len, kept), rest)) = runs.split_first() else {
+        for (o, &v) in out.iter_mut().zip(x) {
+            *o += v;
+        }
+        return;
+    };
+    if rest.is_empty() {
+        if kept {
+            for (o, &v) in out.iter_mut().zip(&x[..len]) {
+                *o += v;
+            }
+        } else {
+            out[0] += super::reduce::sum_lanes(&x[..len]);
+        }
+        return;
+    }
+    let x_inner = x.len() / len;
+    let out_inner = if kept { out.len() / len } else { out.len() };
+    for (i, src) in x.chunks_exact(x_inner).enumerate() {
+        let dst = if kept {
+            &mut out[i * out_inner..(i + 1) * out_inner]
+        } else {
+            &mut *out
+        };
+        sum_runs(rest, src, dst);
     }
 }
 
@@ -122,9 +208,10 @@ pub fn sum_to<F: Float>(x: &[F], from: Shape, to: Shape, out: &mut [F]) {
             .iter_mut()
             .zip(x.chunks_exact(n))
             .for_each(|(o, row)| *o = row.iter().copied().sum()),
+        _ if x.is_empty() => {}
         _ => {
-            let strides = to.broadcast_strides(from);
-            for_each_strided(from, &strides, |i, off| out[off] += x[i]);
+            let (runs, count) = runs(to, from);
+            sum_runs(&runs[..count], x, out);
         }
     }
 }
@@ -222,7 +309,12 @@ mod tests {
     fn fast_patterns_agree_with_the_general_walk() {
         // Every pair below goes through a fast path; the general strided
         // walk (the reference) must give the same numbers.
-        let cases: [(&[usize], &[usize]); 6] = [
+        let cases: [(&[usize], &[usize]); 11] = [
+            (&[1, 3, 1], &[2, 3, 5]),
+            (&[1, 3, 1, 1], &[2, 3, 4, 5]),
+            (&[3, 1, 2], &[2, 3, 4, 2]),
+            (&[2, 1, 1, 3], &[2, 1, 4, 3]),
+            (&[1, 1, 4], &[3, 2, 4]),
             (&[3], &[4, 3]),
             (&[1, 3], &[2, 4, 3]),
             (&[4, 1], &[4, 3]),

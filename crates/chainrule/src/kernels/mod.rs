@@ -3,6 +3,7 @@
 //! entry, since buffers are recycled).
 
 pub mod conv;
+mod conv_product;
 pub mod elementwise;
 pub mod layout;
 pub mod matmul;

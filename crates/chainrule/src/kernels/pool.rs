@@ -51,7 +51,7 @@ impl PoolGeom {
             for c in cols.clone() {
                 let v = plane[r * self.w + c];
                 // Strictly greater: ties keep the first; a NaN wins and stays.
-                if v > max || (v.is_nan() && !max.is_nan()) {
+                if beats(v, max) {
                     max = v;
                     best = r * self.w + c;
                 }
@@ -61,9 +61,105 @@ impl PoolGeom {
     }
 }
 
+/// Whether `v` beats the maximum `max` so far in the window order:
+/// strictly greater (ties keep the first), or a NaN over a non-NaN.
+#[inline(always)]
+fn beats<F: Float>(v: F, max: F) -> bool {
+    // `v > max || (v.is_nan() && !max.is_nan())`, rewritten (`v > max` is
+    // false when `max` is NaN). Without short-circuits, so that the
+    // selections below compile to conditional moves or vector blends
+    // (pooled values are unpredictable).
+    ((v > max) | v.is_nan()) & !max.is_nan()
+}
+
+/// For each unpadded 2×2 window of stride 2 (the usual pooling), in
+/// output order, calls `f(output index, window origin, offset)`: the
+/// window's top-left plane index and its first maximum's offset from it
+/// (0, 1, `w` or `w + 1`), the same selection as [`PoolGeom::argmax`].
+#[inline(always)]
+fn each_argmax_2x2<F: Float>(g: &PoolGeom, xp: &[F], mut f: impl FnMut(usize, usize, usize)) {
+    let (w, wo) = (g.w, g.wo);
+    for oh in 0..g.ho {
+        let r0 = 2 * oh * w;
+        let top = &xp[r0..r0 + 2 * wo];
+        let bottom = &xp[r0 + w..r0 + w + 2 * wo];
+        for (ow, (t, b)) in top.chunks_exact(2).zip(bottom.chunks_exact(2)).enumerate() {
+            let (mut best, mut max) = (0, t[0]);
+            let c = beats(t[1], max);
+            best = if c { 1 } else { best };
+            max = if c { t[1] } else { max };
+            let c = beats(b[0], max);
+            best = if c { w } else { best };
+            max = if c { b[0] } else { max };
+            let c = beats(b[1], max);
+            best = if c { w + 1 } else { best };
+            f(oh * wo + ow, r0 + 2 * ow, best);
+        }
+    }
+}
+
+/// One output row of the 2×2 scatter: window `q` covers `top[2q..2q+2]`
+/// and `bottom[2q..2q+2]`; its gradient `g[q]` goes to the selected one
+/// of the four outputs, zeros to the other three. Selections as masks
+/// (no index, no branch), so that the loop vectorizes.
+#[inline(always)]
+fn scatter_row_2x2<F: Float>(g: &[F], top: &[F], bottom: &[F], ot: &mut [F], ob: &mut [F]) {
+    let n = g.len();
+    let (top, bottom) = (&top[..2 * n], &bottom[..2 * n]);
+    let (ot, ob) = (&mut ot[..2 * n], &mut ob[..2 * n]);
+    let z = F::zero();
+    for q in 0..n {
+        let (t0, t1, b0, b1) = (top[2 * q], top[2 * q + 1], bottom[2 * q], bottom[2 * q + 1]);
+        let c1 = beats(t1, t0);
+        let m = if c1 { t1 } else { t0 };
+        let c2 = beats(b0, m);
+        let m = if c2 { b0 } else { m };
+        let c3 = beats(b1, m);
+        let gv = g[q];
+        ot[2 * q] = if !(c1 | c2 | c3) { gv } else { z };
+        ot[2 * q + 1] = if c1 & !(c2 | c3) { gv } else { z };
+        ob[2 * q] = if c2 & !c3 { gv } else { z };
+        ob[2 * q + 1] = if c3 { gv } else { z };
+    }
+}
+
+/// Unpadded 2×2 windows of stride 2 (the fast path of the two kernels).
+fn is_2x2(g: &PoolGeom) -> bool {
+    g.kernel == [2, 2] && g.stride == [2, 2] && g.padding == [0, 0]
+}
+
 /// `out[o] = h[argmax of x's window o]` (max pooling is `gather(x, x)`).
 pub fn max_pool_gather<F: Float>(g: &PoolGeom, x: &[F], h: &[F], out: &mut [F]) {
     let (hw, ohw) = (g.h * g.w, g.ho * g.wo);
+    if is_2x2(g) && std::ptr::eq(x, h) {
+        // Max pooling itself: the selected element's value is the maximum
+        // (the first NaN where there is one), no index needed.
+        for p in 0..g.planes {
+            let xp = &x[p * hw..(p + 1) * hw];
+            let op = &mut out[p * ohw..(p + 1) * ohw];
+            for (oh, orow) in op.chunks_exact_mut(g.wo).enumerate() {
+                let r0 = 2 * oh * g.w;
+                let top = xp[r0..r0 + 2 * g.wo].chunks_exact(2);
+                let bottom = xp[r0 + g.w..r0 + g.w + 2 * g.wo].chunks_exact(2);
+                for (o, (t, b)) in orow.iter_mut().zip(top.zip(bottom)) {
+                    let mut m = t[0];
+                    m = if beats(t[1], m) { t[1] } else { m };
+                    m = if beats(b[0], m) { b[0] } else { m };
+                    m = if beats(b[1], m) { b[1] } else { m };
+                    *o = m;
+                }
+            }
+        }
+        return;
+    }
+    if is_2x2(g) {
+        for p in 0..g.planes {
+            let (xp, hp) = (&x[p * hw..(p + 1) * hw], &h[p * hw..(p + 1) * hw]);
+            let op = &mut out[p * ohw..(p + 1) * ohw];
+            each_argmax_2x2(g, xp, |o, r, i| op[o] = hp[r + i]);
+        }
+        return;
+    }
     for p in 0..g.planes {
         let (xp, hp) = (&x[p * hw..(p + 1) * hw], &h[p * hw..(p + 1) * hw]);
         let op = &mut out[p * ohw..(p + 1) * ohw];
@@ -79,6 +175,27 @@ pub fn max_pool_gather<F: Float>(g: &PoolGeom, x: &[F], h: &[F], out: &mut [F]) 
 /// `o` of `x` (overlapping windows add).
 pub fn max_pool_scatter<F: Float>(g: &PoolGeom, x: &[F], gy: &[F], out: &mut [F]) {
     let (hw, ohw) = (g.h * g.w, g.ho * g.wo);
+    if is_2x2(g) {
+        // Disjoint windows, each written whole (its gradient at the
+        // selection, zeros elsewhere): only an odd last row or column lies
+        // outside every window, and only then is `out` cleared first.
+        if g.h % 2 == 1 || g.w % 2 == 1 {
+            out.fill(F::zero());
+        }
+        for p in 0..g.planes {
+            let xp = &x[p * hw..(p + 1) * hw];
+            let gp = &gy[p * ohw..(p + 1) * ohw];
+            let op = &mut out[p * hw..(p + 1) * hw];
+            for (oh, grow) in gp.chunks_exact(g.wo).enumerate() {
+                let r0 = 2 * oh * g.w;
+                let top = &xp[r0..r0 + 2 * g.wo];
+                let bottom = &xp[r0 + g.w..r0 + g.w + 2 * g.wo];
+                let (otop, obottom) = op[r0..r0 + 2 * g.w].split_at_mut(g.w);
+                scatter_row_2x2(grow, top, bottom, otop, obottom);
+            }
+        }
+        return;
+    }
     out.fill(F::zero());
     for p in 0..g.planes {
         let xp = &x[p * hw..(p + 1) * hw];
@@ -134,5 +251,64 @@ pub fn avg_pool_adjoint<F: Float>(g: &PoolGeom, gy: &[F], out: &mut [F]) {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_2x2_path_selects_as_the_general_window() {
+        // Ties, a NaN; odd sizes (the last row and column unused) and even.
+        for (h, w) in [(5, 7), (4, 6)] {
+            check_2x2(h, w);
+        }
+    }
+
+    fn check_2x2(h: usize, w: usize) {
+        let g = PoolGeom {
+            planes: 2,
+            h,
+            w,
+            ho: 2,
+            wo: 3,
+            kernel: [2, 2],
+            stride: [2, 2],
+            padding: [0, 0],
+        };
+        let x: Vec<f64> = (0..2 * h * w)
+            .map(|i| match i % 11 {
+                3 => f64::NAN,
+                k => (k % 4) as f64,
+            })
+            .collect();
+        let hv: Vec<f64> = (0..x.len()).map(|i| i as f64).collect();
+        let mut fast = vec![0.0; 12];
+        max_pool_gather(&g, &x, &hv, &mut fast);
+        let mut want = vec![0.0; 12];
+        for p in 0..2 {
+            for oh in 0..2 {
+                for ow in 0..3 {
+                    want[p * 6 + oh * 3 + ow] =
+                        (p * h * w + g.argmax(&x[p * h * w..][..h * w], oh, ow)) as f64;
+                }
+            }
+        }
+        assert_eq!(fast, want);
+        // Max pooling itself (`gather(x, x)`): the selected values.
+        let mut vals = vec![0.0; 12];
+        max_pool_gather(&g, &x, &x, &mut vals);
+        for (v, &i) in vals.iter().zip(&fast) {
+            assert_eq!(v.to_bits(), x[i as usize].to_bits());
+        }
+        let gy: Vec<f64> = (1..=12).map(f64::from).collect();
+        let mut sc = vec![7.0; x.len()];
+        max_pool_scatter(&g, &x, &gy, &mut sc);
+        let mut want = vec![0.0; x.len()];
+        for (o, &i) in fast.iter().enumerate() {
+            want[i as usize] += gy[o];
+        }
+        assert_eq!(sc, want);
     }
 }

@@ -10,6 +10,13 @@ pub fn sum_axis<F: Float>(x: &[F], shape: Shape, axis: usize, out: &mut [F]) {
         out.fill(F::zero());
         return;
     }
+    if inner == 1 {
+        // One sum per row.
+        for (o, row) in out.iter_mut().zip(x.chunks_exact(size)) {
+            *o = sum_lanes(row);
+        }
+        return;
+    }
     for o in 0..outer {
         let dst = &mut out[o * inner..(o + 1) * inner];
         dst.copy_from_slice(&x[o * size * inner..(o * size + 1) * inner]);
@@ -18,6 +25,40 @@ pub fn sum_axis<F: Float>(x: &[F], shape: Shape, axis: usize, out: &mut [F]) {
             super::elementwise::add_assign(dst, src);
         }
     }
+}
+
+/// `Σ x`, summed in 8 interleaved lanes (element `i` into lane `i mod 8`,
+/// in order), then the lanes pairwise: a contiguous row summed without
+/// the latency chain of one accumulator (rounding differs from the
+/// sequential sum only as any summation order does).
+pub fn sum_lanes<F: Float>(x: &[F]) -> F {
+    const LANES: usize = 8;
+    if x.len() < 2 * LANES {
+        let mut acc = F::zero();
+        for &v in x {
+            acc += v;
+        }
+        return acc;
+    }
+    let mut acc = [F::zero(); LANES];
+    let chunks = x.chunks_exact(LANES);
+    let tail = chunks.remainder();
+    for c in chunks {
+        for q in 0..LANES {
+            acc[q] += c[q];
+        }
+    }
+    for (q, &v) in tail.iter().enumerate() {
+        acc[q] += v;
+    }
+    let mut width = LANES;
+    while width > 1 {
+        width /= 2;
+        for q in 0..width {
+            acc[q] += acc[q + width];
+        }
+    }
+    acc[0]
 }
 
 /// `out[o, i] = max_j x[o, j, i]` along `axis` (NaN propagates).
