@@ -20,7 +20,7 @@
 //! | `conv2d(out, k)` | `k` or `kh x kw` as `k=3` / `kh=3,kw=5`; `stride=1`, `pad=0` (`padding`), `dilation=1`, `groups=1`, `bias=true` | `nn.Conv2d(in, out, k, …)` |
 //! | `maxpool2d(k)` | `stride=k`, `pad=0` | `nn.MaxPool2d(k, stride, pad)` |
 //! | `avgpool2d(k)` | `stride=k`, `pad=0` | `nn.AvgPool2d(k, stride, pad)` (count_include_pad) |
-//! | `globalavgpool2d` | — | `nn.AdaptiveAvgPool2d(1)` + flatten |
+//! | `globalavgpool2d` | — | one module, `x.mean((2, 3))` (one position, so later names do not shift) |
 //! | `flatten` | — | `nn.Flatten()` |
 //! | `batchnorm1d`, `batchnorm2d` | `eps=1e-5`, `momentum=0.1`, `affine=true` | `nn.BatchNorm1d/2d(C)` |
 //! | `layernorm` | `axes=1` (trailing dimensions normalized), `eps=1e-5`, `affine=true` | `nn.LayerNorm(shape[-axes:])` |
@@ -57,6 +57,7 @@ pub use parse::{parse, LAYER_NAMES};
 pub use shape::{infer, output_shape, total_params, LayerShape, ShapeError};
 
 use crate::activation::Activation;
+use chainrule::{Conv2dParams, Pool2dParams};
 
 /// How deep `residual(…)` blocks may nest (so that parsing, shape inference
 /// and the forward pass recurse a bounded number of times).
@@ -200,6 +201,18 @@ impl LayerKind {
                 positive("stride", &c.stride)?;
                 positive("dilation", &c.dilation)?;
                 positive("groups", &[c.groups])?;
+                let step = Conv2dParams::MAX_STEP;
+                if [c.stride, c.padding, c.dilation]
+                    .iter()
+                    .flatten()
+                    .any(|&v| v > step)
+                    || c.groups > Conv2dParams::MAX_GROUPS
+                {
+                    return Err(format!(
+                        "conv2d stride, padding and dilation are limited to {step} and groups to {}",
+                        Conv2dParams::MAX_GROUPS
+                    ));
+                }
                 if c.out_channels % c.groups != 0 {
                     return Err(format!(
                         "conv2d groups={} must divide its {} output channels",
@@ -211,6 +224,16 @@ impl LayerKind {
             LayerKind::MaxPool2d(p) | LayerKind::AvgPool2d(p) => {
                 positive("window", &p.kernel)?;
                 positive("stride", &p.stride)?;
+                let most = Pool2dParams::MAX_VALUE;
+                if [p.kernel, p.stride, p.padding]
+                    .iter()
+                    .flatten()
+                    .any(|&v| v > most)
+                {
+                    return Err(format!(
+                        "{name} window, stride and padding are limited to {most}"
+                    ));
+                }
                 for axis in 0..2 {
                     if p.padding[axis] > p.kernel[axis] / 2 {
                         return Err(format!(

@@ -58,7 +58,24 @@ pub fn total_params(shapes: &[LayerShape]) -> usize {
     shapes.iter().fold(0, |n, s| n.saturating_add(s.params))
 }
 
+/// Most values one example may have at any layer's input or output (2^25:
+/// 128 MiB in f32), checked before anything is allocated, so that a model
+/// file or checkpoint claiming a huge input shape (whose layers may have no
+/// parameters to count, such as a batch norm's buffers sized by its
+/// channels) is an error, not an aborted allocation.
+pub const MAX_VALUES_PER_EXAMPLE: usize = 1 << 25;
+
 fn run(layers: &[LayerSpec], input: &[usize]) -> Result<(Vec<LayerShape>, Vec<usize>), ShapeError> {
+    if let Some(n) = volume(input).filter(|&n| n > MAX_VALUES_PER_EXAMPLE) {
+        return Err(ShapeError {
+            path: Vec::new(),
+            at: 0,
+            message: format!(
+                "the input shape {} holds {n} values per example, over the limit of {MAX_VALUES_PER_EXAMPLE}",
+                dims(input)
+            ),
+        });
+    }
     if input.is_empty() || input.contains(&0) || volume(input).is_none() {
         return Err(ShapeError {
             path: Vec::new(),
@@ -133,10 +150,19 @@ impl Walk {
             } else {
                 let (output, params) =
                     step(&layer.kind, &shape, &from).map_err(|e| fail(format!("{label} {e}")))?;
-                if volume(&output).is_none() {
-                    return Err(fail(format!(
-                        "{label} gives more values than can be counted"
-                    )));
+                match volume(&output) {
+                    None => {
+                        return Err(fail(format!(
+                            "{label} gives more values than can be counted"
+                        )))
+                    }
+                    Some(n) if n > MAX_VALUES_PER_EXAMPLE => {
+                        return Err(fail(format!(
+                            "{label} gives {} = {n} values per example, over the limit of {MAX_VALUES_PER_EXAMPLE}",
+                            dims(&output)
+                        )))
+                    }
+                    Some(_) => {}
                 }
                 self.total = match self.total.checked_add(params) {
                     Some(t) if t <= MAX_PARAMETERS => t,
@@ -239,8 +265,12 @@ fn step(kind: &LayerKind, input: &[usize], from: &str) -> Result<(Vec<usize>, us
             let mut out = [0; 2];
             for axis in 0..2 {
                 let size = [h, w][axis];
-                // pad ≤ k/2 (checked), so this cannot overflow.
-                let padded = size + 2 * p.padding[axis];
+                let Some(padded) = p.padding[axis]
+                    .checked_mul(2)
+                    .and_then(|p| p.checked_add(size))
+                else {
+                    return Err(too_small("window", p.kernel, [1, 1], p.padding, &got()));
+                };
                 if p.kernel[axis] > padded {
                     return Err(too_small("window", p.kernel, [1, 1], p.padding, &got()));
                 }

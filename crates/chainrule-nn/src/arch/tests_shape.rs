@@ -191,9 +191,11 @@ fn parameter_count_is_capped_and_overflow_checked() {
     );
     let e = shape_err("flatten", &[usize::MAX / 2, 2, 2]);
     assert!(e.starts_with("the input shape"), "{e}");
-    assert!(
-        shape_err("conv2d(1,3,dilation=99999999999999999)", &[1, 3, 3]).contains("does not fit")
-    );
+    assert!(parse("conv2d(1,3,dilation=99999999999999999)")
+        .unwrap_err()
+        .to_string()
+        .contains("limited to 255"));
+    assert!(shape_err("conv2d(1,3,dilation=200)", &[1, 3, 3]).contains("does not fit"));
     assert!(shape_err("relu", &[]).starts_with("the input shape []"));
     assert!(shape_err("relu", &[3, 0]).starts_with("the input shape [3, 0]"));
 }
@@ -258,4 +260,41 @@ fn layers_built_in_code_are_checked_before_any_division() {
         .unwrap_err()
         .to_string()
         .ends_with("nested more than 64 deep"));
+}
+
+#[test]
+fn limits_are_checked_before_anything_is_allocated() {
+    // A model file may claim any input shape: a batch norm has no
+    // parameters to count, but its buffers are sized by its channels.
+    let huge = infer(&parse("batchnorm1d(affine=false)").unwrap(), &[1 << 40]).unwrap_err();
+    assert_eq!(
+        huge.to_string(),
+        "the input shape 1099511627776 holds 1099511627776 values per example, over the limit of 33554432"
+    );
+    // 64 channels of 1024×1024 = 2^26 values per example.
+    assert_eq!(
+        shape_err("conv2d(64,3,pad=1)", &[3, 1024, 1024]),
+        "layer 1 conv2d(64,3,pad=1) (character 0) gives 64×1024×1024 = 67108864 values per example, over the limit of 33554432"
+    );
+    // The engine packs conv steps into bytes and pooling into 16 bits:
+    // refused when the layer is read, naming it, not at the first step.
+    let e = parse("conv2d(4,3,stride=256),flatten,linear(10)").unwrap_err();
+    assert_eq!(
+        e.message(),
+        "conv2d stride, padding and dilation are limited to 255 and groups to 65535"
+    );
+    let e = parse("maxpool2d(70000)").unwrap_err();
+    assert_eq!(
+        e.message(),
+        "maxpool2d window, stride and padding are limited to 65535"
+    );
+    // Built in code (or read from a file), the same check names the layer.
+    let mut conv = parse("conv2d(4,3)").unwrap();
+    if let LayerKind::Conv2d(c) = &mut conv[0].kind {
+        c.stride = [256, 1];
+    }
+    assert_eq!(
+        infer(&conv, &[1, 28, 28]).unwrap_err().to_string(),
+        "layer 1 conv2d(4,3,sh=256,sw=1) (character 0): conv2d stride, padding and dilation are limited to 255 and groups to 65535"
+    );
 }

@@ -38,6 +38,14 @@ pub struct Conv2dParams {
     pub groups: usize,
 }
 
+impl Conv2dParams {
+    /// The largest stride, padding and dilation a recorded convolution
+    /// takes (they are packed into bytes, see [`Conv2dArgs`]).
+    pub const MAX_STEP: usize = u8::MAX as usize;
+    /// The largest number of groups a recorded convolution takes.
+    pub const MAX_GROUPS: usize = u16::MAX as usize;
+}
+
 impl Default for Conv2dParams {
     /// Stride 1, padding 0, dilation 1, one group.
     fn default() -> Self {

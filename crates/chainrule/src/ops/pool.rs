@@ -31,6 +31,12 @@ pub struct Pool2dParams {
     pub padding: [usize; 2],
 }
 
+impl Pool2dParams {
+    /// The largest kernel, stride and padding a recorded pooling takes
+    /// (they are packed into 16 bits, see [`Pool2dArgs`]).
+    pub const MAX_VALUE: usize = u16::MAX as usize;
+}
+
 /// [`Pool2dParams`] packed into 12 bytes, as an [`Op`] stores them (each
 /// value up to 65,535; larger ones are refused when the pooling is
 /// recorded).
