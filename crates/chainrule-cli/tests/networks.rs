@@ -149,3 +149,54 @@ fn input_shape_reads_a_csv_as_images() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).contains("on 1×2×2 inputs"), "{}", stdout(&o));
 }
+
+#[test]
+fn a_one_row_batch_through_batchnorm1d_is_refused_before_training() {
+    // iris with 30 % held out: 105 training rows, and 105 = 13·8 + 1.
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let o = chainrule(&[
+        "train",
+        "--data",
+        "iris",
+        "--test-fraction",
+        "0.3",
+        "--batch-size",
+        "8",
+        "--arch",
+        "linear(16),batchnorm1d,relu,linear(3)",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(
+        err.contains(
+            "batch-size: batchnorm1d at position 1 needs more than one value per channel in \
+             training, but the last batch of each epoch holds 1 row (105 training rows in \
+             batches of 8); --batch-size 9 leaves 6 rows in the last batch"
+        ),
+        "{err}"
+    );
+    assert!(
+        !stdout(&o).contains("epoch   1"),
+        "refused before the first epoch"
+    );
+    // 105 = 11·9 + 6: the suggested size trains.
+    let o = chainrule(&[
+        "train",
+        "--data",
+        "iris",
+        "--test-fraction",
+        "0.3",
+        "--batch-size",
+        "9",
+        "--epochs",
+        "1",
+        "--arch",
+        "linear(16),batchnorm1d,relu,linear(3)",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}

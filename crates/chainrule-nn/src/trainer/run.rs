@@ -143,6 +143,7 @@ impl<F: Float> Trainer<F> {
                 format!("{} has no training rows", train.name),
             ));
         }
+        check_batch_norm_batches(model, train.n, config.batch_size)?;
         model.graph.set_detect_anomaly(config.detect_anomaly);
         let epoch = self.epochs_done + 1;
         self.optimizer
@@ -207,4 +208,43 @@ impl<F: Float> Trainer<F> {
         self.epochs_done = epoch;
         Ok(record)
     }
+}
+
+/// Batch norm in training needs more than one value per channel: a batch
+/// of one row through a batch norm that sees one value per channel per
+/// example (`batchnorm1d` on vectors) fails, as in PyTorch. The last batch
+/// of an epoch keeps its remainder rows, so such a run is refused before
+/// its first step, naming the layer and a batch size that works, rather
+/// than stopped in the middle of an epoch.
+fn check_batch_norm_batches<F: Float>(model: &Model<F>, n: usize, batch: usize) -> Result<()> {
+    let Some(size) = [batch.min(n), n % batch].into_iter().find(|&s| s == 1) else {
+        return Ok(());
+    };
+    let row = model.network.summary().iter().find(|r| {
+        r.text.starts_with("batchnorm") && r.output.iter().skip(1).product::<usize>() == 1
+    });
+    let Some(row) = row else { return Ok(()) };
+    let what = if size == batch.min(n) {
+        format!("every batch holds {size} row")
+    } else {
+        format!("the last batch of each epoch holds {size} row ({n} training rows in batches of {batch})")
+    };
+    let better = (batch + 1..=n)
+        .find(|b| n % b != 1)
+        .map_or(String::new(), |b| {
+            format!(
+                "; --batch-size {b} leaves {} rows in the last batch",
+                match n % b {
+                    0 => b,
+                    r => r,
+                }
+            )
+        });
+    Err(Error::config(
+        "batch-size",
+        format!(
+            "{} at position {} needs more than one value per channel in training, but {what}{better}",
+            row.text, row.path
+        ),
+    ))
 }
