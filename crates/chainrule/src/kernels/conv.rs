@@ -18,6 +18,7 @@
 
 use super::conv_product::{product_nn, product_nt};
 use super::matmul::{matmul, MatMulDims};
+use super::scratch;
 use crate::float::Float;
 
 /// The geometry of one convolution, every size already checked.
@@ -472,30 +473,15 @@ pub fn conv2d_weight_grad<F: Float>(g: &ConvGeom, x: &[F], gy: &[F], dw: &mut [F
     });
 }
 
-/// Runs `f` on a scratch buffer of `len` elements owned by this thread,
-/// reused from call to call (it only grows, so a warm step allocates
-/// nothing). Its contents on entry are unspecified.
+thread_local! {
+    /// Im2col's columns, reused from call to call.
+    static COLS: scratch::Buffer = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// `f` on `len` elements of this thread's [`COLS`] buffer (see
+/// [`scratch::with`]).
 fn with_scratch<F: Float, R>(len: usize, f: impl FnOnce(&mut [F]) -> R) -> R {
-    thread_local! {
-        static COLS: std::cell::RefCell<Vec<u64>> = const { std::cell::RefCell::new(Vec::new()) };
-    }
-    const { assert!(std::mem::size_of::<F>() <= 8 && std::mem::align_of::<F>() <= 8) };
-    COLS.with(|cell| match cell.try_borrow_mut() {
-        Ok(mut words) => {
-            let need = (len * std::mem::size_of::<F>()).div_ceil(8);
-            if words.len() < need {
-                words.resize(need, 0);
-            }
-            // SAFETY: the buffer holds at least `len · size_of::<F>()`
-            // bytes, 8-aligned (enough for `F`, checked above), and `F` is
-            // f32 or f64, for which every bit pattern is a valid value.
-            let scratch =
-                unsafe { std::slice::from_raw_parts_mut(words.as_mut_ptr() as *mut F, len) };
-            f(scratch)
-        }
-        // Re-entered (never done: the GEMM has its own scratch).
-        Err(_) => f(&mut vec![F::zero(); len]),
-    })
+    scratch::with(&COLS, len, f)
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 //! leading dimension. Large products go to a tuned GEMM; tiny ones (the
 //! worked example's 2×2) to a plain loop that has no packing overhead.
 
+use super::scratch;
 use crate::float::Float;
 
 /// Products with fewer multiply-adds than this use the plain loop.
@@ -78,30 +79,15 @@ pub fn matmul<F: Float>(a: &[F], b: &[F], out: &mut [F], d: MatMulDims) {
 /// products amortize their packing and keep the flag.
 const TRANSPOSE_BELOW: usize = 1 << 18;
 
-/// Runs `f` on a scratch buffer of `len` elements owned by this thread and
-/// reused from call to call (nothing is allocated once it is big enough).
-/// Its contents on entry are unspecified.
+thread_local! {
+    /// The transposed operand, reused from call to call.
+    static SCRATCH: scratch::Buffer = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// `f` on `len` elements of this thread's [`SCRATCH`] buffer (see
+/// [`scratch::with`]).
 fn with_scratch<F: Float, R>(len: usize, f: impl FnOnce(&mut [F]) -> R) -> R {
-    thread_local! {
-        static SCRATCH: std::cell::RefCell<Vec<u64>> = const { std::cell::RefCell::new(Vec::new()) };
-    }
-    const { assert!(std::mem::size_of::<F>() <= 8 && std::mem::align_of::<F>() <= 8) };
-    SCRATCH.with(|cell| match cell.try_borrow_mut() {
-        Ok(mut words) => {
-            let need = (len * std::mem::size_of::<F>()).div_ceil(8);
-            if words.len() < need {
-                words.resize(need, 0);
-            }
-            // SAFETY: the buffer holds at least `len · size_of::<F>()`
-            // bytes, 8-aligned (enough for `F`, checked above), and `F` is
-            // f32 or f64, for which every bit pattern is a valid value.
-            let scratch =
-                unsafe { std::slice::from_raw_parts_mut(words.as_mut_ptr() as *mut F, len) };
-            f(scratch)
-        }
-        // Re-entered (a kernel inside a kernel; not done today).
-        Err(_) => f(&mut vec![F::zero(); len]),
-    })
+    scratch::with(&SCRATCH, len, f)
 }
 
 /// A pointer that may cross to a worker thread: each worker writes a

@@ -9,6 +9,7 @@ pub mod layout;
 pub mod matmul;
 pub mod pool;
 pub mod reduce;
+mod scratch;
 pub mod softmax;
 pub mod team;
 pub mod threads;
