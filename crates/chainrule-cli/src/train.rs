@@ -61,6 +61,22 @@ pub fn run(args: &Args) -> Result<()> {
         }
     }
     let specs = args.arch.as_deref().map(network::parse_arch).transpose()?;
+    if checkpoint.is_none()
+        && args.input_shape.is_some()
+        && !specs.as_deref().is_some_and(network::specs_are_2d)
+    {
+        // Only image networks read rows with a shape: refused rather than
+        // silently read as vectors.
+        return Err(chainrule_nn::Error::config(
+            "input-shape",
+            format!(
+                "only a network with a 2-D layer (conv2d, maxpool2d, avgpool2d, globalavgpool2d, \
+                 batchnorm2d) reads rows as images; this one reads each row as a vector of {} \
+                 values",
+                data.train.d
+            ),
+        ));
+    }
     let start = match checkpoint {
         Some(ck) => Start::Resume(Box::new(ck)),
         None => Start::Fresh {

@@ -200,3 +200,36 @@ fn a_one_row_batch_through_batchnorm1d_is_refused_before_training() {
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
 }
+
+#[test]
+fn input_shape_is_refused_for_a_network_without_image_layers() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("rows.csv");
+    let mut text = String::new();
+    for i in 0..12 {
+        text.push_str(&format!("{},{},{},{},{}\n", i, i + 1, i % 3, 2 * i, i % 2));
+    }
+    std::fs::write(&csv, text).unwrap();
+    let data = format!("csv:{}", csv.display());
+    let o = chainrule(&[
+        "train",
+        "--data",
+        &data,
+        "--input-shape",
+        "2,2",
+        "--arch",
+        "batchnorm1d,flatten,linear(2)",
+        "--out",
+        dir.path().join("run").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains(
+            "input-shape: only a network with a 2-D layer (conv2d, maxpool2d, avgpool2d, \
+             globalavgpool2d, batchnorm2d) reads rows as images; this one reads each row as a \
+             vector of 4 values"
+        ),
+        "{}",
+        stderr(&o)
+    );
+}
