@@ -177,3 +177,41 @@ fn cnn_with_batch_norm_residual_and_dropout_follows_pytorch() {
 fn every_other_layer_kind_follows_pytorch() {
     follows("B");
 }
+
+#[test]
+fn a_float_batch_counter_is_named_as_the_wrong_dtype_not_missing() {
+    // `{k: v.float() for k, v in state_dict.items()}` stores
+    // num_batches_tracked as F32; PyTorch's own file stores it as I64.
+    let file = model_file::load_with_ints(&fixture("A_init.safetensors")).unwrap();
+    let mut tensors = file.tensors.clone();
+    for t in &file.ints {
+        tensors.push(model_file::NamedTensor {
+            name: t.name.clone(),
+            shape: t.shape.clone(),
+            data: t.data.iter().map(|&v| v as f32).collect(),
+        });
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("float.safetensors");
+    model_file::save_with_ints(&path, &tensors, &[], &Default::default()).unwrap();
+    let record = json_file(&fixture("A.json"));
+    let o = chainrule(&[
+        "train",
+        "--arch",
+        record["arch"].as_str().unwrap(),
+        "--init",
+        path.to_str().unwrap(),
+        "--epochs",
+        "1",
+        "--out",
+        dir.path().join("run").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains(
+            "tensor '1.num_batches_tracked' is stored as a float type, the architecture needs I64"
+        ),
+        "{}",
+        stderr(&o)
+    );
+}

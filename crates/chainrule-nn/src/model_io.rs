@@ -375,12 +375,29 @@ pub fn apply_contents<F: Float>(
             ));
         }
     }
+    // A tensor present under its name but with the other kind of dtype
+    // (an F32 `num_batches_tracked` after `{k: v.float()}`) is named as such.
+    let missing = |name: &str, other_dtype: bool, has: &str| {
+        if other_dtype {
+            let want = if has == "I64" {
+                "a float type (F32 or F64)"
+            } else {
+                "I64"
+            };
+            mismatch(
+                path,
+                format!("tensor '{name}' is stored as {has}, the architecture needs {want}"),
+            )
+        } else {
+            mismatch(path, format!("tensor '{name}' is missing"))
+        }
+    };
     let find = |name: &str| -> Result<&NamedTensor> {
         contents
             .tensors
             .iter()
             .find(|t| t.name == name)
-            .ok_or_else(|| mismatch(path, format!("tensor '{name}' is missing")))
+            .ok_or_else(|| missing(name, contents.ints.iter().any(|t| t.name == name), "I64"))
     };
     let shape_err = |name: &str, got: &[usize], want: String| {
         mismatch(
@@ -421,7 +438,13 @@ pub fn apply_contents<F: Float>(
             .ints
             .iter()
             .find(|t| t.name == *name)
-            .ok_or_else(|| mismatch(path, format!("tensor '{name}' is missing")))?;
+            .ok_or_else(|| {
+                missing(
+                    name,
+                    contents.tensors.iter().any(|t| t.name == *name),
+                    "a float type",
+                )
+            })?;
         match (
             t.data.as_slice(),
             u64::try_from(t.data.first().copied().unwrap_or(-1)),
