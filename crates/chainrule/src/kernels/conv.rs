@@ -286,14 +286,7 @@ fn conv2d_batched<F: Float>(g: &ConvGeom, b: usize, x: &[F], w: &[F], y: &mut [F
         for start in (0..g.n).step_by(b) {
             let nb = b.min(g.n - start);
             let ld = nb * p;
-            for i in 0..nb {
-                im2col(
-                    g,
-                    &x[(start + i) * x_img..][..x_img],
-                    &mut cols[i * p..],
-                    ld,
-                );
-            }
+            chunk_to_cols(g, &x[start * x_img..(start + nb) * x_img], cols, ld);
             let rows = &mut rows[..o * ld];
             if o * k * ld <= SMALL_PRODUCT {
                 product_nn(w, (k, 1), &cols[..k * ld], rows, (o, k, ld));
@@ -308,6 +301,15 @@ fn conv2d_batched<F: Float>(g: &ConvGeom, b: usize, x: &[F], w: &[F], y: &mut [F
             }
         }
     });
+}
+
+/// im2col of the images `x` (`[nb, C, H, W]`) side by side: image `i` in
+/// columns `i·P..(i+1)·P` of `cols` (`[K, ld]`, `ld = nb·P`).
+fn chunk_to_cols<F: Float>(g: &ConvGeom, x: &[F], cols: &mut [F], ld: usize) {
+    let x_img = g.c * g.h * g.w;
+    for (i, image) in x.chunks_exact(x_img).enumerate() {
+        im2col(g, image, &mut cols[i * g.p()..], ld);
+    }
 }
 
 /// [`conv2d_input_grad`] with one group, by chunks of `b` images: `g`
@@ -351,14 +353,7 @@ fn conv2d_weight_grad_batched<F: Float>(g: &ConvGeom, b: usize, x: &[F], gy: &[F
         for start in (0..g.n).step_by(b) {
             let nb = b.min(g.n - start);
             let ld = nb * p;
-            for i in 0..nb {
-                im2col(
-                    g,
-                    &x[(start + i) * x_img..][..x_img],
-                    &mut cols[i * p..],
-                    ld,
-                );
-            }
+            chunk_to_cols(g, &x[start * x_img..(start + nb) * x_img], cols, ld);
             let rows = &mut rows[..o * ld];
             images_to_rows(g, &gy[start * o * p..(start + nb) * o * p], rows, nb);
             let product = |c: &mut [F]| {
