@@ -13,25 +13,13 @@ mod common;
 use chainrule::{Graph, Tensor};
 use chainrule_nn::model_file::{self, NamedTensor};
 use chainrule_nn::trainer::{make_optimizer, OptimizerKind, TrainConfig};
-use common::{chainrule, stderr, stdout};
+use common::{chainrule, floats, json_file, stderr, stdout};
 use serde_json::Value;
 
 fn torch_fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../chainrule-nn/tests/data/torch")
         .join(name)
-}
-
-fn json_file(path: &Path) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
-fn floats(v: &Value) -> Vec<f64> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_f64().unwrap())
-        .collect()
 }
 
 fn run_ok(args: &[&str]) -> (String, String) {

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 mod common;
 
 use chainrule_nn::model_file;
-use common::{chainrule, stderr, stdout};
+use common::{chainrule, floats, json_file, stderr, stdout};
 use serde_json::Value;
 
 const TOLERANCE: f64 = 1e-4;
@@ -27,18 +27,6 @@ fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../chainrule-nn/tests/data/torch_arch")
         .join(name)
-}
-
-fn json_file(path: &Path) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
-fn floats(v: &Value) -> Vec<f64> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_f64().unwrap())
-        .collect()
 }
 
 /// Runs the recorded command with the fixture's initial weights, writing to

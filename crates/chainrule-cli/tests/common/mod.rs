@@ -42,3 +42,17 @@ pub fn train_quietly(data: &str, out: &Path, extra: &[&str]) -> std::path::PathB
     assert!(o.status.success(), "{args:?} failed: {}", stderr(&o));
     out.join("model.safetensors")
 }
+
+/// A JSON file's contents (a fixture or a run's metrics.json).
+pub fn json_file(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// A JSON array of numbers.
+pub fn floats(v: &serde_json::Value) -> Vec<f64> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect()
+}
