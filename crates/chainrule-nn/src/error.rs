@@ -32,10 +32,13 @@ pub enum Error {
     #[error("architecture: {0}")]
     ArchShape(#[from] crate::arch::ShapeError),
     /// A NaN or infinity caught by anomaly mode during training.
-    #[error("training stopped at epoch {epoch}, step {step}: {source}")]
+    #[error("training stopped at epoch {epoch}, step {step}{}: {source}", in_layer(.layer))]
     Anomaly {
         epoch: usize,
         step: usize,
+        /// Where the first non-finite value was born: `layer 4
+        /// batchnorm1d (character 23)`, or `the loss`; `None` if unknown.
+        layer: Option<String>,
         source: chainrule::Error,
     },
     /// A loss or gradient that is not finite during training.
@@ -55,4 +58,8 @@ impl Error {
             detail: detail.into(),
         }
     }
+}
+
+fn in_layer(layer: &Option<String>) -> String {
+    layer.as_ref().map_or(String::new(), |l| format!(", in {l}"))
 }

@@ -142,6 +142,40 @@ pub struct LayerRow {
     pub text: String,
     pub output: Vec<usize>,
     pub params: usize,
+    /// 0-based character position of the layer in the architecture string
+    /// (0 for layers built in code).
+    pub at: usize,
+}
+
+impl LayerRow {
+    /// The layer's number as people count: 1-based, residual bodies joined
+    /// by dots (`3.2` is the second layer of the third layer's body).
+    pub fn number(&self) -> String {
+        layer_number(&self.path)
+    }
+
+    /// `layer 3.2 linear(32) (character 41)`: how errors and reports name
+    /// the layer.
+    pub fn describe(&self) -> String {
+        format!(
+            "layer {} {} (character {})",
+            self.number(),
+            self.text,
+            self.at
+        )
+    }
+}
+
+/// `2.body.0` → `3.1`.
+pub fn layer_number(path: &str) -> String {
+    let number: Vec<String> = path
+        .split(".body.")
+        .map(|i| {
+            i.parse::<usize>()
+                .map_or(i.to_string(), |i| (i + 1).to_string())
+        })
+        .collect();
+    number.join(".")
 }
 
 /// What building needs besides the specs: the graph, initialiser, seed, and
@@ -164,18 +198,11 @@ pub(crate) struct Builder<'a, F: Float> {
 /// inference words its own: `architecture: layer 2.1 conv2d(4,3) (character
 /// 17): …`, layers numbered from 1 and residual bodies joined by dots.
 fn shape_err(spec: &LayerSpec, path: &str, detail: String) -> Error {
-    let number: Vec<String> = path
-        .split(".body.")
-        .map(|i| {
-            i.parse::<usize>()
-                .map_or(i.to_string(), |i| (i + 1).to_string())
-        })
-        .collect();
     Error::config(
         "architecture",
         format!(
             "layer {} {} (character {}): {detail}",
-            number.join("."),
+            layer_number(path),
             super::spec_text(spec),
             spec.at
         ),
@@ -238,6 +265,7 @@ impl<F: Float> Builder<'_, F> {
                 text: super::spec_text(spec),
                 output: out.clone(),
                 params: self.count - params_before,
+                at: spec.at,
             });
             layers.push(layer);
             shape = out;

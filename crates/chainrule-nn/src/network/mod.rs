@@ -35,8 +35,9 @@ mod ops;
 #[cfg(test)]
 mod tests;
 
+pub use forward::LayerVisit;
 pub use layer::{
-    specs_are_2d, BatchNormLayer, BnBuffers, ConvLayer, Layer, LayerNormLayer, LayerRow,
+    layer_number, specs_are_2d, BatchNormLayer, BnBuffers, ConvLayer, Layer, LayerNormLayer, LayerRow,
     LinearLayer,
 };
 
@@ -71,6 +72,9 @@ pub struct Network<F: Float> {
     mode: Mode,
     seed: u64,
     step: u64,
+    /// The graph nodes of each layer (summary order) in the last
+    /// [`Network::forward`].
+    spans: Vec<std::ops::Range<usize>>,
 }
 
 /// The text of one layer in the canonical form of an architecture string.
@@ -159,6 +163,7 @@ impl<F: Float> Network<F> {
             input_shape: input_shape.to_vec(),
             output_shape,
             layers,
+            spans: vec![0..0; rows.len()],
             rows,
             mode: Mode::Train,
             seed: 0,

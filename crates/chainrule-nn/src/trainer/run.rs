@@ -156,9 +156,10 @@ impl<F: Float> Trainer<F> {
             b.fill(train, rows, model.loss, model.network.out_features());
             model.graph.zero_grad();
             let loss = {
-                let at = |source| Error::Anomaly {
+                let at = |model: &Model<F>, source| Error::Anomaly {
                     epoch,
                     step,
+                    layer: anomaly_place(model),
                     source,
                 };
                 let l = Model::training_loss(
@@ -169,12 +170,12 @@ impl<F: Float> Trainer<F> {
                     rows.len(),
                     (config.seed, step as u64),
                 )?;
-                model.graph.check_anomaly().map_err(at)?;
+                model.graph.check_anomaly().map_err(|e| at(model, e))?;
                 let value = l.item()?.as_f64();
                 if !value.is_finite() {
                     return Err(Error::NonFinite { value, epoch, step });
                 }
-                l.backward().map_err(at)?;
+                l.backward().map_err(|e| at(model, e))?;
                 value
             };
             if let Some(max_norm) = config.clip_norm {
@@ -247,4 +248,22 @@ fn check_batch_norm_batches<F: Float>(model: &Model<F>, n: usize, batch: usize) 
             row.text, row.path
         ),
     ))
+}
+
+/// The layer whose forward pass recorded the node where anomaly mode saw
+/// the first non-finite value (in the backward pass: the node whose rule
+/// was being applied), e.g. `layer 4 batchnorm1d (character 23)`; `the
+/// loss` for nodes after the network.
+fn anomaly_place<F: Float>(model: &Model<F>) -> Option<String> {
+    let a = model.graph.anomaly()?;
+    let node = match a.phase {
+        chainrule::Phase::Forward => a.node,
+        chainrule::Phase::Backward { of_node, .. } => of_node,
+    };
+    let rows = model.network.summary();
+    match model.network.layer_of_node(node) {
+        Some(i) => rows.get(i).map(|r| r.describe()),
+        None if node >= model.network.forward_end() => Some("the loss".into()),
+        None => None,
+    }
 }
