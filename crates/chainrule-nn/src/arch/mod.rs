@@ -27,6 +27,7 @@
 //! | `dropout(p)` | — | `nn.Dropout(p)` |
 //! | `relu`, `sigmoid`, `tanh`, `leaky_relu(slope=0.01)`, `identity` | — | the activation |
 //! | `residual(layers…)` | a sequence | `Residual(nn.Sequential(…))` |
+//! | `repeat(n, layers…)` | a count and a sequence | the layers written `n` times (expanded when parsed) |
 //!
 //! Kernels, strides, paddings and dilations take one number for both axes
 //! (`k`, `stride`, `pad`, `dilation`) and per-axis overrides (`kh`/`kw`,

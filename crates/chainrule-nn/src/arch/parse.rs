@@ -4,6 +4,7 @@
 //! sequence := layer ("," layer)*
 //! layer    := NAME ["(" [argument ("," argument)*] ")"]
 //!           | "residual" "(" sequence ")"
+//!           | "repeat" "(" NUMBER "," sequence ")"
 //! argument := value | NAME "=" value
 //! value    := NUMBER | NAME
 //! ```
@@ -18,8 +19,12 @@ use super::lex::{self, Tok, Token};
 use super::{ConvSpec, LayerKind, LayerSpec, NormSpec, PoolSpec, MAX_NESTING};
 use crate::activation::Activation;
 
+/// The most layers a `repeat(…)` may expand to (its nested blocks'
+/// layers counted), so that a short string cannot build a huge network.
+pub const MAX_REPEATED_LAYERS: usize = 4096;
+
 /// The layer names, in the order error messages list them.
-pub const LAYER_NAMES: [&str; 16] = [
+pub const LAYER_NAMES: [&str; 17] = [
     "linear",
     "conv2d",
     "maxpool2d",
@@ -36,6 +41,7 @@ pub const LAYER_NAMES: [&str; 16] = [
     "leaky_relu",
     "identity",
     "residual",
+    "repeat",
 ];
 
 /// Parses an architecture string into its layers (see the [module
@@ -94,10 +100,83 @@ impl<'t> Parser<'t> {
 
     /// Layers separated by commas, inside `depth` residual blocks.
     fn sequence(&mut self, depth: usize) -> Result<Vec<LayerSpec>, ArchError> {
-        let mut layers = vec![self.layer(depth)?];
+        let mut layers = self.item(depth)?;
         while self.peek().tok == Tok::Comma {
             self.advance();
-            layers.push(self.layer(depth)?);
+            layers.extend(self.item(depth)?);
+        }
+        Ok(layers)
+    }
+
+    /// One layer, or the layers a `repeat(N, …)` expands to.
+    fn item(&mut self, depth: usize) -> Result<Vec<LayerSpec>, ArchError> {
+        match &self.peek().tok {
+            Tok::Word(w) if w.eq_ignore_ascii_case("repeat") => self.repeat(depth),
+            _ => Ok(vec![self.layer(depth)?]),
+        }
+    }
+
+    /// `repeat(N, layers…)`: the layers written `N` times over, each copy
+    /// keeping the positions of the text it came from.
+    fn repeat(&mut self, depth: usize) -> Result<Vec<LayerSpec>, ArchError> {
+        let at = self.advance().at;
+        let usage = "write it as repeat(20, linear(32), sigmoid)";
+        let open = self.advance();
+        if open.tok != Tok::Open {
+            return Err(self
+                .error(at, "repeat needs a count and layers in parentheses")
+                .note(usage));
+        }
+        let t = self.advance();
+        let count = match &t.tok {
+            Tok::Num(n) => n.parse::<usize>().ok().filter(|&n| n >= 1),
+            Tok::End => return Err(self.unclosed(open.at)),
+            _ => None,
+        };
+        let Some(count) = count else {
+            return Err(self
+                .error(
+                    t.at,
+                    format!(
+                        "repeat's count must be a whole number of at least 1, found {}",
+                        t.tok.describe()
+                    ),
+                )
+                .note(usage));
+        };
+        let comma = self.advance();
+        if comma.tok != Tok::Comma {
+            return Err(match comma.tok {
+                Tok::End => self.unclosed(open.at),
+                other => self
+                    .error(
+                        comma.at,
+                        format!(
+                            "expected ',' after repeat's count, found {}",
+                            other.describe()
+                        ),
+                    )
+                    .note(usage),
+            });
+        }
+        let body = self.sequence(depth)?;
+        self.close(open.at)?;
+        let total = count.checked_mul(layer_count(&body));
+        match total {
+            Some(n) if n <= MAX_REPEATED_LAYERS => {}
+            _ => {
+                return Err(self.error(
+                    at,
+                    format!(
+                        "repeat would build more than {MAX_REPEATED_LAYERS} layers ({count} × {})",
+                        layer_count(&body)
+                    ),
+                ))
+            }
+        }
+        let mut layers = Vec::with_capacity(count * body.len());
+        for _ in 0..count {
+            layers.extend(body.iter().cloned());
         }
         Ok(layers)
     }
@@ -227,6 +306,17 @@ impl<'t> Parser<'t> {
             )),
         }
     }
+}
+
+/// Layers in all, those inside residual blocks included.
+fn layer_count(layers: &[LayerSpec]) -> usize {
+    layers
+        .iter()
+        .map(|l| match &l.kind {
+            LayerKind::Residual(body) => 1 + layer_count(body),
+            _ => 1,
+        })
+        .sum()
 }
 
 const KERNEL: &[(&str, &str)] = &[
@@ -379,7 +469,7 @@ fn build(
             a.real("slope", "a finite number", |_| true)?
                 .unwrap_or(Activation::LEAKY_SLOPE),
         )),
-        _ => unreachable!("every name of LAYER_NAMES but residual has a case"),
+        _ => unreachable!("every name of LAYER_NAMES but residual and repeat has a case"),
     };
     // What involves several arguments (groups dividing the channels, a
     // pool's padding at most half its window).

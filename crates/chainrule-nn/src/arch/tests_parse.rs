@@ -179,7 +179,7 @@ fn sequences_and_nested_residuals_keep_positions() {
 fn unknown_layer_shows_a_caret_the_known_layers_and_a_suggestion() {
     assert_eq!(
         err("conv2d(6,5),conv3d(2)"),
-        "architecture: unknown layer 'conv3d' at character 12\n  conv2d(6,5),conv3d(2)\n              ^\n  known layers: linear, conv2d, maxpool2d, avgpool2d, globalavgpool2d, flatten, batchnorm1d, batchnorm2d, layernorm, dropout, relu, sigmoid, tanh, leaky_relu, identity, residual\n  did you mean 'conv2d'?"
+        "architecture: unknown layer 'conv3d' at character 12\n  conv2d(6,5),conv3d(2)\n              ^\n  known layers: linear, conv2d, maxpool2d, avgpool2d, globalavgpool2d, flatten, batchnorm1d, batchnorm2d, layernorm, dropout, relu, sigmoid, tanh, leaky_relu, identity, residual, repeat\n  did you mean 'conv2d'?"
     );
     let e = err("softmax");
     assert!(!e.contains("did you mean"), "{e}");
@@ -414,4 +414,57 @@ proptest! {
     fn arbitrary_text_never_panics(text in "[a-z0-9_(),=.+e -]{0,40}") {
         let _ = parse(&text);
     }
+}
+
+#[test]
+fn repeat_writes_its_layers_n_times_over() {
+    let r = parse("repeat(3, linear(8), sigmoid),linear(1)").unwrap();
+    let names: Vec<&str> = r.iter().map(|l| l.kind.name()).collect();
+    assert_eq!(
+        names,
+        ["linear", "sigmoid", "linear", "sigmoid", "linear", "sigmoid", "linear"]
+    );
+    // Each copy points at the text it came from.
+    assert_eq!((r[0].at, r[2].at, r[4].at), (10, 10, 10));
+    assert_eq!(
+        crate::arch::to_string(&r),
+        "linear(8),sigmoid,linear(8),sigmoid,linear(8),sigmoid,linear(1)"
+    );
+    // Inside residual blocks, and residual blocks inside it.
+    let r = parse("REPEAT(2,residual(linear(4),relu))").unwrap();
+    assert_eq!(
+        crate::arch::to_string(&r),
+        "residual(linear(4),relu),residual(linear(4),relu)"
+    );
+    let r = parse("residual(repeat(2,linear(4)))").unwrap();
+    assert_eq!(crate::arch::to_string(&r), "residual(linear(4),linear(4))");
+}
+
+#[test]
+fn repeat_errors_point_at_the_count_and_cap_the_size() {
+    let cases = [
+        ("repeat(0,relu)", "whole number of at least 1", 7),
+        ("repeat(2.5,relu)", "whole number of at least 1", 7),
+        ("repeat(relu)", "whole number of at least 1", 7),
+        ("repeat(2 relu)", "expected ',' after repeat's count", 9),
+        ("repeat", "count and layers in parentheses", 0),
+        ("repeat(3,", "expected a layer name", 9),
+        ("repeat(3,relu", "unbalanced '('", 6),
+    ];
+    for (text, want, at) in cases {
+        let e = parse(text).expect_err(text);
+        assert!(e.to_string().contains(want), "{text}: {e}");
+        assert_eq!(e.position(), at, "{text}: {e}");
+    }
+    // 4096 layers at most, nested blocks counted.
+    assert_eq!(parse("repeat(4096,relu)").unwrap().len(), 4096);
+    let e = parse("repeat(4097,relu)").unwrap_err();
+    assert!(
+        e.to_string().contains("more than 4096 layers (4097 × 1)"),
+        "{e}"
+    );
+    let e = parse("repeat(1000,residual(repeat(1000,relu)))").unwrap_err();
+    assert!(e.to_string().contains("more than 4096 layers"), "{e}");
+    let e = parse("repeat(99999999999999999999999,relu)").unwrap_err();
+    assert!(e.to_string().contains("whole number"), "{e}");
 }
