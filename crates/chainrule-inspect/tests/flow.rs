@@ -292,8 +292,14 @@ fn json_has_exactly_the_documented_keys() {
     assert_eq!(layers.len(), 2);
     let mut want = [
         "layer",
+        "number",
+        "text",
         "weight",
         "bias",
+        "input_shape",
+        "output_shape",
+        "delta_norm",
+        "delta_ratio",
         "grad_norm",
         "mean_abs_grad",
         "grad_to_weight",

@@ -1,0 +1,197 @@
+//! The statistics of each weight layer and its verdict (see the thresholds
+//! in the [module documentation](super)).
+
+use super::pass::Pass;
+use super::{
+    FlowReport, LayerFlow, Verdict, EXPLODING_GRAD_TO_WEIGHT, EXPLODING_RATIO, SIGMOID_SATURATION,
+    TANH_SATURATION, VANISHING_RATIO,
+};
+use chainrule_nn::Activation;
+
+fn l2(v: &[f64]) -> f64 {
+    v.iter().map(|x| x * x).sum::<f64>().sqrt()
+}
+
+fn saturated_fraction(activation: Option<Activation>, a: &[f64]) -> f64 {
+    let saturated = |x: f64| match activation {
+        Some(Activation::Sigmoid) => !(SIGMOID_SATURATION..=1.0 - SIGMOID_SATURATION).contains(&x),
+        Some(Activation::Tanh) => x.abs() > TANH_SATURATION,
+        _ => false,
+    };
+    if a.is_empty() {
+        return 0.0;
+    }
+    a.iter().filter(|&&x| saturated(x)).count() as f64 / a.len() as f64
+}
+
+fn dead_fraction(activation: Option<Activation>, z: &[f64], rows: usize, units: usize) -> f64 {
+    if activation != Some(Activation::Relu) || units == 0 || rows == 0 {
+        return 0.0;
+    }
+    let dead = (0..units)
+        .filter(|&j| (0..rows).all(|r| z[r * units + j] <= 0.0))
+        .count();
+    dead as f64 / units as f64
+}
+
+/// A number in a reason: plain with three significant digits between 0.01
+/// and 1000, else scientific with two.
+pub fn short(x: f64) -> String {
+    if !x.is_finite() {
+        return format!("{x}");
+    }
+    if x == 0.0 {
+        return "0".into();
+    }
+    let a = x.abs();
+    if (0.01..1000.0).contains(&a) {
+        let decimals = (2 - a.log10().floor() as i32).max(0) as usize;
+        let s = format!("{x:.decimals$}");
+        if s.contains('.') {
+            s.trim_end_matches('0').trim_end_matches('.').to_string()
+        } else {
+            s
+        }
+    } else {
+        format!("{x:.1e}")
+    }
+}
+
+fn percent(f: f64) -> String {
+    let p = 100.0 * f;
+    if p > 0.0 && p < 0.5 {
+        "<1%".into()
+    } else {
+        format!("{p:.0}%")
+    }
+}
+
+pub(crate) fn report_of(pass: &Pass) -> FlowReport {
+    let n = pass.layers.len();
+    let last_norm = pass.layers.last().map_or(f64::NAN, |l| l2(&l.z_grad));
+    let reference_ok = last_norm.is_finite() && last_norm > 0.0;
+    let layers = pass
+        .layers
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let k = i + 1;
+            let grad_norm = l2(&p.weight_grad);
+            let weight_norm = l2(&p.weight);
+            let mean_abs_grad = if p.weight_grad.is_empty() {
+                0.0
+            } else {
+                p.weight_grad.iter().map(|g| g.abs()).sum::<f64>() / p.weight_grad.len() as f64
+            };
+            let grad_to_weight = if weight_norm > 0.0 {
+                grad_norm / weight_norm
+            } else if grad_norm == 0.0 {
+                0.0
+            } else {
+                f64::INFINITY
+            };
+            let delta_norm = l2(&p.z_grad);
+            let ratio = if reference_ok {
+                delta_norm / last_norm
+            } else {
+                f64::NAN
+            };
+            let saturated = saturated_fraction(p.activation, &p.a);
+            let dead = dead_fraction(p.activation, &p.pre, pass.rows, p.units);
+            let (verdict, mut reason) = verdict(
+                k,
+                n,
+                grad_norm.max(delta_norm),
+                grad_norm,
+                ratio,
+                weight_norm,
+                grad_to_weight,
+            );
+            if saturated > 0.0 {
+                let name = p.activation.map_or(String::new(), |a| a.name());
+                reason += &format!("; {} of {name} units saturated", percent(saturated));
+            }
+            if dead > 0.0 {
+                reason += &format!("; {} of ReLU units dead", percent(dead));
+            }
+            LayerFlow {
+                layer: k,
+                number: p.row.number(),
+                text: p.row.text.clone(),
+                at: p.row.at,
+                weight_key: p.weight_key.clone(),
+                bias_key: p.bias_key.clone(),
+                in_features: p.input_shape.iter().product(),
+                out_features: p.output_shape.iter().product(),
+                input_shape: p.input_shape.clone(),
+                output_shape: p.output_shape.clone(),
+                activation: p.activation,
+                grad_norm,
+                mean_abs_grad,
+                weight_norm,
+                grad_to_weight,
+                delta_norm,
+                delta_ratio: ratio,
+                saturated_fraction: saturated,
+                dead_fraction: dead,
+                verdict,
+                reason,
+            }
+        })
+        .collect();
+    FlowReport {
+        loss: pass.loss,
+        rows: pass.rows,
+        layers,
+    }
+}
+
+/// The verdict of layer `k` of `n` and its reason (see the module docs);
+/// `largest` is the larger of the weight-gradient and ∂L/∂z norms (NaN if
+/// either is).
+fn verdict(
+    k: usize,
+    n: usize,
+    largest: f64,
+    grad_norm: f64,
+    ratio: f64,
+    weight_norm: f64,
+    grad_to_weight: f64,
+) -> (Verdict, String) {
+    use Verdict::*;
+    if !largest.is_finite() || !grad_norm.is_finite() {
+        return (
+            Exploding,
+            format!("layer {k} gradient is not finite: exploding"),
+        );
+    }
+    if grad_norm == 0.0 {
+        return (
+            Vanishing,
+            format!("layer {k} weight gradient is exactly 0: vanishing"),
+        );
+    }
+    let relative = if k == n {
+        format!("layer {k} is the reference (nearest the output)")
+    } else if ratio.is_finite() {
+        format!("layer {k} gradient {} of layer {n}", short(ratio))
+    } else {
+        format!("layer {k} gradient (layer {n} has none to compare)")
+    };
+    if k != n && ratio < VANISHING_RATIO {
+        return (Vanishing, format!("{relative}: vanishing"));
+    }
+    if k != n && ratio > EXPLODING_RATIO {
+        return (Exploding, format!("{relative}: exploding"));
+    }
+    if weight_norm > 0.0 && grad_to_weight > EXPLODING_GRAD_TO_WEIGHT {
+        return (
+            Exploding,
+            format!(
+                "{relative}; weight gradient {}× the weight norm: exploding",
+                short(grad_to_weight)
+            ),
+        );
+    }
+    (Healthy, format!("{relative}: healthy"))
+}
