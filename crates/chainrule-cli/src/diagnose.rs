@@ -1,36 +1,43 @@
 //! `chainrule diagnose`: how much gradient reaches each layer, and whether
 //! it vanishes or explodes on the way back (the vanishing-gradient lesson).
 //!
-//! Three modes:
-//! - a fresh network (`--layers`, `--activation`, `--init`) on a batch of
-//!   random N(0, 1) inputs with random targets (`--batch`, `--seed`,
-//!   `--loss`);
-//! - a saved model (`--model FILE --data SPEC`) on a seeded sample of rows of
-//!   its data, standardized as the model was trained;
-//! - the lesson's Example 3 (`--chain N --chain-output P`): N one-unit layers
-//!   whose outputs all equal P, showing the factor σ'(z) each passes back and
-//!   the cumulative product, from the engine's backward pass.
+//! Four modes:
+//! - a fresh multilayer perceptron (`--layers`, `--activation`, `--init`)
+//!   on a batch of random N(0, 1) inputs with random targets (`--batch`,
+//!   `--seed`, `--loss`); `--compare ACT[,ACT…]` measures the same network
+//!   with other activations, side by side;
+//! - fresh networks of any architecture (`--arch [NAME=]TEXT`, repeatable,
+//!   with `--input-shape`), measured on the same random batch, side by
+//!   side: e.g. 20 sigmoid layers against the same with residual blocks and
+//!   with batch norm;
+//! - a saved model of any architecture (`--model FILE --data SPEC`) on a
+//!   seeded sample of rows of its data, standardized as it was trained;
+//! - the lesson's Example 3 (`--chain N --chain-output P`): N one-unit
+//!   layers whose outputs all equal P, showing the factor each passes back
+//!   and the cumulative product, from the engine's backward pass, compared
+//!   with other activations and the cures (`--compare relu,residual,batchnorm`).
 //!
-//! `--compare ACT` measures the same network (or chain) with another
-//! activation, side by side. The bar chart of per-layer gradient magnitudes
-//! (log scale) goes to `--out`, by default `runs/diagnose-<what>.svg`, where
-//! `<what>` names the configuration (the same command overwrites the same
-//! file).
+//! The bar chart of per-layer gradient magnitudes (log scale) goes to
+//! `--out`, by default `runs/diagnose-<what>.svg`, where `<what>` names the
+//! configuration (the same command overwrites the same file).
+
+mod chain;
+mod tables;
 
 use crate::data_args;
 use crate::numeric_args;
 use chainrule::Graph;
-use chainrule_inspect::flow::{
-    self, default_init, random_batch, ChainReport, FlowReport, EXPLODING_GRAD_TO_WEIGHT,
-    EXPLODING_RATIO, VANISHING_RATIO,
-};
+use chainrule_inspect::flow::{self, default_init, random_batch, FlowReport};
 use chainrule_inspect::flow_chart;
+use chainrule_nn::arch::{self, LayerKind, LayerSpec};
 use chainrule_nn::data::shuffled_indices;
-use chainrule_nn::mlp::{parse_sizes, Mlp, MlpSpec};
+use chainrule_nn::mlp::{parse_sizes, MlpSpec};
 use chainrule_nn::model_io::load_model_with_data;
+use chainrule_nn::network::Network;
 use chainrule_nn::{Activation, Error, Init, LossKind, Result};
-use serde_json::json;
+use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
+use tables::{dims, print_side_by_side, print_table, print_thresholds};
 
 const DEFAULT_LAYERS: &str = "32,32,32,32,32,32,1";
 
@@ -42,9 +49,15 @@ pub struct Args {
     /// Activation after every layer but the last: sigmoid, tanh, relu, leaky_relu[:SLOPE], identity [default: sigmoid].
     #[arg(long)]
     activation: Option<String>,
-    /// Also measure the same network (or chain) with this activation, side by side.
-    #[arg(long, value_name = "ACTIVATION")]
+    /// Also measure the same network with these activations, side by side (comma separated); with --chain also the cures: residual, batchnorm.
+    #[arg(long, value_name = "ACTIVATION,…")]
     compare: Option<String>,
+    /// A network to measure, as `train --arch` takes it, optionally named: plain="repeat(20,linear(32),sigmoid),linear(1)". Repeat the flag to compare networks side by side.
+    #[arg(long, value_name = "[NAME=]ARCH")]
+    arch: Vec<String>,
+    /// With --arch: the shape of one input example, e.g. 32 or 1x8x8 [default: 32].
+    #[arg(long)]
+    input_shape: Option<String>,
     /// Weight initialiser: auto, xavier-uniform, xavier-normal, kaiming-uniform, kaiming-normal [default: auto: xavier for sigmoid/tanh, kaiming for relu].
     #[arg(long)]
     init: Option<String>,
@@ -75,7 +88,7 @@ pub struct Args {
     /// With --data: the field delimiter of a csv: file [default: detected].
     #[arg(long)]
     delimiter: Option<String>,
-    /// Print one JSON object: {"layers": [...]} (with --compare also "compare"; with --chain also "chain").
+    /// Print one JSON object: {"layers": [...]} (with --compare or several --arch also "compare": [...]; with --chain also "chain").
     #[arg(long)]
     json: bool,
     /// The bar chart (SVG) [default: runs/diagnose-<what>.svg].
@@ -85,42 +98,57 @@ pub struct Args {
 
 pub fn run(args: &Args) -> Result<()> {
     if let Some(n) = args.chain {
-        run_chain(args, n)
+        chain::run_chain(args, n)
     } else if let Some(model) = &args.model {
         run_model(args, model)
+    } else if !args.arch.is_empty() {
+        run_arch(args)
     } else {
         run_random(args)
     }
 }
 
+/// The items of `--compare`, trimmed, empty ones dropped.
+fn compare_items(args: &Args) -> Vec<String> {
+    args.compare
+        .as_deref()
+        .map(|s| {
+            s.split(',')
+                .map(|p| p.trim().to_string())
+                .filter(|p| !p.is_empty())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Refuses flags that the chosen mode does not use.
-fn reject(mode: &str, flags: &[(&str, bool)]) -> Result<()> {
+pub(crate) fn reject(mode: &str, flags: &[(&str, bool)]) -> Result<()> {
     match flags.iter().find(|(_, given)| *given) {
         Some((name, _)) => Err(Error::config(name, format!("is not used with {mode}"))),
         None => Ok(()),
     }
 }
 
-fn activation_of(args: &Args) -> Result<Activation> {
+pub(crate) fn activation_of(args: &Args) -> Result<Activation> {
     Activation::parse(args.activation.as_deref().unwrap_or("sigmoid"))
 }
 
-fn compare_of(args: &Args) -> Result<Option<Activation>> {
-    args.compare
-        .as_deref()
+fn compare_of(args: &Args) -> Result<Vec<Activation>> {
+    compare_items(args)
+        .iter()
         .map(|s| {
             Activation::parse(s).map_err(|_| {
                 Error::config(
                     "compare",
-                    format!("unknown activation '{s}' (expected sigmoid, tanh, relu, leaky_relu[:SLOPE] or identity)"),
+                    format!("unknown activation '{s}' (expected sigmoid, tanh, relu, leaky_relu[:SLOPE] or identity; residual and batchnorm compare chains, use --arch for networks)"),
                 )
             })
         })
-        .transpose()
+        .collect()
 }
 
 /// Makes a string safe as part of a file name.
-fn safe(s: &str) -> String {
+pub(crate) fn safe(s: &str) -> String {
     s.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
@@ -132,7 +160,7 @@ fn safe(s: &str) -> String {
         .collect()
 }
 
-fn out_path(args: &Args, what: &str) -> Result<PathBuf> {
+pub(crate) fn out_path(args: &Args, what: &str) -> Result<PathBuf> {
     let path = args
         .out
         .clone()
@@ -144,8 +172,11 @@ fn out_path(args: &Args, what: &str) -> Result<PathBuf> {
     Ok(path)
 }
 
-fn vs(compare: Option<Activation>) -> String {
-    compare.map_or(String::new(), |c| format!("-vs-{}", c.name()))
+fn vs(compare: &[Activation]) -> String {
+    compare
+        .iter()
+        .map(|c| format!("-vs-{}", c.name()))
+        .collect()
 }
 
 fn init_name(init: Init) -> String {
@@ -159,16 +190,90 @@ fn init_name(init: Init) -> String {
     }
 }
 
-// ----- a fresh network on random data ------------------------------------
+// ----- fresh networks on random data ------------------------------------
+
+/// The batch's rows: 1 to 65536, and at most 2^26 values through the
+/// layers in all (`values_per_row`: every layer's output per example).
+fn batch_rows(args: &Args, values_per_row: u128) -> Result<usize> {
+    let rows = args.batch.unwrap_or(64);
+    if rows == 0 || rows > 1 << 16 {
+        return Err(Error::config(
+            "batch",
+            format!("must be 1 to 65536 rows, got {rows}"),
+        ));
+    }
+    if rows as u128 * values_per_row > 1 << 26 {
+        return Err(Error::config(
+            "batch",
+            format!("{rows} rows through {values_per_row} values per example is more than diagnose handles (2^26 values at most)"),
+        ));
+    }
+    Ok(rows)
+}
+
+fn init_of(args: &Args) -> Result<Option<Init>> {
+    match args.init.as_deref() {
+        None => Ok(None),
+        Some(s) if s.trim().eq_ignore_ascii_case("auto") => Ok(None),
+        Some(s) => Ok(Some(Init::parse(s)?)),
+    }
+}
+
+/// One measured network: its name, a description and the report.
+struct Measured {
+    name: String,
+    what: String,
+    report: FlowReport,
+}
+
+/// Prints the reports, side by side when several, writes the chart and
+/// the JSON.
+fn print_reports(
+    args: &Args,
+    runs: &[Measured],
+    path: &Path,
+    title: &str,
+    json_key: &str,
+) -> Result<()> {
+    let labelled: Vec<(&str, &FlowReport)> =
+        runs.iter().map(|m| (m.name.as_str(), &m.report)).collect();
+    flow_chart::flow_chart(path, title, &labelled)?;
+    if args.json {
+        let mut o = runs[0].report.to_json();
+        if runs.len() > 1 {
+            o["compare"] = Value::Array(
+                runs[1..]
+                    .iter()
+                    .map(|m| json!({ json_key: m.name, "layers": m.report.layers_json() }))
+                    .collect(),
+            );
+        }
+        println!("{o}");
+        return Ok(());
+    }
+    for m in runs {
+        println!("{}: loss {:.4}", m.what, m.report.loss);
+        print_table(&m.report);
+        println!();
+    }
+    if runs.len() > 1 {
+        print_side_by_side(&labelled);
+        println!();
+    }
+    print_thresholds();
+    println!("bar chart: {}", path.display());
+    Ok(())
+}
 
 fn run_random(args: &Args) -> Result<()> {
     reject(
-        "a random network (no --chain or --model)",
+        "a random network (no --chain, --arch or --model)",
         &[
             ("data", args.data.is_some()),
             ("task", args.task.is_some()),
             ("delimiter", args.delimiter.is_some()),
             ("chain-output", args.chain_output.is_some()),
+            ("input-shape", args.input_shape.is_some()),
         ],
     )?;
     let sizes = parse_sizes("layers", args.layers.as_deref().unwrap_or(DEFAULT_LAYERS))?;
@@ -188,87 +293,159 @@ fn run_random(args: &Args) -> Result<()> {
     let activation = activation_of(args)?;
     let compare = compare_of(args)?;
     let loss = LossKind::parse(args.loss.as_deref().unwrap_or("mse"))?;
-    let init = match args.init.as_deref() {
-        None => None,
-        Some(s) if s.trim().eq_ignore_ascii_case("auto") => None,
-        Some(s) => Some(Init::parse(s)?),
-    };
-    let rows = args.batch.unwrap_or(64);
-    if rows == 0 || rows > 1 << 16 {
-        return Err(Error::config(
-            "batch",
-            format!("must be 1 to 65536 rows, got {rows}"),
-        ));
-    }
+    let init = init_of(args)?;
     let units: u128 = sizes.iter().map(|&s| s as u128).sum();
-    if rows as u128 * units > 1 << 26 {
-        return Err(Error::config(
-            "batch",
-            format!("{rows} rows through {units} units is more than diagnose handles (2^26 values at most)"),
-        ));
-    }
+    let rows = batch_rows(args, units)?;
     let seed = args.seed.unwrap_or(0);
     let (d, k) = (sizes[0], sizes[sizes.len() - 1]);
     let batch = random_batch(d, k, loss, rows, seed)?;
+    let shape: Vec<String> = sizes.iter().map(|s| s.to_string()).collect();
 
-    let measure = |act: Activation| -> Result<(Init, FlowReport)> {
+    let measure = |act: Activation| -> Result<Measured> {
         let init = init.unwrap_or_else(|| default_init(act));
         let mut graph = Graph::<f64>::new();
         // The output activation the loss decides, as `train` builds it.
         let spec = MlpSpec::for_loss(sizes.clone(), act, loss, None)?;
-        let mlp = Mlp::new(&mut graph, spec, init, seed)?;
-        Ok((init, flow::measure(&mut graph, &mlp, &batch)?))
+        let network = Network::from_mlp_spec(&mut graph, &spec, init, seed)?;
+        Ok(Measured {
+            name: act.name(),
+            what: format!(
+                "network {}, {} activations, {} init; {} loss on {rows} random N(0, 1) rows (seed {seed})",
+                shape.join("→"),
+                act.name(),
+                init_name(init),
+                loss.name()
+            ),
+            report: flow::measure_network(&mut graph, &network, &batch)?,
+        })
     };
-    let mut runs = vec![(activation, measure(activation)?)];
-    if let Some(c) = compare {
-        runs.push((c, measure(c)?));
+    let mut runs = vec![measure(activation)?];
+    for &c in &compare {
+        runs.push(measure(c)?);
     }
-
-    let shape: Vec<String> = sizes.iter().map(|s| s.to_string()).collect();
     let path = out_path(
         args,
-        &format!("{}-{}{}", activation.name(), shape.join("-"), vs(compare)),
+        &format!("{}-{}{}", activation.name(), shape.join("-"), vs(&compare)),
     )?;
-    let names: Vec<String> = runs.iter().map(|(a, _)| a.name()).collect();
-    let labelled: Vec<(&str, &FlowReport)> = names
-        .iter()
-        .zip(&runs)
-        .map(|(n, (_, (_, r)))| (n.as_str(), r))
-        .collect();
+    let names: Vec<&str> = runs.iter().map(|m| m.name.as_str()).collect();
     let title = format!(
         "gradient reaching each layer of {}: {}",
         shape.join("→"),
         names.join(" vs ")
     );
-    flow_chart::flow_chart(&path, &title, &labelled)?;
+    print_reports(args, &runs, &path, &title, "activation")
+}
 
-    if args.json {
-        let mut o = runs[0].1 .1.to_json();
-        if let Some((c, (_, r))) = runs.get(1) {
-            o["compare"] = json!({ "activation": c.name(), "layers": r.layers_json() });
+/// `[NAME=]ARCH`: a name is letters, digits, `_` and `-` before a `=` that
+/// comes before any parenthesis or comma.
+fn named_arch(text: &str, k: usize) -> (String, &str) {
+    if let Some((name, rest)) = text.split_once('=') {
+        let ok = !name.is_empty()
+            && name.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        if ok {
+            return (name.to_string(), rest);
         }
-        println!("{o}");
-        return Ok(());
     }
-    for (act, (init, report)) in &runs {
-        println!(
-            "network {}, {} activations, {} init; {} loss on {rows} random N(0, 1) rows (seed {seed}): loss {:.4}",
-            shape.join("→"),
-            act.name(),
-            init_name(*init),
-            loss.name(),
-            report.loss
-        );
-        print_table(report);
-        println!();
+    (format!("arch {k}"), text)
+}
+
+/// The first activation of an architecture (residual bodies included).
+fn first_activation(specs: &[LayerSpec]) -> Option<Activation> {
+    specs.iter().find_map(|s| match &s.kind {
+        LayerKind::Activation(a) => Some(*a),
+        LayerKind::Residual(body) => first_activation(body),
+        _ => None,
+    })
+}
+
+fn parse_shape(text: &str) -> Result<Vec<usize>> {
+    let shape: Option<Vec<usize>> = text
+        .split(['x', 'X', '×', ','])
+        .map(|p| p.trim().parse::<usize>().ok().filter(|&n| n > 0))
+        .collect();
+    match shape {
+        Some(s) if !s.is_empty() && s.len() <= 3 => Ok(s),
+        _ => Err(Error::config(
+            "input-shape",
+            format!("'{text}' is not a shape of one to three positive sizes, e.g. 32 or 1x8x8"),
+        )),
     }
-    if let [(a, (_, ra)), (b, (_, rb))] = &runs[..] {
-        print_side_by_side(&a.name(), ra, &b.name(), rb);
-        println!();
+}
+
+fn run_arch(args: &Args) -> Result<()> {
+    reject(
+        "--arch",
+        &[
+            ("layers", args.layers.is_some()),
+            ("activation", args.activation.is_some()),
+            ("compare", args.compare.is_some()),
+            ("data", args.data.is_some()),
+            ("task", args.task.is_some()),
+            ("delimiter", args.delimiter.is_some()),
+            ("chain-output", args.chain_output.is_some()),
+        ],
+    )?;
+    if args.arch.len() > 8 {
+        return Err(Error::config(
+            "arch",
+            format!("{} networks; diagnose compares at most 8", args.arch.len()),
+        ));
     }
-    print_thresholds();
-    println!("bar chart: {}", path.display());
-    Ok(())
+    let input_shape = parse_shape(args.input_shape.as_deref().unwrap_or("32"))?;
+    let loss = LossKind::parse(args.loss.as_deref().unwrap_or("mse"))?;
+    let init = init_of(args)?;
+    let seed = args.seed.unwrap_or(0);
+    let d: usize = input_shape.iter().product();
+    let mut runs = Vec::new();
+    for (k, text) in args.arch.iter().enumerate() {
+        let (name, text) = named_arch(text, k + 1);
+        let specs = arch::parse(text)?;
+        let init = init
+            .unwrap_or_else(|| first_activation(&specs).map_or(Init::XavierUniform, default_init));
+        let mut graph = Graph::<f64>::new();
+        let network = Network::new(&mut graph, &specs, &input_shape, init, seed)?;
+        let out = network.out_features();
+        if network.output_shape().len() != 1 {
+            return Err(Error::config(
+                "arch",
+                format!(
+                    "{name}: the output per example is {:?}; the loss needs a flat output (end with flatten or linear)",
+                    network.output_shape()
+                ),
+            ));
+        }
+        let values: u128 = network
+            .summary()
+            .iter()
+            .map(|r| r.output.iter().product::<usize>() as u128)
+            .sum::<u128>()
+            + d as u128;
+        let rows = batch_rows(args, values)?;
+        let batch = random_batch(d, out, loss, rows, seed)?;
+        let report = flow::measure_network(&mut graph, &network, &batch)?;
+        runs.push(Measured {
+            what: format!(
+                "{name} = {} on {} ({} parameters, {} init); {} loss on {rows} random N(0, 1) rows (seed {seed})",
+                arch::to_string(&specs),
+                dims(&input_shape),
+                network.parameter_count(),
+                init_name(init),
+                loss.name()
+            ),
+            name,
+            report,
+        });
+    }
+    let names: Vec<&str> = runs.iter().map(|m| m.name.as_str()).collect();
+    let path = out_path(args, &format!("arch-{}", names.join("-vs-")))?;
+    let title = format!(
+        "gradient reaching each weight layer: {}",
+        names.join(" vs ")
+    );
+    print_reports(args, &runs, &path, &title, "name")
 }
 
 // ----- a saved model on its data -------------------------------------------
@@ -278,6 +455,8 @@ fn run_model(args: &Args, model_path: &Path) -> Result<()> {
         "--model",
         &[
             ("layers", args.layers.is_some()),
+            ("arch", !args.arch.is_empty()),
+            ("input-shape", args.input_shape.is_some()),
             ("activation", args.activation.is_some()),
             ("compare", args.compare.is_some()),
             ("init", args.init.is_some()),
@@ -288,7 +467,6 @@ fn run_model(args: &Args, model_path: &Path) -> Result<()> {
     let rows = args.batch.unwrap_or(64);
     let seed = args.seed.unwrap_or(0);
     let (mut model, record) = load_model_with_data::<f64>(model_path, None)?;
-    let mlp = model.mlp_for("diagnose")?;
     let spec = data_args::model_data(args.data.as_deref(), record.as_ref(), model_path, "")?;
     let spec = spec.as_str();
     let data = data_args::prepare(
@@ -321,237 +499,22 @@ fn run_model(args: &Args, model_path: &Path) -> Result<()> {
         _ => stem,
     };
     let path = out_path(args, &format!("model-{stem}"))?;
-    let act = mlp.spec.activation.name();
     let title = format!(
         "gradient reaching each layer: {} on {spec}",
         model_path.display()
     );
-    flow_chart::flow_chart(&path, &title, &[(act.as_str(), &report)])?;
-    if args.json {
-        println!("{}", report.to_json());
-        return Ok(());
-    }
-    let sizes: Vec<String> = mlp.spec.sizes.iter().map(|s| s.to_string()).collect();
-    println!(
-        "model {} ({}, {act} activations), {} loss on {} rows of {} (seed {seed}): loss {:.4}",
+    let what = format!(
+        "model {} ({}), {} loss on {} rows of {} (seed {seed}, training mode)",
         model_path.display(),
-        sizes.join("→"),
+        chainrule_nn::network::arch_text(model.network.specs()),
         model.loss.name(),
         sample.len(),
         set.name,
-        report.loss
     );
-    print_table(&report);
-    println!();
-    print_thresholds();
-    println!("bar chart: {}", path.display());
-    Ok(())
-}
-
-// ----- Example 3: the chain ------------------------------------------------
-
-fn run_chain(args: &Args, n: usize) -> Result<()> {
-    reject(
-        "--chain",
-        &[
-            ("layers", args.layers.is_some()),
-            ("init", args.init.is_some()),
-            ("batch", args.batch.is_some()),
-            ("seed", args.seed.is_some()),
-            ("loss", args.loss.is_some()),
-            ("model", args.model.is_some()),
-            ("data", args.data.is_some()),
-            ("task", args.task.is_some()),
-            ("delimiter", args.delimiter.is_some()),
-        ],
-    )?;
-    let activation = activation_of(args)?;
-    let compare = compare_of(args)?;
-    let p = args.chain_output.unwrap_or(0.9);
-    let main = flow::chain(n, p, activation)?;
-    let other = compare.map(|c| flow::chain(n, p, c)).transpose()?;
-    let mut chains = vec![&main];
-    chains.extend(other.as_ref());
-
-    let path = out_path(
-        args,
-        &format!("chain{n}-{}-{p}{}", activation.name(), vs(compare)),
-    )?;
-    let title = format!("gradient reaching each unit of a {n}-unit chain (outputs {p})");
-    flow_chart::chain_chart(&path, &title, &chains)?;
-
-    if args.json {
-        let mut o = main.to_json();
-        if let Some(c) = &other {
-            o["compare"] = c.to_json();
-        }
-        println!("{o}");
-        return Ok(());
-    }
-    println!(
-        "Example 3: a chain of {n} one-unit layers, every unit outputting {p}\n  input x = {p}, every weight w = 1, every bias b = act⁻¹({p}) − {p}; L = the output, so ∂L/∂output = 1\n  local = ∂L/∂z ÷ ∂L/∂a (the activation's derivative at z), cumulative = ∂L/∂z ÷ ∂L/∂output,\n  both read from the engine's backward pass\n"
-    );
-    print_chain_table(&chains);
-    println!();
-    for c in &chains {
-        if let Some(line) = by_hand(c) {
-            println!("{line}");
-        }
-    }
-    println!();
-    for c in &chains {
-        println!("{}:", c.activation.name());
-        for l in &c.flow.layers {
-            println!("  {}", l.reason);
-        }
-    }
-    println!();
-    print_thresholds();
-    println!("bar chart: {}", path.display());
-    Ok(())
-}
-
-/// The closed form, for the reader to check the engine against.
-fn by_hand(c: &ChainReport) -> Option<String> {
-    let (p, n) = (c.target_output, c.layers.len());
-    let (formula, factor) = match c.activation {
-        Activation::Sigmoid => (
-            format!("σ'(z) = a(1 − a) = {p} × {} = ", flow::short(1.0 - p)),
-            p * (1.0 - p),
-        ),
-        Activation::Tanh => (format!("tanh'(z) = 1 − a² = 1 − {p}² = "), 1.0 - p * p),
-        Activation::Relu => ("relu'(z) = ".into(), 1.0),
-        _ => return None,
+    let run = Measured {
+        name: "model".into(),
+        what,
+        report,
     };
-    Some(format!(
-        "by hand, {}: {formula}{}; cumulative at layer 1 = {}^{n} = {:.4e}",
-        c.activation.name(),
-        flow::short(factor),
-        flow::short(factor),
-        factor.powi(n as i32)
-    ))
-}
-
-fn print_chain_table(chains: &[&ChainReport]) {
-    let block = 46;
-    print!("{:>5} {:<18}", "", "");
-    for c in chains {
-        let name = format!(" {} ", c.activation.name());
-        print!("  {name:-^block$}");
-    }
-    println!();
-    print!("{:>5} {:<18}", "layer", "state_dict");
-    for _ in chains {
-        print!(
-            "  {:>8} {:>7} {:>10} {:>11} {:>5}",
-            "z", "a", "local", "cumulative", "verd."
-        );
-    }
-    println!();
-    let n = chains.first().map_or(0, |c| c.layers.len());
-    for k in 0..n {
-        let keys = chains
-            .first()
-            .and_then(|c| c.flow.layers.get(k))
-            .map_or(String::new(), |l| {
-                format!("{}, {}", l.weight_key, l.bias_key)
-            });
-        print!("{:>5} {keys:<18}", k + 1);
-        for c in chains {
-            let l = &c.layers[k];
-            let verdict = c.flow.layers.get(k).map_or("", |f| match f.verdict {
-                flow::Verdict::Vanishing => "van.",
-                flow::Verdict::Healthy => "ok",
-                flow::Verdict::Exploding => "expl.",
-            });
-            print!(
-                "  {:>8.4} {:>7.4} {:>10.6} {:>11.4e} {:>5}",
-                l.pre_activation, l.output, l.local_factor, l.cumulative, verdict
-            );
-        }
-        println!();
-    }
-}
-
-// ----- tables --------------------------------------------------------------
-
-fn pct(f: f64) -> String {
-    format!("{:.1}%", 100.0 * f)
-}
-
-/// A number for a table cell: scientific with two decimals.
-fn sci(x: f64) -> String {
-    if x == 0.0 {
-        "0".into()
-    } else if x.is_finite() {
-        format!("{x:.2e}")
-    } else {
-        format!("{x}")
-    }
-}
-
-fn print_table(r: &FlowReport) {
-    println!(
-        "{:>5} {:<18} {:>9} {:>9} {:>8} {:>9} {:>9} {:>9} {:>9} {:>6} {:>9}  reason",
-        "layer",
-        "state_dict",
-        "shape",
-        "‖∂L/∂z‖",
-        "÷ last",
-        "grad norm",
-        "mean |g|",
-        "g/w",
-        "saturated",
-        "dead",
-        "verdict"
-    );
-    for l in &r.layers {
-        println!(
-            "{:>5} {:<18} {:>9} {:>9} {:>8} {:>9} {:>9} {:>9} {:>9} {:>6} {:>9}  {}",
-            l.layer,
-            format!("{}, {}", l.weight_key, l.bias_key),
-            format!("{}→{}", l.in_features, l.out_features),
-            sci(l.delta_norm),
-            flow::short(l.delta_ratio),
-            sci(l.grad_norm),
-            sci(l.mean_abs_grad),
-            sci(l.grad_to_weight),
-            pct(l.saturated_fraction),
-            pct(l.dead_fraction),
-            l.verdict.name(),
-            l.reason
-        );
-    }
-}
-
-fn print_side_by_side(a_name: &str, a: &FlowReport, b_name: &str, b: &FlowReport) {
-    println!("side by side: ‖∂L/∂z‖ (÷ the last layer's) and verdict");
-    println!(
-        "{:>5} {:<18} {:<34}{}",
-        "layer", "state_dict", a_name, b_name
-    );
-    let cell = |r: &FlowReport, k: usize| {
-        r.layers.get(k).map_or(String::new(), |l| {
-            format!(
-                "{:>9} ({:>7})  {}",
-                sci(l.delta_norm),
-                flow::short(l.delta_ratio),
-                l.verdict.name()
-            )
-        })
-    };
-    for k in 0..a.layers.len().max(b.layers.len()) {
-        let keys = a.layers.get(k).map_or(String::new(), |l| {
-            format!("{}, {}", l.weight_key, l.bias_key)
-        });
-        println!("{:>5} {keys:<18} {:<34}{}", k + 1, cell(a, k), cell(b, k));
-    }
-}
-
-fn print_thresholds() {
-    println!(
-        "‖∂L/∂z‖: the gradient backpropagated to a layer's pre-activations; grad norm, mean |g|: of its weights; g/w: grad norm ÷ weight norm\n\
-         verdicts: vanishing when ‖∂L/∂z‖ is below {VANISHING_RATIO:.0e} × the last layer's (or the weight gradient is 0); \
-         exploding above {EXPLODING_RATIO:.0e} ×, when g/w exceeds {EXPLODING_GRAD_TO_WEIGHT:.0e}, or when not finite"
-    );
+    print_reports(args, &[run], &path, &title, "name")
 }

@@ -96,10 +96,6 @@ pub fn run(args: &Args) -> Result<()> {
         )),
     };
     let run = TrainingRun::<f32>::new(run_data, &cfg, start)?;
-    if args.grad_report {
-        // The per-layer report reads MLPs only: refuse before training.
-        run.model().mlp_for("grad-report")?;
-    }
     let mut run = run
         .stop_after(args.stop_after)?
         .checkpoint_every(args.checkpoint_every)

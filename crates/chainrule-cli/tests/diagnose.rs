@@ -86,8 +86,11 @@ fn five_sigmoid_layers_vanish_and_relu_does_not() {
                 out.to_str().unwrap(),
             ]);
             assert_eq!(both["layers"][0]["verdict"], "vanishing", "{both}");
-            assert_eq!(both["compare"]["activation"], "relu");
-            assert_eq!(both["compare"]["layers"][0]["verdict"], "healthy", "{both}");
+            assert_eq!(both["compare"][0]["activation"], "relu");
+            assert_eq!(
+                both["compare"][0]["layers"][0]["verdict"], "healthy",
+                "{both}"
+            );
         }
     }
 }
@@ -113,6 +116,12 @@ fn json_has_exactly_the_documented_keys() {
     let mut want = [
         "bias",
         "dead_fraction",
+        "delta_norm",
+        "delta_ratio",
+        "input_shape",
+        "number",
+        "output_shape",
+        "text",
         "grad_norm",
         "grad_to_weight",
         "layer",
@@ -172,12 +181,12 @@ fn example_3_in_one_command() {
     close(chain[4]["cumulative"].as_f64().unwrap(), 0.09, 1e-9);
     assert_eq!(j["layers"][0]["verdict"], "vanishing");
     // ReLU at 0.9: derivative 1, nothing lost.
-    assert_eq!(j["compare"]["activation"], "relu");
-    for c in j["compare"]["chain"].as_array().unwrap() {
+    assert_eq!(j["compare"][0]["activation"], "relu");
+    for c in j["compare"][0]["chain"].as_array().unwrap() {
         close(c["local_factor"].as_f64().unwrap(), 1.0, 1e-12);
         close(c["cumulative"].as_f64().unwrap(), 1.0, 1e-12);
     }
-    for l in j["compare"]["layers"].as_array().unwrap() {
+    for l in j["compare"][0]["layers"].as_array().unwrap() {
         assert_eq!(l["verdict"], "healthy");
     }
     let svg = non_empty_svg(&out);
@@ -284,7 +293,7 @@ fn bad_flags_are_errors_not_panics() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("x.svg");
     let out = out.to_str().unwrap();
-    let cases: [(&[&str], &str); 14] = [
+    let cases: [(&[&str], &str); 22] = [
         (&["--layers", "3,x"], "layers:"),
         (&["--layers", "3"], "layers:"),
         (&["--layers", "3,0,1"], "layers:"),
@@ -302,6 +311,20 @@ fn bad_flags_are_errors_not_panics() {
             "missing.safetensors: I/O error",
         ),
         (&["--data", "iris"], "data:"),
+        (&["--chain", "5", "--compare", "resnet"], "compare:"),
+        (&["--compare", "residual"], "compare:"),
+        (&["--arch", "linear(4),relu,linear("], "architecture:"),
+        (
+            &["--arch", "linear(4)", "--input-shape", "0"],
+            "input-shape:",
+        ),
+        (
+            &["--arch", "conv2d(2,3)", "--input-shape", "1x8x8"],
+            "arch:",
+        ),
+        (&["--arch", "linear(4)", "--compare", "relu"], "compare:"),
+        (&["--arch", "linear(4)", "--layers", "3,3"], "layers:"),
+        (&["--chain", "3", "--arch", "linear(1)"], "arch:"),
     ];
     for (args, setting) in cases {
         let mut all = vec!["diagnose"];
@@ -352,4 +375,136 @@ fn item_06_diagnose_reads_the_data_the_model_file_records() {
     ]);
     assert_eq!(stdout(&o), stdout(&with_data));
     assert!(stdout(&o).contains("iris"), "{}", stdout(&o));
+}
+
+/// Example 3 finished: the chain with a skip connection around every unit
+/// and with batch norm before every activation, side by side.
+#[test]
+fn chain_compares_the_cures_residual_and_batchnorm() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("cures.svg");
+    let args = [
+        "diagnose",
+        "--chain",
+        "5",
+        "--chain-output",
+        "0.9",
+        "--compare",
+        "relu,residual,batchnorm",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    let j = json(&[&args[..], &["--json"]].concat());
+    let compare = j["compare"].as_array().unwrap();
+    assert_eq!(compare.len(), 3);
+    assert_eq!(j["layers"][0]["verdict"], "vanishing");
+    let (relu, residual, batchnorm) = (&compare[0], &compare[1], &compare[2]);
+    assert_eq!(
+        (relu["kind"].as_str(), relu["activation"].as_str()),
+        (Some("plain"), Some("relu"))
+    );
+    assert_eq!(residual["kind"], "residual");
+    assert_eq!(batchnorm["kind"], "batchnorm");
+    // Each residual block passes back 1 + σ'(z) = 1 + 0.9 × 0.1 = 1.09;
+    // layer 1's ∂L/∂z is 0.09 × 1.09⁴ = 0.127043… of the output gradient.
+    for c in residual["chain"].as_array().unwrap() {
+        close(c["local_factor"].as_f64().unwrap(), 1.09, 1e-12);
+    }
+    close(
+        residual["chain"][0]["cumulative"].as_f64().unwrap(),
+        0.09 * 1.09f64.powi(4),
+        1e-12,
+    );
+    for cure in [residual, batchnorm] {
+        assert_eq!(cure["layers"][0]["verdict"], "healthy", "{cure}");
+    }
+    let svg = non_empty_svg(&out);
+    assert!(svg.contains("residual sigmoid") && svg.contains("batchnorm sigmoid"));
+    let o = chainrule(&args);
+    let text = stdout(&o);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        text.contains(
+            "by hand, residual sigmoid: each block passes back 1 + w·act'(z) = 1 + 0.09 = 1.09"
+        ),
+        "{text}"
+    );
+}
+
+/// 20 sigmoid layers against the same with residual blocks and with batch
+/// norm: layer 1 vanishes without, and is healthy with either.
+#[test]
+fn twenty_sigmoid_layers_against_residual_and_batchnorm() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("deep.svg");
+    let j = json(&[
+        "diagnose",
+        "--arch",
+        "plain=repeat(20,linear(32),sigmoid),linear(1)",
+        "--arch",
+        "residual=linear(32),sigmoid,repeat(19,residual(linear(32),sigmoid)),linear(1)",
+        "--arch",
+        "batchnorm=repeat(20,linear(32),batchnorm1d,sigmoid),linear(1)",
+        "--json",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let plain = j["layers"].as_array().unwrap();
+    assert_eq!(plain.len(), 21);
+    assert_eq!(plain[0]["verdict"], "vanishing", "{}", plain[0]);
+    assert!(plain[0]["delta_ratio"].as_f64().unwrap() < 1e-9);
+    let compare = j["compare"].as_array().unwrap();
+    assert_eq!(compare[0]["name"], "residual");
+    assert_eq!(compare[1]["name"], "batchnorm");
+    for c in compare {
+        let l1 = &c["layers"][0];
+        assert_eq!(l1["verdict"], "healthy", "{l1}");
+        assert!(l1["delta_ratio"].as_f64().unwrap() > 0.1, "{l1}");
+    }
+    // Layers inside residual blocks are named by their place.
+    assert_eq!(compare[0]["layers"][1]["number"], "3.1");
+    assert_eq!(compare[0]["layers"][1]["weight"], "2.body.0.weight");
+    non_empty_svg(&out);
+}
+
+/// A CNN model file: its conv and linear layers, with shapes.
+#[test]
+fn a_cnn_model_is_diagnosed_on_its_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("cnn");
+    let o = chainrule(&[
+        "train",
+        "--data",
+        "digits",
+        "--arch",
+        "conv2d(4,3,pad=1),batchnorm2d,relu,maxpool2d(2),flatten,linear(10)",
+        "--epochs",
+        "1",
+        "--out",
+        run.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let model = run.join("model.safetensors");
+    let out = dir.path().join("cnn.svg");
+    let j = json(&[
+        "diagnose",
+        "--model",
+        model.to_str().unwrap(),
+        "--json",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let layers = j["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), 2);
+    assert_eq!(layers[0]["text"], "conv2d(4,3,pad=1)");
+    assert_eq!(layers[0]["input_shape"], serde_json::json!([1, 8, 8]));
+    assert_eq!(layers[0]["output_shape"], serde_json::json!([4, 8, 8]));
+    assert_eq!(layers[1]["weight"], "5.weight");
+    assert_eq!(layers[1]["input_shape"], serde_json::json!([64]));
+    // The ReLU after the batch norm is the conv layer's activation.
+    assert!(layers[0]["dead_fraction"].as_f64().unwrap() >= 0.0);
+    for l in layers {
+        assert_eq!(l["verdict"], "healthy", "{l}");
+    }
 }

@@ -68,7 +68,7 @@ pub fn chain_bars(chains: &[&ChainReport]) -> Vec<Bars> {
     chains
         .iter()
         .map(|c| Bars {
-            label: format!("{} (outputs {})", c.activation.name(), c.target_output),
+            label: format!("{} (outputs {})", c.label(), c.target_output),
             values: c.layers.iter().map(|l| l.cumulative.abs()).collect(),
             verdicts: c.flow.layers.iter().map(|l| l.verdict).collect(),
             threshold: None,
@@ -165,7 +165,10 @@ fn draw(
     let root = SVGBackend::new(path, (width, 500)).into_drawing_area();
     root.fill(&WHITE)?;
     let single = groups.len() == 1;
-    let notes = !single && groups.iter().any(|g| !g.verdicts.is_empty());
+    let n_layers = groups.iter().map(|g| g.values.len()).max().unwrap_or(0);
+    // The values are printed above the bars where they fit.
+    let show_values = n_layers * groups.len() <= 40;
+    let notes = !single && show_values && groups.iter().any(|g| !g.verdicts.is_empty());
     let (header, body) = root.split_vertically(if notes { 84 } else { 64 });
     let (lo, hi) = log_range(groups);
 
@@ -239,12 +242,17 @@ fn draw(
         ))?;
     }
 
-    // Each layer's state_dict weight name under its number, where they fit.
-    let keys: &[String] = groups
+    // Each layer's state_dict weight name under its number, where they fit
+    // and the networks compared agree on them.
+    let first_keys = groups
         .iter()
         .map(|g| g.weight_keys.as_slice())
         .find(|k| !k.is_empty())
         .unwrap_or(&[]);
+    let agree = groups
+        .iter()
+        .all(|g| g.weight_keys.is_empty() || g.weight_keys == first_keys);
+    let keys: &[String] = if agree { first_keys } else { &[] };
     let show_keys = !keys.is_empty() && n <= 30;
     let mut chart = ChartBuilder::on(&body)
         .margin(14)
@@ -287,7 +295,6 @@ fn draw(
     }
     let group_width = 0.8;
     let bar_width = group_width / m as f64;
-    let show_values = n * m <= 40;
     for (s, g) in groups.iter().enumerate() {
         let series_color = SERIES[s % SERIES.len()];
         let color_of = |k: usize| match (single, g.verdicts.get(k)) {

@@ -1,0 +1,129 @@
+//! The tables `diagnose` prints: one network's layers, several side by
+//! side, and the thresholds the verdicts use.
+
+use chainrule_inspect::flow::{
+    self, FlowReport, EXPLODING_GRAD_TO_WEIGHT, EXPLODING_RATIO, VANISHING_RATIO,
+};
+
+fn pct(f: f64) -> String {
+    format!("{:.1}%", 100.0 * f)
+}
+
+/// A number for a table cell: scientific with two decimals.
+pub fn sci(x: f64) -> String {
+    if x == 0.0 {
+        "0".into()
+    } else if x.is_finite() {
+        format!("{x:.2e}")
+    } else {
+        format!("{x}")
+    }
+}
+
+/// `4×8×8`, or `64` for a flat shape.
+pub fn dims(shape: &[usize]) -> String {
+    shape
+        .iter()
+        .map(|d| d.to_string())
+        .collect::<Vec<_>>()
+        .join("×")
+}
+
+/// The layer's name in tables: its number in the architecture and its text,
+/// e.g. `3.1 linear(32)`.
+fn layer_name(l: &flow::LayerFlow) -> String {
+    format!("{} {}", l.number, l.text)
+}
+
+pub fn print_table(r: &FlowReport) {
+    let name_width = r
+        .layers
+        .iter()
+        .map(|l| layer_name(l).chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(5);
+    let shape = |l: &flow::LayerFlow| format!("{}→{}", dims(&l.input_shape), dims(&l.output_shape));
+    let shape_width = r
+        .layers
+        .iter()
+        .map(|l| shape(l).chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(5);
+    println!(
+        "{:>3} {:<name_width$} {:<16} {:>shape_width$} {:>9} {:>8} {:>9} {:>9} {:>9} {:>9} {:>6} {:>9}  reason",
+        "k",
+        "layer",
+        "weight",
+        "shape",
+        "‖∂L/∂z‖",
+        "÷ last",
+        "grad norm",
+        "mean |g|",
+        "g/w",
+        "saturated",
+        "dead",
+        "verdict"
+    );
+    for l in &r.layers {
+        println!(
+            "{:>3} {:<name_width$} {:<16} {:>shape_width$} {:>9} {:>8} {:>9} {:>9} {:>9} {:>9} {:>6} {:>9}  {}",
+            l.layer,
+            layer_name(l),
+            l.weight_key,
+            shape(l),
+            sci(l.delta_norm),
+            flow::short(l.delta_ratio),
+            sci(l.grad_norm),
+            sci(l.mean_abs_grad),
+            sci(l.grad_to_weight),
+            pct(l.saturated_fraction),
+            pct(l.dead_fraction),
+            l.verdict.name(),
+            l.reason
+        );
+    }
+}
+
+/// ‖∂L/∂z‖ (÷ the last layer's) and the verdict of weight layer k of every
+/// report, side by side.
+pub fn print_side_by_side(reports: &[(&str, &FlowReport)]) {
+    println!("side by side: ‖∂L/∂z‖ (÷ the last layer's) and verdict of weight layer k");
+    let cell = |r: &FlowReport, k: usize| {
+        r.layers.get(k).map_or(String::new(), |l| {
+            format!(
+                "{:>9} ({:>7})  {}",
+                sci(l.delta_norm),
+                flow::short(l.delta_ratio),
+                l.verdict.name()
+            )
+        })
+    };
+    let width = 34;
+    print!("{:>3}", "k");
+    for (name, _) in reports {
+        print!("  {name:<width$}");
+    }
+    println!();
+    let n = reports
+        .iter()
+        .map(|(_, r)| r.layers.len())
+        .max()
+        .unwrap_or(0);
+    for k in 0..n {
+        print!("{:>3}", k + 1);
+        for (_, r) in reports {
+            print!("  {:<width$}", cell(r, k));
+        }
+        println!();
+    }
+}
+
+pub fn print_thresholds() {
+    println!(
+        "‖∂L/∂z‖: the gradient backpropagated to a weight layer's output (pre-activation); grad norm, mean |g|: of its weights; g/w: grad norm ÷ weight norm\n\
+         verdicts: vanishing when ‖∂L/∂z‖ is below {VANISHING_RATIO:.0e} × the last layer's (or the weight gradient is 0); \
+         exploding above {EXPLODING_RATIO:.0e} ×, when g/w exceeds {EXPLODING_GRAD_TO_WEIGHT:.0e}, or when not finite"
+    );
+}
