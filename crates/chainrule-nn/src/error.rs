@@ -61,5 +61,7 @@ impl Error {
 }
 
 fn in_layer(layer: &Option<String>) -> String {
-    layer.as_ref().map_or(String::new(), |l| format!(", in {l}"))
+    layer
+        .as_ref()
+        .map_or(String::new(), |l| format!(", in {l}"))
 }

@@ -36,7 +36,14 @@ trait Sink<'g, F: Float> {
     /// Whether a linear layer may be fused with the activation after it
     /// (then the activation is reported with no nodes of its own).
     fn fuse(&self) -> bool;
-    fn layer(&mut self, index: usize, layer: &Layer, input: Var<'g, F>, output: Var<'g, F>, nodes: Range<usize>);
+    fn layer(
+        &mut self,
+        index: usize,
+        layer: &Layer,
+        input: Var<'g, F>,
+        output: Var<'g, F>,
+        nodes: Range<usize>,
+    );
 }
 
 /// Keeps each layer's node span (a training step; allocates nothing).
@@ -46,7 +53,14 @@ impl<'g, F: Float> Sink<'g, F> for Spans<'_> {
     fn fuse(&self) -> bool {
         true
     }
-    fn layer(&mut self, index: usize, _: &Layer, _: Var<'g, F>, _: Var<'g, F>, nodes: Range<usize>) {
+    fn layer(
+        &mut self,
+        index: usize,
+        _: &Layer,
+        _: Var<'g, F>,
+        _: Var<'g, F>,
+        nodes: Range<usize>,
+    ) {
         if let Some(s) = self.0.get_mut(index) {
             *s = nodes;
         }
@@ -88,7 +102,14 @@ impl<'g, F: Float> Sink<'g, F> for Observer<'_, '_, 'g, F> {
     fn fuse(&self) -> bool {
         false
     }
-    fn layer(&mut self, index: usize, layer: &Layer, input: Var<'g, F>, output: Var<'g, F>, nodes: Range<usize>) {
+    fn layer(
+        &mut self,
+        index: usize,
+        layer: &Layer,
+        input: Var<'g, F>,
+        output: Var<'g, F>,
+        nodes: Range<usize>,
+    ) {
         if let Some(row) = self.rows.get(index) {
             (self.on_layer)(LayerVisit {
                 index,
@@ -121,7 +142,15 @@ impl<F: Float> Network<F> {
     /// pass for inspection or gradient checks).
     pub fn forward_frozen<'g>(&self, g: &'g Graph<F>, x: Var<'g, F>) -> Result<Var<'g, F>> {
         let mut stats = Stats::Read(&self.bn);
-        sequence(&self.layers, g, x, &self.pass(), &mut stats, &mut Quiet, &mut 0)
+        sequence(
+            &self.layers,
+            g,
+            x,
+            &self.pass(),
+            &mut stats,
+            &mut Quiet,
+            &mut 0,
+        )
     }
 
     /// [`Network::forward_frozen`], calling `on_layer` after each layer
@@ -140,7 +169,15 @@ impl<F: Float> Network<F> {
             rows: &self.rows,
             on_layer,
         };
-        sequence(&self.layers, g, x, &self.pass(), &mut stats, &mut sink, &mut 0)
+        sequence(
+            &self.layers,
+            g,
+            x,
+            &self.pass(),
+            &mut stats,
+            &mut sink,
+            &mut 0,
+        )
     }
 
     /// The layer (its index in [`Network::summary`], innermost first) whose

@@ -37,8 +37,8 @@ mod tests;
 
 pub use forward::LayerVisit;
 pub use layer::{
-    layer_number, specs_are_2d, BatchNormLayer, BnBuffers, ConvLayer, Layer, LayerNormLayer, LayerRow,
-    LinearLayer,
+    layer_number, specs_are_2d, BatchNormLayer, BnBuffers, ConvLayer, Layer, LayerNormLayer,
+    LayerRow, LinearLayer,
 };
 
 use crate::activation::Activation;
