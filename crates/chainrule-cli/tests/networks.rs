@@ -97,7 +97,8 @@ fn a_cnn_learns_the_digits_in_two_epochs() {
     );
     // diagnose refuses it, naming the first layer, before asking for an
     // input.
-    for tool in ["diagnose"] {
+    {
+        let tool = "diagnose";
         let o = chainrule(&[tool, "--model", m]);
         assert_eq!(o.status.code(), Some(2));
         let err = stderr(&o);

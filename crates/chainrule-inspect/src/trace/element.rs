@@ -271,9 +271,13 @@ impl ElementExplanation {
     /// The element as its own report (its columns sized apart from the
     /// layer table): forward and backward, notes as rows without a value.
     pub fn report(&self) -> Report {
+        // Notes (no numbers) go above and below the table, so that the
+        // columns stay as wide as the numbers need.
+        let is_note = |l: &&Line| l.value.is_none() && l.formula.is_empty();
         let rows = |lines: &[Line]| -> Vec<Row> {
             lines
                 .iter()
+                .filter(|l| !is_note(l))
                 .map(|l| Row {
                     step: String::new(),
                     node: l.what.clone(),
@@ -288,15 +292,8 @@ impl ElementExplanation {
             "the layer's output per example is {}; x is the layer's input",
             dims_text(&self.shape)
         )];
-        // A leading note (the formula) heads the report, not a row.
-        let mut forward = &self.forward[..];
-        if let Some(first) = forward
-            .first()
-            .filter(|l| l.value.is_none() && l.formula.is_empty())
-        {
-            intro.push(first.what.clone());
-            forward = &forward[1..];
-        }
+        intro.extend(self.forward.iter().filter(is_note).map(|l| l.what.clone()));
+        let forward = &self.forward[..];
         Report {
             title: format!("Element {} of {}", self.name, self.describe),
             intro,
@@ -310,7 +307,12 @@ impl ElementExplanation {
                     rows: rows(&self.backward),
                 },
             ],
-            outro: Vec::new(),
+            outro: self
+                .backward
+                .iter()
+                .filter(is_note)
+                .map(|l| l.what.clone())
+                .collect(),
         }
     }
 

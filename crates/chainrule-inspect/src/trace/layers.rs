@@ -129,6 +129,10 @@ fn eval_note(layer: &Layer) -> Option<String> {
     }
 }
 
+/// A recorded pass: the visits, the loss, how it was computed, and the
+/// target leaf (none for class indices).
+type Recording<'g> = (Vec<Visit>, Var<'g, f64>, String, Option<usize>);
+
 /// Records the forward pass (observed), the loss and the trace of the
 /// backward pass; returns the visits, the trace and the loss text.
 fn record<'g>(
@@ -136,7 +140,7 @@ fn record<'g>(
     network: &Network<f64>,
     x: &[f64],
     setup: &LayersSetup,
-) -> chainrule_nn::Result<(Vec<Visit>, Var<'g, f64>, String, Option<usize>)> {
+) -> chainrule_nn::Result<Recording<'g>> {
     let mut dims = vec![1];
     dims.extend_from_slice(network.input_shape());
     let xv = g.input_from(&dims, x)?;
