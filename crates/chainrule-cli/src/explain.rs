@@ -1,11 +1,14 @@
 //! `chainrule explain`: every step of a forward and backward pass as a
 //! table (or Markdown, or JSON), generated from the recorded graph: worked
-//! example 1 by default, any MLP (`--model`, `--init`, `--layers`), or a
-//! scalar expression (`--expr "(x + y) * (x - 1)" --at x=3,y=2`).
+//! example 1 by default, any MLP (`--model`, `--init`, `--layers`), any
+//! other network layer by layer (`--model`, `--arch`; one output element in
+//! full with `--element`), or a scalar expression (`--expr "(x + y) * (x -
+//! 1)" --at x=3,y=2`).
 
+use crate::explain_source::{arch_model, model_row, Example};
 use crate::numeric_args;
 use chainrule_inspect::expr::ExprError;
-use chainrule_inspect::trace::{self, NetworkSetup, Show, Trace};
+use chainrule_inspect::trace::{self, LayersSetup, NetworkSetup, Show, Trace};
 use chainrule_nn::mlp::parse_sizes;
 use chainrule_nn::model_io;
 use chainrule_nn::trainer::Model;
@@ -23,8 +26,21 @@ pub struct Source {
     #[arg(long, allow_hyphen_values = true, requires = "expr")]
     pub at: Option<String>,
     /// A model file written by `chainrule train` (architecture from its metadata).
-    #[arg(long, conflicts_with_all = ["expr", "init", "layers"])]
+    #[arg(long, conflicts_with_all = ["expr", "init", "layers", "arch"])]
     pub model: Option<PathBuf>,
+    /// A fresh network of this architecture, e.g.
+    /// "conv2d(4,3,pad=1),relu,maxpool2d(2),flatten,linear(10)" (weights
+    /// drawn with --seed, kaiming-uniform as train draws them).
+    #[arg(long, conflicts_with_all = ["expr", "init", "layers"])]
+    pub arch: Option<String>,
+    /// The shape of one example for --arch: CxHxW for images (1x8x8), or
+    /// the number of features [default: the number of --input values].
+    #[arg(long, requires = "arch")]
+    pub input_shape: Option<String>,
+    /// Take the example (input and target) from row N of the data the
+    /// model file records (its rows as loaded, from 0), instead of --input.
+    #[arg(long, requires = "model", conflicts_with = "input", allow_negative_numbers = true, value_parser = numeric_args::seed)]
+    pub row: Option<u64>,
     /// A weights file for the architecture given by --layers.
     #[arg(long, requires = "layers", conflicts_with = "expr")]
     pub init: Option<PathBuf>,
@@ -68,12 +84,20 @@ pub struct Args {
     /// Print every value of large tensors instead of a summary.
     #[arg(long)]
     pub full: bool,
+    /// One output element written out with every number, forward and
+    /// backward: LAYER:INDEX with layers numbered as in the table (1:0,2,3 is
+    /// layer 1's output at channel 0, row 2, column 3; 3:5 a flat output's
+    /// element 5; 2.1:… inside a residual block; 1:0 a whole channel).
+    #[arg(long, conflicts_with = "expr")]
+    pub element: Option<String>,
 }
 
 /// A traced source: an expression or one training step of a network.
 pub enum Traced {
     Expression(Box<trace::ExpressionExplanation>),
     Network(Box<trace::NetworkExplanation>),
+    /// A network that is not an MLP (or any with `--element`), layer by layer.
+    Layers(Box<trace::LayersExplanation>),
 }
 
 impl Traced {
@@ -82,6 +106,7 @@ impl Traced {
         match self {
             Traced::Expression(e) => &e.trace,
             Traced::Network(n) => &n.trace,
+            Traced::Layers(l) => &l.trace,
         }
     }
 
@@ -100,6 +125,7 @@ impl Traced {
                 }
             }
             Traced::Network(n) => format!("{}, loss {}", n.title, n.loss_text),
+            Traced::Layers(l) => format!("{}, loss {}", l.title, l.loss_text),
         }
     }
 }
@@ -132,15 +158,31 @@ fn numbers(setting: &str, s: &str) -> Result<Vec<f64>> {
 /// Runs the source: parses and traces the expression, or builds the
 /// network and traces one step with learning rate `lr`.
 pub fn trace_source(src: &Source, lr: f64) -> Result<Traced> {
+    trace_source_with(src, lr, None)
+}
+
+/// [`trace_source`], writing out output element `element` (`LAYER:INDEX`)
+/// if given (any network is then traced layer by layer).
+pub fn trace_source_with(src: &Source, lr: f64, element: Option<&str>) -> Result<Traced> {
     if let Some(e) = &src.expr {
         let at = src.at.as_deref().unwrap_or("");
         let x = trace::explain_expression(e, at).map_err(expr_error)?;
         return Ok(Traced::Expression(Box::new(x)));
     }
     let loss = src.loss.as_deref().map(LossKind::parse).transpose()?;
-    let (mut model, mut setup) = match (&src.model, &src.layers) {
-        (Some(path), _) => {
-            let model = model_io::load_model::<f64>(path, None)?;
+    let given = src
+        .input
+        .as_deref()
+        .map(|s| numbers("input", s))
+        .transpose()?;
+    let mut example: Option<Example> = None;
+    let (mut model, mut setup) = match (&src.model, &src.layers, &src.arch) {
+        (Some(path), _, _) => {
+            let (model, record) = model_io::load_model_with_data::<f64>(path, None)?;
+            if let Some(row) = src.row {
+                let row = usize::try_from(row).unwrap_or(usize::MAX);
+                example = Some(model_row(path, record.as_ref(), &model, row)?);
+            }
             let setup = NetworkSetup {
                 title: format!("Model {}", path.display()),
                 input: Vec::new(),
@@ -150,7 +192,20 @@ pub fn trace_source(src: &Source, lr: f64) -> Result<Traced> {
             };
             (model, setup)
         }
-        (None, Some(layers)) => {
+        (None, _, Some(arch)) => {
+            let kind = loss.unwrap_or(LossKind::Mse);
+            let count = given.as_ref().map(Vec::len);
+            let model = arch_model(arch, src.input_shape.as_deref(), count, src.seed, kind)?;
+            let setup = NetworkSetup {
+                title: format!("Network {arch} with weights drawn from seed {}", src.seed),
+                input: Vec::new(),
+                target: Vec::new(),
+                loss: kind,
+                lr,
+            };
+            (model, setup)
+        }
+        (None, Some(layers), None) => {
             let kind = loss.unwrap_or(LossKind::Mse);
             let output = src
                 .output_activation
@@ -180,51 +235,79 @@ pub fn trace_source(src: &Source, lr: f64) -> Result<Traced> {
             };
             (model, setup)
         }
-        (None, None) => trace::worked_example_1(lr)?,
+        (None, None, None) => trace::worked_example_1(lr)?,
     };
-    // Only MLPs can be shown: say so before asking for an input.
-    let mlp = model.mlp_for("explain")?;
     if let Some(l) = loss {
         setup.loss = l;
     }
-    match &src.input {
-        Some(s) => setup.input = numbers("input", s)?,
-        None if setup.input.is_empty() => {
+    let mlp = model.network.as_mlp().filter(|_| element.is_none());
+    let features = model.network.in_features();
+    match (given, &example) {
+        (Some(v), _) => setup.input = v,
+        (None, Some(e)) => setup.input = e.input.clone(),
+        (None, None) if setup.input.is_empty() => {
+            let how = match (&mlp, &src.model) {
+                (Some(_), _) => String::new(),
+                (None, Some(_)) => " or --row N of the model's data".into(),
+                (None, None) => String::new(),
+            };
+            let shape = if model.network.input_shape().len() > 1 {
+                format!(
+                    ", an example of shape {}",
+                    trace::dims_text(model.network.input_shape())
+                )
+            } else {
+                String::new()
+            };
             return Err(Error::config(
                 "input",
-                format!(
-                    "give one input row with --input ({} comma-separated values)",
-                    mlp.in_features()
-                ),
-            ))
+                format!("give one input row with --input ({features} comma-separated values{shape}){how}"),
+            ));
         }
-        None => {}
+        (None, None) => {}
     }
-    match &src.target {
-        Some(s) => setup.target = numbers("target", s)?,
-        None if setup.target.is_empty() => {
+    match (&src.target, &example) {
+        (Some(s), _) => setup.target = numbers("target", s)?,
+        (None, Some(e)) => setup.target = e.target.clone(),
+        (None, None) if setup.target.is_empty() => {
             let what = if setup.loss == LossKind::Cce {
                 "a class index".to_string()
             } else {
-                format!("{} value(s)", mlp.out_features())
+                format!("{} value(s)", model.network.out_features())
             };
             return Err(Error::config(
                 "target",
                 format!("give the target with --target ({what})"),
             ));
         }
-        None => {}
+        (None, None) => {}
     }
-    let x = trace::explain_network(&mut model, &setup)?;
-    Ok(Traced::Network(Box::new(x)))
+    if mlp.is_some() {
+        let x = trace::explain_network(&mut model, &setup)?;
+        return Ok(Traced::Network(Box::new(x)));
+    }
+    let layers = LayersSetup {
+        title: setup.title,
+        input: setup.input,
+        source: example.map(|e| e.source),
+        target: setup.target,
+        loss: setup.loss,
+        lr: setup.lr,
+        element: element.map(str::to_string),
+    };
+    let x = trace::explain_layers(&mut model, &layers)?;
+    Ok(Traced::Layers(Box::new(x)))
 }
 
 pub fn run(args: &Args) -> Result<()> {
-    let traced = trace_source(&args.source, args.lr)?;
+    let traced = trace_source_with(&args.source, args.lr, args.element.as_deref())?;
     let show = Show { full: args.full };
     let text = match (&traced, args.format.as_str()) {
         (Traced::Expression(e), "json") => pretty(&e.to_json(show)),
         (Traced::Network(n), "json") => pretty(&n.to_json(show)),
+        (Traced::Layers(l), "json") => pretty(&l.to_json(show)),
+        (Traced::Layers(l), "markdown") => l.to_markdown(show),
+        (Traced::Layers(l), _) => l.to_table(show),
         (Traced::Expression(e), "markdown") => e.report(show).to_markdown(),
         (Traced::Network(n), "markdown") => n.report(show).to_markdown(),
         (Traced::Expression(e), _) => e.report(show).to_table(),

@@ -6,6 +6,7 @@ mod diagnose;
 mod eval;
 mod example;
 mod explain;
+mod explain_source;
 mod gradcheck;
 mod graph;
 mod number_text;

@@ -76,22 +76,35 @@ fn a_cnn_learns_the_digits_in_two_epochs() {
     let o = chainrule(&["predict", "--model", m, "--input", &pixels]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).contains("class"), "{}", stdout(&o));
-    // explain refuses it, naming the first layer, before asking for an
-    // input.
-    {
-        let tool = "explain";
-        let o = chainrule(&[tool, "--model", m]);
-        assert_eq!(o.status.code(), Some(2));
-        let err = stderr(&o);
-        assert!(
-            err.contains(&format!(
-                "{tool} shows multilayer perceptrons only for now; layer 1 conv2d(4,3,pad=1) is \
-                 not a linear layer or an activation (gradcheck --model checks any network)"
-            )),
-            "{err}"
-        );
-        assert!(!err.contains("panicked"));
-    }
+    // explain shows it layer by layer; without an example it asks for one.
+    let o = chainrule(&["explain", "--model", m]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(
+        err.contains(
+            "give one input row with --input (64 comma-separated values, an example of shape \
+             [1, 8, 8]) or --row N of the model's data"
+        ),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"));
+    let o = chainrule(&["explain", "--model", m, "--row", "0"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("Forward pass, layer by layer"),
+        "{}",
+        stdout(&o)
+    );
+    // diagnose measures its conv and linear layers on its data.
+    let o = chainrule(&[
+        "diagnose",
+        "--model",
+        m,
+        "--out",
+        dir.path().join("d.svg").to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("1 conv2d(4,3,pad=1)"), "{}", stdout(&o));
 }
 
 #[test]

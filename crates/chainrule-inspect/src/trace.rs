@@ -23,12 +23,17 @@ use chainrule_nn::{Error as NnError, LossKind, Module};
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeSet, HashMap, HashSet};
 
+mod element;
+mod element_text;
 mod expression;
+mod layers;
 mod network;
 mod report;
 mod values;
 
+pub use element::{parse_element, ElementExplanation, ElementSpec, Line};
 pub use expression::*;
+pub use layers::*;
 pub use network::*;
 pub use report::*;
 pub use values::*;

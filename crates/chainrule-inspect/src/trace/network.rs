@@ -341,7 +341,7 @@ pub fn explain_network(
 
 /// [`Trace::record`] where labels with an empty name only give a role: the
 /// trace names those nodes itself and the role is kept.
-fn record_with_roles<F: Float>(
+pub(super) fn record_with_roles<F: Float>(
     g: &Graph<F>,
     output: Var<'_, F>,
     labels: &Labels,

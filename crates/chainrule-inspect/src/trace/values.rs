@@ -87,7 +87,7 @@ pub fn nested_json(shape: &[usize], values: &[f64]) -> Value {
     )
 }
 
-fn values_json(shape: &[usize], values: &[f64], show: Show) -> Value {
+pub(super) fn values_json(shape: &[usize], values: &[f64], show: Show) -> Value {
     if show.summarize(values.len()) {
         let s = Summary::of(values);
         json!({
