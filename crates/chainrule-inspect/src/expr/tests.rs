@@ -1,5 +1,6 @@
 //! The parser's and evaluator's tests.
 use super::*;
+use chainrule::Graph;
 
 fn err(src: &str) -> String {
     parse(src).unwrap_err().to_string()
