@@ -60,8 +60,17 @@ impl Report {
         for l in &self.intro {
             out.push_str(&format!("  {l}\n"));
         }
-        // One set of column widths for every section, so they line up.
+        // One set of column widths for every section, so they line up; a
+        // column no row fills (other than #) is left out.
         let mut w = HEADERS.map(width);
+        let mut used = [true, false, false, false, false];
+        for s in &self.sections {
+            for r in &s.rows {
+                for (k, c) in cells(r).iter().enumerate() {
+                    used[k] |= !c.is_empty();
+                }
+            }
+        }
         for s in &self.sections {
             for r in &s.rows {
                 for (k, c) in cells(r).iter().enumerate() {
@@ -75,7 +84,7 @@ impl Report {
             out.push('\n');
             let line = |c: &[String; 5]| {
                 let mut l = String::from("  ");
-                for k in 0..5 {
+                for k in (0..5).filter(|&k| used[k]) {
                     let cell = &c[k];
                     if k == 0 {
                         l.push_str(&" ".repeat(w[0] - width(cell)));
