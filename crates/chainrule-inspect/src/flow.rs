@@ -76,6 +76,7 @@ mod batch;
 mod chain;
 mod pass;
 mod verdicts;
+pub use crate::number::short;
 pub use batch::{batch_from_dataset, default_init, random_batch, FlowBatch, Objective};
 pub use chain::{
     chain, chain_network, chain_of, inverse, ChainKind, ChainLayer, ChainReport,
@@ -83,7 +84,6 @@ pub use chain::{
 };
 pub(crate) use pass::run_pass;
 pub(crate) use verdicts::report_of;
-pub use verdicts::short;
 
 /// Below this fraction of the last layer's backpropagated gradient
 /// ‖∂L/∂z‖ a layer's gradient is `vanishing`.

@@ -13,50 +13,7 @@
 
 use chainrule::{BiasAct, Op};
 
-/// A number in at most `digits` significant digits, without trailing zeros:
-/// `0.0618193`, `-4.48326e-4`, `1.5`, `3`.
-pub fn num_digits(v: f64, digits: usize) -> String {
-    if v.is_nan() {
-        return "NaN".into();
-    }
-    if v.is_infinite() {
-        return if v > 0.0 { "inf".into() } else { "-inf".into() };
-    }
-    if v == 0.0 {
-        return "0".into();
-    }
-    let digits = digits.max(1);
-    let exp = v.abs().log10().floor() as i32;
-    if (-4..9).contains(&exp) {
-        let decimals = (digits as i32 - 1 - exp).max(0) as usize;
-        let s = format!("{v:.decimals$}");
-        let s = trim_zeros(&s);
-        if s == "-0" {
-            "0".into()
-        } else {
-            s
-        }
-    } else {
-        let s = format!("{v:.prec$e}", prec = digits - 1);
-        match s.split_once('e') {
-            Some((m, e)) => format!("{}e{e}", trim_zeros(m)),
-            None => s,
-        }
-    }
-}
-
-/// A number in 6 significant digits (see [`num_digits`]).
-pub fn num(v: f64) -> String {
-    num_digits(v, 6)
-}
-
-fn trim_zeros(s: &str) -> String {
-    if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
-    } else {
-        s.to_string()
-    }
-}
+pub use crate::number::{num, num_digits};
 
 /// Whether `s` can stand next to an operator without parentheses: no
 /// spaces and no operator outside parentheses.

@@ -12,4 +12,5 @@ pub mod flow_chart;
 pub mod draw;
 pub mod expr;
 pub mod formula;
+pub mod number;
 pub mod trace;

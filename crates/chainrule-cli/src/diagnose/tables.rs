@@ -4,21 +4,7 @@
 use chainrule_inspect::flow::{
     self, FlowReport, EXPLODING_GRAD_TO_WEIGHT, EXPLODING_RATIO, VANISHING_RATIO,
 };
-
-fn pct(f: f64) -> String {
-    format!("{:.1}%", 100.0 * f)
-}
-
-/// A number for a table cell: scientific with two decimals.
-pub fn sci(x: f64) -> String {
-    if x == 0.0 {
-        "0".into()
-    } else if x.is_finite() {
-        format!("{x:.2e}")
-    } else {
-        format!("{x}")
-    }
-}
+use chainrule_inspect::number::{percent_cell as pct, sci};
 
 /// `4×8×8`, or `64` for a flat shape.
 pub fn dims(shape: &[usize]) -> String {

@@ -6,6 +6,7 @@ use super::{
     FlowReport, LayerFlow, Verdict, EXPLODING_GRAD_TO_WEIGHT, EXPLODING_RATIO, SIGMOID_SATURATION,
     TANH_SATURATION, VANISHING_RATIO,
 };
+use crate::number::{percent, short};
 use chainrule_nn::Activation;
 
 fn l2(v: &[f64]) -> f64 {
@@ -32,38 +33,6 @@ fn dead_fraction(activation: Option<Activation>, z: &[f64], rows: usize, units: 
         .filter(|&j| (0..rows).all(|r| z[r * units + j] <= 0.0))
         .count();
     dead as f64 / units as f64
-}
-
-/// A number in a reason: plain with three significant digits between 0.01
-/// and 1000, else scientific with two.
-pub fn short(x: f64) -> String {
-    if !x.is_finite() {
-        return format!("{x}");
-    }
-    if x == 0.0 {
-        return "0".into();
-    }
-    let a = x.abs();
-    if (0.01..1000.0).contains(&a) {
-        let decimals = (2 - a.log10().floor() as i32).max(0) as usize;
-        let s = format!("{x:.decimals$}");
-        if s.contains('.') {
-            s.trim_end_matches('0').trim_end_matches('.').to_string()
-        } else {
-            s
-        }
-    } else {
-        format!("{x:.1e}")
-    }
-}
-
-fn percent(f: f64) -> String {
-    let p = 100.0 * f;
-    if p > 0.0 && p < 0.5 {
-        "<1%".into()
-    } else {
-        format!("{p:.0}%")
-    }
 }
 
 pub(crate) fn report_of(pass: &Pass) -> FlowReport {
