@@ -24,6 +24,7 @@ use serde_json::{json, Map, Value};
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 mod element;
+mod element_pool;
 mod element_text;
 mod expression;
 mod layers;
