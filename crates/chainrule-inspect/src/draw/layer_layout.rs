@@ -424,6 +424,25 @@ pub fn layer_layout(lg: &LayerGraph) -> LayerLayout {
             side_slots[e.to] += 1;
             let ya = a.y + a.h / 2.0 + (side_slots[e.from] as f64 - 1.0) * PORT;
             let yb = b.y + b.h / 2.0 + (side_slots[e.to] as f64 - 1.0) * PORT;
+            // A box to the right in the same rank: leave from the bottom
+            // (arrive from the top) through the channel instead.
+            let blocked = |i: usize| (0..n).any(|j| j != i && rank[j] == rank[i] && area[j].x > area[i].x);
+            let mut points = Vec::new();
+            if blocked(e.from) && rank[e.from] < ranks - 1 {
+                let px = a.x + a.w * 0.8;
+                let cy = channel_mid[rank[e.from]] + PORT / 2.0;
+                points.extend([(px, a.bottom()), (px, cy), (lx, cy)]);
+            } else {
+                points.extend([(a.right(), ya), (lx, ya)]);
+            }
+            if blocked(e.to) && rank[e.to] > 0 {
+                let px = b.x + b.w * 0.8;
+                let cy = channel_mid[rank[e.to] - 1] - PORT / 2.0;
+                points.extend([(lx, cy), (px, cy), (px, b.y)]);
+            } else {
+                points.extend([(lx, yb), (b.right(), yb)]);
+            }
+            let (ya, yb) = (points[1].1, points[points.len() - 2].1);
             let mut far = lx;
             let label = e.label.as_ref().map(|t| {
                 let w = text_w(t, LABEL_FONT * 1233.0 / 2048.0) + 6.0;
@@ -440,7 +459,7 @@ pub fn layer_layout(lg: &LayerGraph) -> LayerLayout {
             lines_out.push(EdgeLine {
                 edge: k,
                 route: EdgeRoute::Lane,
-                points: vec![(a.right(), ya), (lx, ya), (lx, yb), (b.right(), yb)],
+                points,
                 label,
             });
         }
@@ -467,7 +486,7 @@ pub fn layer_layout(lg: &LayerGraph) -> LayerLayout {
         for l in &lines_out {
             let e = &lg.edges[l.edge];
             if l.route == EdgeRoute::Lane && common(e.from, e.to) == Some(q) {
-                right = right.max(l.points[1].0);
+                right = right.max(l.points.iter().map(|p| p.0).fold(f64::NEG_INFINITY, f64::max));
                 if let Some((_, la)) = &l.label {
                     right = right.max(la.right());
                 }
@@ -476,9 +495,11 @@ pub fn layer_layout(lg: &LayerGraph) -> LayerLayout {
         for r in s0..s1 {
             right = right.max(reach[r]);
         }
-        // The label stays clear of the lines entering the group.
+        // The label stays clear of the lines entering the group, and the
+        // group stands evenly about the column (x = 0) where it can.
         let label_w = text_w(&lg.groups[q].label, CHAR_W) + 8.0;
         left = left.min(first_left - label_w - 4.0);
+        left = left.min(-right.max(0.0));
         let x = left - GROUP_PAD;
         group_area[q].x = x;
         group_area[q].w = right + GROUP_PAD - x;

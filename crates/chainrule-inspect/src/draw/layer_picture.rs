@@ -29,6 +29,30 @@ fn xml_escape(s: &str) -> String {
     out
 }
 
+/// Title lines longer than this wrap.
+const TITLE_CHARS: usize = 80;
+
+/// `text` in lines of at most `max` characters, broken after a comma or at
+/// a space where it can be (continuation lines indented).
+fn wrap(text: &str, max: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let mut rest: Vec<char> = line.chars().collect();
+        while rest.len() > max {
+            let cut = (max / 2..max)
+                .rev()
+                .find(|&k| rest[k] == ',' || rest[k] == ' ')
+                .map_or(max, |k| k + 1);
+            out.push(rest[..cut].iter().collect::<String>().trim_end().to_string());
+            let mut next = vec![' ', ' '];
+            next.extend(rest[cut..].iter().skip_while(|c| **c == ' '));
+            rest = next;
+        }
+        out.push(rest.into_iter().collect());
+    }
+    out
+}
+
 /// Fill and stroke of a box.
 pub fn box_colors(kind: BoxKind) -> (&'static str, &'static str) {
     match kind {
@@ -100,15 +124,14 @@ pub fn layer_svg(lg: &LayerGraph) -> String {
 pub fn layer_svg_of(lg: &LayerGraph, l: &LayerLayout) -> String {
     let title_w = 15.0 * 1233.0 / 2048.0;
     let note_w = CHAR_W;
-    let mut head = 16.0;
-    if !lg.title.is_empty() {
-        head += 24.0;
-    }
-    if lg.note.is_some() {
-        head += 20.0;
-    }
-    let text_w = (lg.title.chars().count() as f64 * title_w)
-        .max(lg.note.as_ref().map_or(0.0, |n| n.chars().count() as f64 * note_w));
+    let title = wrap(&lg.title, TITLE_CHARS);
+    let note = lg.note.as_deref().map(|n| wrap(n, TITLE_CHARS)).unwrap_or_default();
+    let head = 16.0 + 20.0 * title.len() as f64 + 18.0 * note.len() as f64;
+    let text_w = title
+        .iter()
+        .map(|t| t.chars().count() as f64 * title_w)
+        .chain(note.iter().map(|n| n.chars().count() as f64 * note_w))
+        .fold(0.0, f64::max);
     let width = (l.width + 2.0 * MARGIN).max(text_w + 2.0 * MARGIN).max(360.0);
     let height = head + l.height + 2.0 * MARGIN;
     let left = (width - l.width) / 2.0;
@@ -135,20 +158,21 @@ pub fn layer_svg_of(lg: &LayerGraph, l: &LayerLayout) -> String {
         height.ceil()
     );
     let mut ty = MARGIN + 4.0;
-    if !lg.title.is_empty() {
+    for t in &title {
         let _ = writeln!(
             s,
-            "  <text x=\"{MARGIN}\" y=\"{ty:.1}\" font-size=\"15\" fill=\"#0f172a\">{}</text>",
-            xml_escape(&lg.title)
+            "  <text x=\"{MARGIN}\" y=\"{ty:.1}\" font-size=\"15\" fill=\"#0f172a\" xml:space=\"preserve\">{}</text>",
+            xml_escape(t)
         );
         ty += 20.0;
     }
-    if let Some(note) = &lg.note {
+    for n in &note {
         let _ = writeln!(
             s,
-            "  <text x=\"{MARGIN}\" y=\"{ty:.1}\" fill=\"#64748b\">{}</text>",
-            xml_escape(note)
+            "  <text x=\"{MARGIN}\" y=\"{ty:.1}\" fill=\"#64748b\" xml:space=\"preserve\">{}</text>",
+            xml_escape(n)
         );
+        ty += 18.0;
     }
     let at = |a: &Area| (a.x + left, a.y + top);
     // Groups, outermost first (inner ones drawn over them).

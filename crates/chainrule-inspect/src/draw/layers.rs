@@ -71,13 +71,16 @@ impl LayerBox {
                 format!("out {}", shape_text(&self.shape))
             }
             BoxKind::Loss => "scalar".to_string(),
+            BoxKind::Target if self.shape.is_empty() => self.detail.clone().unwrap_or_default(),
             _ => shape_text(&self.shape),
         };
         if let Some(p) = self.params.filter(|&p| p > 0) {
             second.push_str(&format!(" · {} params", thousands(p)));
         }
         let mut lines = vec![head, second];
-        lines.extend(self.detail.clone());
+        if !(self.kind == BoxKind::Target && self.shape.is_empty()) {
+            lines.extend(self.detail.clone());
+        }
         lines
     }
 }
@@ -230,13 +233,17 @@ fn loss_reading<F: Float>(net: &Network<F>, loss: Option<LossKind>) -> Option<(L
 pub fn layer_view<F: Float>(net: &Network<F>, loss: Option<LossKind>, title: &str) -> LayerGraph {
     let mut lg = LayerGraph {
         title: title.to_string(),
-        note: Some("shapes per example; a residual block's skip path goes around its body".into()),
         ..LayerGraph::default()
     };
     let input = lg.push(plain("input".into(), BoxKind::Input, "input", net.input_shape().to_vec()));
     let rows = net.summary();
     let mut next = 0;
     let last = sequence(&mut lg, net.layers(), rows, &mut next, input, net.input_shape(), None);
+    lg.note = Some(if lg.groups.is_empty() {
+        "shapes per example".into()
+    } else {
+        "shapes per example; a residual block's skip path goes around its body".into()
+    });
     let out_shape = net.output_shape().to_vec();
     let output = lg.push(plain("output".into(), BoxKind::Output, "output", out_shape.clone()));
     lg.edge(last, output, Some(shape_text(&out_shape)), false);
