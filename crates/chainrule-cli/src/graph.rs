@@ -182,7 +182,7 @@ fn write_out(args: &Args, format: &str, lg: draw::LayerGraph) -> Result<()> {
 /// Writes the drawing to `--out` or standard output.
 fn emit(args: &Args, bytes: &[u8]) -> Result<()> {
     match &args.out {
-        Some(path) => std::fs::write(path, &bytes)
+        Some(path) => std::fs::write(path, bytes)
             .map_err(|e| Error::config("out", format!("cannot write {}: {e}", path.display())))?,
         None => crate::explain::write_stdout(bytes)?,
     }

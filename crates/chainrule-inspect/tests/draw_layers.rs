@@ -19,6 +19,9 @@ fn network() -> (Graph<f64>, Network<f64>) {
     (g, net)
 }
 
+/// A box as the test reads it: id, number, text, output shape, parameters.
+type Row = (String, Option<String>, String, Vec<usize>, Option<usize>);
+
 fn layer_graph() -> LayerGraph {
     let (_, net) = network();
     draw::layer_view(&net, Some(LossKind::Cce), "a small CNN")
@@ -28,14 +31,27 @@ fn layer_graph() -> LayerGraph {
 fn one_box_per_layer_with_hand_counted_parameters() {
     let lg = layer_graph();
     // (id, number, text, output per example, parameters)
-    let conv1 = 4 * 1 * 3 * 3 + 4; // 40
+    let (out_c, in_c, k) = (4, 1, 3);
+    let conv1 = out_c * in_c * k * k + out_c; // 40
     let conv2 = 4 * 4 * 3 * 3 + 4; // 148
     let linear = 4 * 8 * 8 * 3 + 3; // 771
-    let want: BTreeSet<(String, Option<String>, String, Vec<usize>, Option<usize>)> = [
+    let want: BTreeSet<Row> = [
         ("input", None, "input", vec![1, 8, 8], None),
-        ("l1", Some("1"), "conv2d(4,3,pad=1)", vec![4, 8, 8], Some(conv1)),
+        (
+            "l1",
+            Some("1"),
+            "conv2d(4,3,pad=1)",
+            vec![4, 8, 8],
+            Some(conv1),
+        ),
         ("l2", Some("2"), "relu", vec![4, 8, 8], Some(0)),
-        ("l3_1", Some("3.1"), "conv2d(4,3,pad=1)", vec![4, 8, 8], Some(conv2)),
+        (
+            "l3_1",
+            Some("3.1"),
+            "conv2d(4,3,pad=1)",
+            vec![4, 8, 8],
+            Some(conv2),
+        ),
         ("l3_2", Some("3.2"), "relu", vec![4, 8, 8], Some(0)),
         ("l3_add", Some("3"), "add: x + body(x)", vec![4, 8, 8], None),
         ("l4", Some("4"), "flatten", vec![256], Some(0)),
@@ -50,13 +66,25 @@ fn one_box_per_layer_with_hand_counted_parameters() {
     let got: BTreeSet<_> = lg
         .boxes
         .iter()
-        .map(|b| (b.id.clone(), b.number.clone(), b.text.clone(), b.shape.clone(), b.params))
+        .map(|b| {
+            (
+                b.id.clone(),
+                b.number.clone(),
+                b.text.clone(),
+                b.shape.clone(),
+                b.params,
+            )
+        })
         .collect();
     assert_eq!(got, want);
     // The residual block is one group holding its body and the add.
     assert_eq!(lg.groups.len(), 1);
     assert!(lg.groups[0].residual);
-    assert!(lg.groups[0].label.contains(&format!("{conv2} params")), "{}", lg.groups[0].label);
+    assert!(
+        lg.groups[0].label.contains(&format!("{conv2} params")),
+        "{}",
+        lg.groups[0].label
+    );
     let inside: BTreeSet<&str> = lg
         .boxes
         .iter()
@@ -111,7 +139,13 @@ fn check_mermaid(text: &str) -> usize {
     let mut declared = HashSet::new();
     let mut ends = Vec::new();
     for l in text.lines().skip(1).map(str::trim) {
-        if l.starts_with("%%") || l.starts_with("classDef ") || l.starts_with("class ") || l.starts_with("style ") || l.starts_with("linkStyle ") || l.starts_with("direction ") {
+        if l.starts_with("%%")
+            || l.starts_with("classDef ")
+            || l.starts_with("class ")
+            || l.starts_with("style ")
+            || l.starts_with("linkStyle ")
+            || l.starts_with("direction ")
+        {
             continue;
         }
         if l.starts_with("subgraph ") {
@@ -196,7 +230,10 @@ fn ops_view_groups_each_layers_operations() {
             .collect()
     };
     let conv = in_group(group_of("1  conv2d(4,3,pad=1)"));
-    assert!(conv.contains(&"conv2d") && conv.contains(&"0.weight") && conv.contains(&"0.bias"), "{conv:?}");
+    assert!(
+        conv.contains(&"conv2d") && conv.contains(&"0.weight") && conv.contains(&"0.bias"),
+        "{conv:?}"
+    );
     let res = group_of("3  residual: x + body(x)");
     assert_eq!(in_group(res), vec!["add"]);
     let body = group_of("3.1  conv2d(4,3,pad=1)");
@@ -221,7 +258,14 @@ fn rects(svg: &str, class: &str) -> Vec<(f64, f64, f64, f64)> {
         .skip(1)
         .map(|t| t.split('>').next().unwrap())
         .filter(|t| t.contains(&format!("class=\"{class}\"")))
-        .map(|t| (attr(t, "x"), attr(t, "y"), attr(t, "width"), attr(t, "height")))
+        .map(|t| {
+            (
+                attr(t, "x"),
+                attr(t, "y"),
+                attr(t, "width"),
+                attr(t, "height"),
+            )
+        })
         .collect()
 }
 
@@ -242,7 +286,10 @@ fn check_svg(lg: &LayerGraph) -> String {
     let char_w = 13.0 * 1233.0 / 2048.0;
     for (b, r) in lg.boxes.iter().zip(&boxes) {
         for line in b.lines() {
-            assert!(line.chars().count() as f64 * char_w + 20.0 <= r.2 + 0.5, "{line} in {r:?}");
+            assert!(
+                line.chars().count() as f64 * char_w + 20.0 <= r.2 + 0.5,
+                "{line} in {r:?}"
+            );
         }
     }
     // Every box lies within its groups' rectangles; groups of the same
@@ -284,10 +331,21 @@ fn svg_boxes_apart_and_png_decodes() {
 fn lenet_and_a_deep_network_stay_readable() {
     let lenet = "conv2d(6,5,pad=2),relu,maxpool2d(2),conv2d(16,5),relu,maxpool2d(2),flatten,\
                  linear(120),relu,linear(84),relu,linear(10)";
-    let deep = (0..10).map(|_| "linear(16),relu").collect::<Vec<_>>().join(",") + ",linear(1)";
+    let deep = (0..10)
+        .map(|_| "linear(16),relu")
+        .collect::<Vec<_>>()
+        .join(",")
+        + ",linear(1)";
     for (arch, shape) in [(lenet.to_string(), vec![1, 28, 28]), (deep, vec![16])] {
         let mut g = Graph::new();
-        let net = Network::<f64>::new(&mut g, &parse_arch(&arch).unwrap(), &shape, Init::KaimingUniform, 0).unwrap();
+        let net = Network::<f64>::new(
+            &mut g,
+            &parse_arch(&arch).unwrap(),
+            &shape,
+            Init::KaimingUniform,
+            0,
+        )
+        .unwrap();
         let lg = draw::layer_view(&net, Some(LossKind::Cce), &arch);
         let svg = check_svg(&lg);
         let (w, h) = draw::svg_size(&svg);

@@ -16,7 +16,9 @@ pub fn parse_shape(text: &str) -> Result<Vec<usize>> {
     let bad = |why: &str| {
         Error::config(
             "input-shape",
-            format!("'{text}' {why}; give C×H×W as 1x8x8 (or 1,8,8), or a feature count such as 64"),
+            format!(
+                "'{text}' {why}; give C×H×W as 1x8x8 (or 1,8,8), or a feature count such as 64"
+            ),
         )
     };
     let parts: Vec<&str> = text.split(['x', 'X', '×', ',']).map(str::trim).collect();
@@ -87,7 +89,12 @@ pub fn picture(args: &Args) -> Result<Option<LayerGraph>> {
             path.display(),
             draw::layers::thousands(model.network.parameter_count())
         );
-        (model.graph, model.network, Some(loss.unwrap_or(model.loss)), title)
+        (
+            model.graph,
+            model.network,
+            Some(loss.unwrap_or(model.loss)),
+            title,
+        )
     } else if args.by_layer || args.ops {
         return Err(Error::config(
             if args.ops { "ops" } else { "by-layer" },

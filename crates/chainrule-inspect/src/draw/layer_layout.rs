@@ -15,6 +15,9 @@
 //! - A group's rectangle holds its boxes, its inner groups and the lanes
 //!   of edges within it, with room for its label above.
 
+// Boxes, ranks and groups live in parallel vectors indexed by number.
+#![allow(clippy::needless_range_loop)]
+
 use super::layers::LayerGraph;
 use super::layout::{CHAR_W, LABEL_FONT, LABEL_H, LINE_H, PAD_X, PAD_Y};
 
@@ -334,8 +337,10 @@ pub fn layer_layout(lg: &LayerGraph) -> LayerLayout {
     };
     // Ports in the order of the other ends, so that lines do not cross.
     for i in 0..n {
-        out_ports[i].sort_by(|&a, &b| cx(&area[lg.edges[a].to]).total_cmp(&cx(&area[lg.edges[b].to])));
-        in_ports[i].sort_by(|&a, &b| cx(&area[lg.edges[a].from]).total_cmp(&cx(&area[lg.edges[b].from])));
+        out_ports[i]
+            .sort_by(|&a, &b| cx(&area[lg.edges[a].to]).total_cmp(&cx(&area[lg.edges[b].to])));
+        in_ports[i]
+            .sort_by(|&a, &b| cx(&area[lg.edges[a].from]).total_cmp(&cx(&area[lg.edges[b].from])));
     }
     // Right edges of what lies in each rank's band and the channel below
     // it (boxes and labels), for the lanes to pass.
@@ -386,7 +391,9 @@ pub fn layer_layout(lg: &LayerGraph) -> LayerLayout {
     // group holds the lanes of edges within it.
     let common = |a: usize, b: usize| -> Option<usize> {
         let cb = lg.chain(lg.boxes[b].group);
-        lg.chain(lg.boxes[a].group).into_iter().find(|q| cb.contains(q))
+        lg.chain(lg.boxes[a].group)
+            .into_iter()
+            .find(|q| cb.contains(q))
     };
     let mut order: Vec<Option<usize>> = (0..lg.groups.len()).map(Some).collect();
     order.sort_by_key(|q| std::cmp::Reverse(q.map_or(0, |q| lg.depth(q) + 1)));
@@ -407,7 +414,9 @@ pub fn layer_layout(lg: &LayerGraph) -> LayerLayout {
                 let (a, b) = (rank[e.from], rank[e.to]);
                 (a.min(b), a.max(b))
             };
-            let mut x = (r0..=r1).map(|r| reach[r]).fold(f64::NEG_INFINITY, f64::max);
+            let mut x = (r0..=r1)
+                .map(|r| reach[r])
+                .fold(f64::NEG_INFINITY, f64::max);
             for (q, s) in span.iter().enumerate() {
                 if done[q] && s.is_some_and(|(a, b)| a <= r1 && b >= r0) {
                     x = x.max(group_area[q].right());
@@ -426,7 +435,8 @@ pub fn layer_layout(lg: &LayerGraph) -> LayerLayout {
             let yb = b.y + b.h / 2.0 + (side_slots[e.to] as f64 - 1.0) * PORT;
             // A box to the right in the same rank: leave from the bottom
             // (arrive from the top) through the channel instead.
-            let blocked = |i: usize| (0..n).any(|j| j != i && rank[j] == rank[i] && area[j].x > area[i].x);
+            let blocked =
+                |i: usize| (0..n).any(|j| j != i && rank[j] == rank[i] && area[j].x > area[i].x);
             let mut points = Vec::new();
             if blocked(e.from) && rank[e.from] < ranks - 1 {
                 let px = a.x + a.w * 0.8;
@@ -486,7 +496,12 @@ pub fn layer_layout(lg: &LayerGraph) -> LayerLayout {
         for l in &lines_out {
             let e = &lg.edges[l.edge];
             if l.route == EdgeRoute::Lane && common(e.from, e.to) == Some(q) {
-                right = right.max(l.points.iter().map(|p| p.0).fold(f64::NEG_INFINITY, f64::max));
+                right = right.max(
+                    l.points
+                        .iter()
+                        .map(|p| p.0)
+                        .fold(f64::NEG_INFINITY, f64::max),
+                );
                 if let Some((_, la)) = &l.label {
                     right = right.max(la.right());
                 }

@@ -43,7 +43,13 @@ fn wrap(text: &str, max: usize) -> Vec<String> {
                 .rev()
                 .find(|&k| rest[k] == ',' || rest[k] == ' ')
                 .map_or(max, |k| k + 1);
-            out.push(rest[..cut].iter().collect::<String>().trim_end().to_string());
+            out.push(
+                rest[..cut]
+                    .iter()
+                    .collect::<String>()
+                    .trim_end()
+                    .to_string(),
+            );
             let mut next = vec![' ', ' '];
             next.extend(rest[cut..].iter().skip_while(|c| **c == ' '));
             rest = next;
@@ -85,7 +91,11 @@ fn path_data(points: &[(f64, f64)], route: EdgeRoute, dx: f64, dy: f64) -> Strin
         let (a, b) = (p[0], p[1]);
         if route == EdgeRoute::Down && (a.0 - b.0).abs() > 0.05 {
             let m = (a.1 + b.1) / 2.0;
-            let _ = write!(d, " C{:.1},{m:.1} {:.1},{m:.1} {:.1},{:.1}", a.0, b.0, b.0, b.1);
+            let _ = write!(
+                d,
+                " C{:.1},{m:.1} {:.1},{m:.1} {:.1},{:.1}",
+                a.0, b.0, b.0, b.1
+            );
         } else {
             let _ = write!(d, " L{:.1},{:.1}", b.0, b.1);
         }
@@ -125,14 +135,20 @@ pub fn layer_svg_of(lg: &LayerGraph, l: &LayerLayout) -> String {
     let title_w = 15.0 * 1233.0 / 2048.0;
     let note_w = CHAR_W;
     let title = wrap(&lg.title, TITLE_CHARS);
-    let note = lg.note.as_deref().map(|n| wrap(n, TITLE_CHARS)).unwrap_or_default();
+    let note = lg
+        .note
+        .as_deref()
+        .map(|n| wrap(n, TITLE_CHARS))
+        .unwrap_or_default();
     let head = 16.0 + 20.0 * title.len() as f64 + 18.0 * note.len() as f64;
     let text_w = title
         .iter()
         .map(|t| t.chars().count() as f64 * title_w)
         .chain(note.iter().map(|n| n.chars().count() as f64 * note_w))
         .fold(0.0, f64::max);
-    let width = (l.width + 2.0 * MARGIN).max(text_w + 2.0 * MARGIN).max(360.0);
+    let width = (l.width + 2.0 * MARGIN)
+        .max(text_w + 2.0 * MARGIN)
+        .max(360.0);
     let height = head + l.height + 2.0 * MARGIN;
     let left = (width - l.width) / 2.0;
     let top = head + MARGIN;
@@ -183,7 +199,11 @@ pub fn layer_svg_of(lg: &LayerGraph, l: &LayerLayout) -> String {
         let a = &l.groups[q];
         let (x, y) = at(a);
         let (fill, stroke, ink) = group_colors(g.residual);
-        let dash = if g.residual { " stroke-dasharray=\"6,4\"" } else { "" };
+        let dash = if g.residual {
+            " stroke-dasharray=\"6,4\""
+        } else {
+            ""
+        };
         let _ = writeln!(
             s,
             "  <g class=\"group\" id=\"g{q}\">\n    <rect class=\"group\" x=\"{x:.1}\" y=\"{y:.1}\" width=\"{:.1}\" height=\"{:.1}\" rx=\"8\" fill=\"{fill}\" stroke=\"{stroke}\" stroke-width=\"1.2\"{dash}/>\n    <text x=\"{:.1}\" y=\"{:.1}\" fill=\"{ink}\" xml:space=\"preserve\">{}</text>\n  </g>",

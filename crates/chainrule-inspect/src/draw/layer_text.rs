@@ -21,7 +21,11 @@ fn members(lg: &LayerGraph, parent: Option<usize>) -> (Vec<usize>, Vec<usize>) {
 /// The network as a Mermaid flowchart, top to bottom.
 pub fn layer_mermaid(lg: &LayerGraph) -> String {
     let mut s = String::from("flowchart TB\n");
-    for line in lg.title.lines().chain(lg.note.iter().flat_map(|n| n.lines())) {
+    for line in lg
+        .title
+        .lines()
+        .chain(lg.note.iter().flat_map(|n| n.lines()))
+    {
         let _ = writeln!(s, "  %% {line}");
     }
     mermaid_level(lg, None, 1, &mut s);

@@ -173,7 +173,7 @@ pub fn thousands(n: usize) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (k, c) in s.chars().enumerate() {
-        if k > 0 && (s.len() - k) % 3 == 0 {
+        if k > 0 && (s.len() - k).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -203,7 +203,12 @@ fn layer_id(row: &LayerRow) -> String {
 /// The loss box and the target beside it, fed by `from` (the output).
 fn loss_boxes(lg: &mut LayerGraph, from: usize, outputs: usize, loss: LossKind, reading: &str) {
     let out_shape = vec![outputs];
-    let mut target = plain("target".into(), BoxKind::Target, "target", out_shape.clone());
+    let mut target = plain(
+        "target".into(),
+        BoxKind::Target,
+        "target",
+        out_shape.clone(),
+    );
     target.side = true;
     if loss == LossKind::Cce {
         target.shape = Vec::new();
@@ -235,17 +240,35 @@ pub fn layer_view<F: Float>(net: &Network<F>, loss: Option<LossKind>, title: &st
         title: title.to_string(),
         ..LayerGraph::default()
     };
-    let input = lg.push(plain("input".into(), BoxKind::Input, "input", net.input_shape().to_vec()));
+    let input = lg.push(plain(
+        "input".into(),
+        BoxKind::Input,
+        "input",
+        net.input_shape().to_vec(),
+    ));
     let rows = net.summary();
     let mut next = 0;
-    let last = sequence(&mut lg, net.layers(), rows, &mut next, input, net.input_shape(), None);
+    let last = sequence(
+        &mut lg,
+        net.layers(),
+        rows,
+        &mut next,
+        input,
+        net.input_shape(),
+        None,
+    );
     lg.note = Some(if lg.groups.is_empty() {
         "shapes per example".into()
     } else {
         "shapes per example; a residual block's skip path goes around its body".into()
     });
     let out_shape = net.output_shape().to_vec();
-    let output = lg.push(plain("output".into(), BoxKind::Output, "output", out_shape.clone()));
+    let output = lg.push(plain(
+        "output".into(),
+        BoxKind::Output,
+        "output",
+        out_shape.clone(),
+    ));
     lg.edge(last, output, Some(shape_text(&out_shape)), false);
     if let Some((kind, reading)) = loss_reading(net, loss) {
         loss_boxes(&mut lg, output, out_shape[0], kind, &reading);
@@ -275,14 +298,21 @@ fn sequence(
                 });
                 let g = lg.groups.len() - 1;
                 let body_end = sequence(lg, body, rows, next, from, &shape, Some(g));
-                let Some(row) = rows.get(*next) else { return from };
+                let Some(row) = rows.get(*next) else {
+                    return from;
+                };
                 *next += 1;
                 lg.groups[g].label = format!(
                     "{}  residual: x + body(x) · {} params",
                     row.number(),
                     thousands(row.params)
                 );
-                let mut add = plain(format!("{}_add", layer_id(row)), BoxKind::Add, "add", row.output.clone());
+                let mut add = plain(
+                    format!("{}_add", layer_id(row)),
+                    BoxKind::Add,
+                    "add",
+                    row.output.clone(),
+                );
                 add.number = Some(row.number());
                 add.text = "add: x + body(x)".into();
                 add.group = Some(g);
@@ -294,13 +324,20 @@ fn sequence(
                 };
                 lg.edge(body_end, add, Some(shape_text(&body_shape)), false);
                 if body_end != from {
-                    lg.edge(from, add, Some(format!("skip {}", shape_text(&shape))), true);
+                    lg.edge(
+                        from,
+                        add,
+                        Some(format!("skip {}", shape_text(&shape))),
+                        true,
+                    );
                 }
                 from = add;
                 shape = row.output.clone();
             }
             _ => {
-                let Some(row) = rows.get(*next) else { return from };
+                let Some(row) = rows.get(*next) else {
+                    return from;
+                };
                 *next += 1;
                 let mut b = plain(layer_id(row), BoxKind::Layer, &row.text, row.output.clone());
                 b.number = Some(row.number());
@@ -344,7 +381,9 @@ pub fn ops_view<F: Float>(
     if let Some((kind, _)) = &reading {
         let outputs = net.out_features();
         match kind {
-            LossKind::Cce => kind.of_output(net.output_activation(), out, LossTarget::Classes(&[0]))?,
+            LossKind::Cce => {
+                kind.of_output(net.output_activation(), out, LossTarget::Classes(&[0]))?
+            }
             _ => {
                 let t = g.input_from(&[1, outputs], &vec![F::zero(); outputs])?;
                 kind.of_output(net.output_activation(), out, LossTarget::Values(t))?
@@ -370,7 +409,11 @@ pub fn ops_view<F: Float>(
         used[i] = true;
     }
     let mut group_of_row: Vec<Option<usize>> = vec![None; rows.len()];
-    let by_path: HashMap<&str, usize> = rows.iter().enumerate().map(|(i, r)| (r.path.as_str(), i)).collect();
+    let by_path: HashMap<&str, usize> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.path.as_str(), i))
+        .collect();
     // Pre-order (parents before children): sort by path depth.
     let mut order: Vec<usize> = (0..rows.len()).filter(|&i| used[i]).collect();
     order.sort_by_key(|&i| rows[i].path.matches(".body.").count());
@@ -398,7 +441,10 @@ pub fn ops_view<F: Float>(
         .map(|i| format!("{} {}", rows[i].number(), rows[i].text))
         .collect();
     if !empty.is_empty() {
-        lg.note = Some(format!("no operation of their own here: {}", empty.join(", ")));
+        lg.note = Some(format!(
+            "no operation of their own here: {}",
+            empty.join(", ")
+        ));
     }
     let loss_group = (forward_end < g.len()).then(|| {
         lg.groups.push(Group {
@@ -412,7 +458,12 @@ pub fn ops_view<F: Float>(
     // The nodes drawn: the input, every node of the pass and loss, and the
     // parameters they read (placed just before their first reader).
     let mut index: HashMap<usize, usize> = HashMap::new();
-    let x_box = lg.push(plain("input".into(), BoxKind::Input, "input x", dims.clone()));
+    let x_box = lg.push(plain(
+        "input".into(),
+        BoxKind::Input,
+        "input x",
+        dims.clone(),
+    ));
     index.insert(x.id(), x_box);
     for info in &infos[start..] {
         let group = match owner.get(&info.id) {
@@ -424,8 +475,16 @@ pub fn ops_view<F: Float>(
             if index.contains_key(p) || infos[*p].op != Op::Param {
                 continue;
             }
-            let mut b = plain(format!("n{p}"), BoxKind::Param, "parameter", infos[*p].shape.dims().to_vec());
-            b.text = names.get(p).cloned().unwrap_or_else(|| format!("parameter {p}"));
+            let mut b = plain(
+                format!("n{p}"),
+                BoxKind::Param,
+                "parameter",
+                infos[*p].shape.dims().to_vec(),
+            );
+            b.text = names
+                .get(p)
+                .cloned()
+                .unwrap_or_else(|| format!("parameter {p}"));
             b.group = group;
             b.side = true;
             index.insert(*p, lg.push(b));
@@ -435,7 +494,12 @@ pub fn ops_view<F: Float>(
             Op::Param => (BoxKind::Param, "parameter"),
             op => (BoxKind::Op, op.name()),
         };
-        let mut b = plain(format!("n{}", info.id), kind, text, info.shape.dims().to_vec());
+        let mut b = plain(
+            format!("n{}", info.id),
+            kind,
+            text,
+            info.shape.dims().to_vec(),
+        );
         b.group = group;
         b.side = kind == BoxKind::Constant;
         if info.id == out.id() {
