@@ -3,6 +3,12 @@
 //! as Mermaid (default), Graphviz DOT, SVG or PNG (the last two rendered
 //! here, no Graphviz needed).
 //!
+//! Any network (`--model` of any architecture, or a fresh `--arch` network
+//! for `--input-shape`) is drawn layer by layer ([`layers`]): one box per
+//! layer, residual blocks as groups; `--ops` expands every layer to its
+//! operations. An MLP's `--model` keeps the op-level training step unless
+//! `--by-layer` or `--ops` asks for the layer view.
+//!
 //! With `--out FILE` the format follows the file's extension, as image
 //! tools do (`.png`, `.svg`, `.dot`/`.gv`, `.mmd`/`.mermaid`); an explicit
 //! `--format` that contradicts the extension is an error, and so is an
@@ -12,6 +18,8 @@ use crate::explain::{trace_source, Source};
 use chainrule_inspect::draw;
 use chainrule_nn::{Error, Result};
 use std::path::{Path, PathBuf};
+
+mod layers;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -29,6 +37,23 @@ pub struct Args {
     /// that the longer side stays within 2000 pixels, never below 1].
     #[arg(long)]
     pub scale: Option<f32>,
+    /// Draw a fresh network of this architecture layer by layer, e.g.
+    /// "conv2d(4,3,pad=1),relu,flatten,linear(10)" (see docs/networks.md);
+    /// needs --input-shape.
+    #[arg(long, conflicts_with_all = ["expr", "layers", "model", "init"], requires = "input_shape")]
+    pub arch: Option<String>,
+    /// The shape of one example for --arch: C×H×W as 1x8x8 (or 1,8,8), or
+    /// a feature count such as 64.
+    #[arg(long, requires = "arch")]
+    pub input_shape: Option<String>,
+    /// Expand every layer into the operations it records on the graph (one
+    /// forward pass on an example of zeros, and the loss), one group per layer.
+    #[arg(long, conflicts_with_all = ["expr", "layers"])]
+    pub ops: bool,
+    /// Draw an MLP's --model layer by layer instead of its op-level training
+    /// step (any other network is drawn layer by layer anyway).
+    #[arg(long, conflicts_with_all = ["expr", "layers"])]
+    pub by_layer: bool,
 }
 
 /// The extensions we recognize, and the format each one means.
@@ -117,6 +142,9 @@ pub fn run(args: &Args) -> Result<()> {
             ));
         }
     }
+    if let Some(picture) = layers::picture(args)? {
+        return write_out(args, &format, picture);
+    }
     // The learning rate plays no part in the drawing.
     let traced = trace_source(&args.source, 0.5)?;
     let title = traced.title();
@@ -132,10 +160,31 @@ pub fn run(args: &Args) -> Result<()> {
         }
         _ => draw::mermaid(t, Some(&title)).into_bytes(),
     };
+    emit(args, &bytes)
+}
+
+/// The layer view in `format`.
+fn write_out(args: &Args, format: &str, lg: draw::LayerGraph) -> Result<()> {
+    let bytes: Vec<u8> = match format {
+        "dot" => draw::layer_dot(&lg).into_bytes(),
+        "svg" => draw::layer_svg(&lg).into_bytes(),
+        "png" => {
+            let picture = draw::layer_svg(&lg);
+            let (w, h) = draw::svg_size(&picture);
+            let scale = args.scale.unwrap_or_else(|| default_scale(w, h));
+            draw::svg_to_png(&picture, scale).map_err(|e| Error::config("format", e.to_string()))?
+        }
+        _ => draw::layer_mermaid(&lg).into_bytes(),
+    };
+    emit(args, &bytes)
+}
+
+/// Writes the drawing to `--out` or standard output.
+fn emit(args: &Args, bytes: &[u8]) -> Result<()> {
     match &args.out {
-        Some(path) => std::fs::write(path, &bytes)
+        Some(path) => std::fs::write(path, bytes)
             .map_err(|e| Error::config("out", format!("cannot write {}: {e}", path.display())))?,
-        None => crate::explain::write_stdout(&bytes)?,
+        None => crate::explain::write_stdout(bytes)?,
     }
     Ok(())
 }

@@ -59,8 +59,9 @@ enum Command {
     /// --at x=3,y=2), as a table, Markdown or JSON.
     Explain(explain::Args),
     /// Draw the computational graph of an expression or of a network's
-    /// forward pass and loss, with values and gradients: Mermaid, DOT, SVG
-    /// or PNG.
+    /// forward pass and loss, with values and gradients, or any network
+    /// layer by layer (--model, --arch; --ops for each layer's operations):
+    /// Mermaid, DOT, SVG or PNG.
     Graph(graph::Args),
 }
 

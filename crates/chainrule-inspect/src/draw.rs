@@ -10,15 +10,27 @@
 //! Forward edges are solid; backward edges (one per gradient contribution,
 //! labelled with its value for scalars) are dotted; the output (loss) node
 //! is highlighted.
+//!
+//! Any network can also be drawn layer by layer ([`layers`]: one box per
+//! layer, residual blocks as groups, or each layer's operations grouped),
+//! top to bottom ([`layer_layout`], [`layer_picture`], [`layer_text`]).
 
 use crate::formula::num;
 use crate::trace::{dims_text, nested_text, NodeKind, Trace, TraceNode};
 use chainrule::Summary;
 use std::fmt::Write;
 
+pub mod layer_layout;
+pub mod layer_picture;
+pub mod layer_text;
+pub mod layers;
 mod layout;
 mod picture;
 
+pub use layer_layout::{layer_layout, LayerLayout};
+pub use layer_picture::layer_svg;
+pub use layer_text::{layer_dot, layer_mermaid};
+pub use layers::{layer_view, ops_view, LayerGraph};
 pub use layout::{layout, layout_in, Direction, Layout, Placed, Rect, Route, TRACK_HALF};
 pub use picture::{png, svg, svg_of, svg_size, svg_to_png};
 
