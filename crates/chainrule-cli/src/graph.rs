@@ -37,15 +37,6 @@ pub struct Args {
     /// that the longer side stays within 2000 pixels, never below 1].
     #[arg(long)]
     pub scale: Option<f32>,
-    /// Draw a fresh network of this architecture layer by layer, e.g.
-    /// "conv2d(4,3,pad=1),relu,flatten,linear(10)" (see docs/networks.md);
-    /// needs --input-shape.
-    #[arg(long, conflicts_with_all = ["expr", "layers", "model", "init"], requires = "input_shape")]
-    pub arch: Option<String>,
-    /// The shape of one example for --arch: C×H×W as 1x8x8 (or 1,8,8), or
-    /// a feature count such as 64.
-    #[arg(long, requires = "arch")]
-    pub input_shape: Option<String>,
     /// Expand every layer into the operations it records on the graph (one
     /// forward pass on an example of zeros, and the loss), one group per layer.
     #[arg(long, conflicts_with_all = ["expr", "layers"])]

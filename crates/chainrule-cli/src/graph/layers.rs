@@ -58,8 +58,13 @@ fn default_loss(net: &Network<f64>, asked: Option<LossKind>) -> Option<LossKind>
 pub fn picture(args: &Args) -> Result<Option<LayerGraph>> {
     let src = &args.source;
     let loss = src.loss.as_deref().map(LossKind::parse).transpose()?;
-    let (graph, net, loss, title) = if let Some(text) = &args.arch {
-        let shape_text = args.input_shape.as_deref().unwrap_or("");
+    let (graph, net, loss, title) = if let Some(text) = &src.arch {
+        let Some(shape_text) = src.input_shape.as_deref() else {
+            return Err(Error::config(
+                "input-shape",
+                "graph --arch needs the shape of one example: --input-shape 1x8x8 (C×H×W) or a feature count such as 64",
+            ));
+        };
         let shape = parse_shape(shape_text)?;
         let specs = parse_arch(text)?;
         let mut graph = Graph::new();
