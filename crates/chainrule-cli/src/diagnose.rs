@@ -428,9 +428,10 @@ fn run_arch(args: &Args) -> Result<()> {
         let report = flow::measure_network(&mut graph, &network, &batch)?;
         runs.push(Measured {
             what: format!(
-                "{name} = {} on {} ({} parameters, {} init); {} loss on {rows} random N(0, 1) rows (seed {seed})",
-                arch::to_string(&specs),
+                "{name} = {} on {} ({} weight layers, {} parameters, {} init); {} loss on {rows} random N(0, 1) rows (seed {seed})",
+                text.trim(),
                 dims(&input_shape),
+                report.layers.len(),
                 network.parameter_count(),
                 init_name(init),
                 loss.name()

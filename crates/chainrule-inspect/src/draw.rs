@@ -13,7 +13,7 @@
 //!
 //! Any network can also be drawn layer by layer ([`layers`]: one box per
 //! layer, residual blocks as groups, or each layer's operations grouped),
-//! top to bottom ([`layer_layout`], [`layer_picture`], [`layer_text`]).
+//! top to bottom ([`layer_layout`](mod@layer_layout), [`layer_picture`], [`layer_text`]).
 
 use crate::formula::num;
 use crate::trace::{dims_text, nested_text, NodeKind, Trace, TraceNode};

@@ -1,6 +1,6 @@
 //! Scalar expressions such as `(x + y) * (x - 1)`: a parser with errors
 //! that point at the column, a plain f64 evaluator, and a builder that
-//! records the expression on a [`Graph`] so that its forward and backward
+//! records the expression on a [`Graph`](chainrule::Graph) so that its forward and backward
 //! passes can be traced and drawn.
 //!
 //! Grammar (usual precedence, `^` binding tightest and to the right, so

@@ -1,5 +1,5 @@
 //! A [`LayerGraph`] as an SVG picture, laid out by
-//! [`layer_layout`](super::layer_layout): groups as labelled rectangles
+//! [`layer_layout`](mod@super::layer_layout): groups as labelled rectangles
 //! behind their boxes, lines, boxes, then the edges' labels. PNGs come from
 //! this SVG through [`svg_to_png`](super::svg_to_png).
 

@@ -1,5 +1,5 @@
 //! Any network drawn layer by layer: the graph of boxes, groups and edges
-//! that [`layer_layout`](super::layer_layout) places and
+//! that [`layer_layout`](mod@super::layer_layout) places and
 //! [`layer_picture`](super::layer_picture) / [`layer_text`](super::layer_text)
 //! draw.
 //!
