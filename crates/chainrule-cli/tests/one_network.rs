@@ -299,7 +299,11 @@ fn item_11_layer_1_is_0_weight_everywhere() {
         .lines()
         .find(|l| l.trim_start().starts_with("1 "))
         .expect("a row for layer 1");
-    assert!(row.contains("0.weight, 0.bias"), "{row}");
+    // Layer 1 is the architecture's first layer, linear(5), holding 0.weight.
+    assert!(
+        row.contains("1 linear(5)") && row.contains(" 0.weight "),
+        "{row}"
+    );
     // The chart writes each layer's state_dict weight under its number.
     let picture = std::fs::read_to_string(&svg).unwrap();
     assert!(picture.contains("0.weight") && picture.contains("4.weight"));
