@@ -28,6 +28,7 @@ mod element_pool;
 mod element_text;
 mod expression;
 mod layers;
+mod layers_report;
 mod network;
 mod report;
 mod values;

@@ -1,5 +1,6 @@
-//! Anomaly mode names the layer where the first NaN or infinity was born,
-//! with its place in the architecture string, for every layer type.
+//! The training-time tools cover every layer type: anomaly mode names the
+//! layer where the first NaN or infinity was born, with its place in the
+//! architecture string, and `--grad-report` measures every weight layer.
 
 mod common;
 use common::*;
@@ -73,4 +74,51 @@ fn a_layer_inside_a_residual_block_is_numbered_with_dots() {
         "{err}"
     );
     assert_eq!(&arch[28..38], "linear(16)");
+}
+
+#[test]
+fn grad_report_measures_convolutions_and_layers_inside_residual_blocks() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let arch = "conv2d(4,3,pad=1),batchnorm2d,relu,residual(conv2d(4,3,pad=1),relu),maxpool2d(2),flatten,dropout(0.1),linear(10)";
+    let o = chainrule(&[
+        "train",
+        "--data",
+        "digits",
+        "--arch",
+        arch,
+        "--epochs",
+        "2",
+        "--grad-report",
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("metrics.json")).unwrap()).unwrap();
+    for epoch in m["epochs"].as_array().unwrap() {
+        let report = epoch["grad_report"].as_array().unwrap();
+        // Three weight layers: the convolution, the one in the residual
+        // body, and the linear output.
+        let keys: Vec<&str> = report
+            .iter()
+            .map(|l| l["weight"].as_str().unwrap())
+            .collect();
+        assert_eq!(keys, ["0.weight", "3.body.0.weight", "7.weight"]);
+        let numbers: Vec<&str> = report
+            .iter()
+            .map(|l| l["number"].as_str().unwrap())
+            .collect();
+        assert_eq!(numbers, ["1", "4.1", "8"]);
+        assert_eq!(report[0]["output_shape"], serde_json::json!([4, 8, 8]));
+        assert_eq!(report[2]["input_shape"], serde_json::json!([64]));
+        for l in report {
+            let norm = l["delta_norm"].as_f64().unwrap();
+            assert!(norm.is_finite() && norm > 0.0, "{l}");
+            assert!(l["verdict"].is_string(), "{l}");
+        }
+        // The reference layer's ratio is exactly 1.
+        assert_eq!(report[2]["delta_ratio"], 1.0);
+    }
 }
