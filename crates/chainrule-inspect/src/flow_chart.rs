@@ -168,7 +168,9 @@ fn draw(
     let n_layers = groups.iter().map(|g| g.values.len()).max().unwrap_or(0);
     // The values are printed above the bars where they fit.
     let show_values = n_layers * groups.len() <= 40;
-    let notes = !single && show_values && groups.iter().any(|g| !g.verdicts.is_empty());
+    // With several networks the verdict is the colour of each value printed
+    // above its bar, or of a cap on the bar where the values do not fit.
+    let notes = !single && groups.iter().any(|g| !g.verdicts.is_empty());
     let (header, body) = root.split_vertically(if notes { 84 } else { 64 });
     let (lo, hi) = log_range(groups);
 
@@ -233,7 +235,11 @@ fn draw(
     }
     if notes {
         header.draw(&Text::new(
-            "numbers above the bars: red vanishing, green healthy, orange exploding",
+            if show_values {
+                "numbers above the bars: red vanishing, green healthy, orange exploding"
+            } else {
+                "verdict as the bar's cap: red vanishing, green healthy, orange exploding"
+            },
             (84, y + 22),
             ("sans-serif", 12)
                 .into_font()
@@ -312,6 +318,22 @@ fn draw(
             Some(Rectangle::new([(x0, lo), (x1, top)], color_of(k).filled()))
         });
         chart.draw_series(bars)?;
+        if !show_values && !single {
+            // A cap 2 % of the axis tall at the top of the bar (inside it,
+            // so the bar keeps its height), in the colour of the verdict.
+            let cap = (hi / lo).powf(0.02);
+            let caps = g.values.iter().enumerate().filter_map(|(k, &v)| {
+                let verdict = *g.verdicts.get(k)?;
+                let x0 = (k + 1) as f64 - group_width / 2.0 + s as f64 * bar_width;
+                let x1 = x0 + bar_width * 0.9;
+                let top = if v.is_finite() { v.clamp(lo, hi) } else { hi };
+                Some(Rectangle::new(
+                    [(x0, (top / cap).max(lo)), (x1, top)],
+                    verdict_color(verdict).filled(),
+                ))
+            });
+            chart.draw_series(caps)?;
+        }
         if show_values {
             let labels = g.values.iter().enumerate().map(|(k, &v)| {
                 let x = (k + 1) as f64 - group_width / 2.0 + (s as f64 + 0.45) * bar_width;
