@@ -123,7 +123,11 @@ pub fn picture(args: &Args) -> Result<Option<LayerGraph>> {
                 format!("--ops runs a pass on one example, at most {OPS_MAX_INPUT} values"),
             ));
         }
-        let title = format!("{title} (each layer's operations, one example)");
+        // The operations of a training step: batch norm computes its
+        // batch's statistics, dropout draws its mask.
+        let mut net = net;
+        net.set_mode(chainrule_nn::network::Mode::Train);
+        let title = format!("{title} (the operations of a training step on one example)");
         return Ok(Some(draw::ops_view(&graph, &net, loss, &title)?));
     }
     Ok(Some(draw::layer_view(&net, loss, &title)))
