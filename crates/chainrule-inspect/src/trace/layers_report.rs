@@ -18,25 +18,41 @@ fn values_row(step: &str, node: &str, what: String, shape: &[usize], v: &[f64], 
 }
 
 impl LayersExplanation {
-    /// The report and the element's, if one was asked for, as a terminal
-    /// table.
+    /// The report as a terminal table; with an element asked for, the
+    /// report's header (model, example, target) and the element's report
+    /// instead of every layer's.
     pub fn to_table(&self, show: Show) -> String {
-        let mut out = self.report(show).to_table();
-        if let Some(e) = &self.element {
-            out.push('\n');
-            out.push_str(&e.report().to_table());
+        match &self.element {
+            Some(e) => {
+                let mut out = self.header(show).to_table();
+                out.push('\n');
+                out.push_str(&e.report().to_table());
+                out
+            }
+            None => self.report(show).to_table(),
         }
-        out
     }
 
     /// The same as Markdown.
     pub fn to_markdown(&self, show: Show) -> String {
-        let mut out = self.report(show).to_markdown();
-        if let Some(e) = &self.element {
-            out.push('\n');
-            out.push_str(&e.report().to_markdown());
+        match &self.element {
+            Some(e) => {
+                let mut out = self.header(show).to_markdown();
+                out.push('\n');
+                out.push_str(&e.report().to_markdown());
+                out
+            }
+            None => self.report(show).to_markdown(),
         }
-        out
+    }
+
+    /// The report's title and introduction without its sections.
+    fn header(&self, show: Show) -> Report {
+        Report {
+            sections: Vec::new(),
+            outro: Vec::new(),
+            ..self.report(show)
+        }
     }
 
     /// The report: the forward pass layer by layer, the backward pass
