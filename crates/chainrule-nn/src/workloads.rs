@@ -1,4 +1,4 @@
-//! The benchmark workloads W1–W4 of `shared/WORKLOADS.md`, built exactly as
+//! The benchmark workloads W1–W5 of `shared/WORKLOADS.md`, built exactly as
 //! fixed there so that every engine does the same arithmetic and prints the
 //! same losses. A step is: forward, loss, backward (all parameter
 //! gradients), plain SGD update; gradients are fresh each step.
@@ -9,6 +9,7 @@
 //! | W2 | 784-512-256-10, ReLU hidden, linear output | softmax cross-entropy | 128 | 0.01 |
 //! | W3 | 64 inputs, 32 tanh layers of 64, 1 linear output | MSE | 32 | 0.01 |
 //! | W4 | LeNet-5 on 1×28×28: conv 6@5×5 pad 2, ReLU, max-pool 2, conv 16@5×5, ReLU, max-pool 2, 400-120-84-10 | softmax cross-entropy | 64 | 0.01 |
+//! | W5 | a sweep ([`W5Point`]): 256-h-h-10 for h = 64 … 4096 at batch 128, and W2's network at batch 1 … 1024; ReLU hidden | softmax cross-entropy | as named | 0.01 |
 //!
 //! W2 and W3 draw data and weights from the counter-based generator of
 //! [`chainrule::rng`]: `unit(s, i)`, `sym(s, i) = 2 unit − 1`, Kaiming
@@ -172,11 +173,85 @@ impl Dense {
     }
 }
 
+/// One point of W5's sweep.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum W5Point {
+    /// 256-h-h-10 at batch 128.
+    Width(usize),
+    /// W2's 784-512-256-10 at this batch size.
+    Batch(usize),
+}
+
+impl W5Point {
+    /// The sweep's eight points, width first.
+    pub const ALL: [W5Point; 8] = [
+        W5Point::Width(64),
+        W5Point::Width(256),
+        W5Point::Width(1024),
+        W5Point::Width(4096),
+        W5Point::Batch(1),
+        W5Point::Batch(16),
+        W5Point::Batch(128),
+        W5Point::Batch(1024),
+    ];
+
+    /// `W5 width 1024`, `W5 batch 16`.
+    pub fn name(&self) -> String {
+        match self {
+            W5Point::Width(h) => format!("W5 width {h}"),
+            W5Point::Batch(b) => format!("W5 batch {b}"),
+        }
+    }
+
+    /// The layer sizes, input first.
+    pub fn sizes(&self) -> Vec<usize> {
+        match *self {
+            W5Point::Width(h) => vec![256, h, h, 10],
+            W5Point::Batch(_) => vec![784, 512, 256, 10],
+        }
+    }
+
+    /// Rows per step.
+    pub fn batch(&self) -> usize {
+        match *self {
+            W5Point::Width(_) => 128,
+            W5Point::Batch(b) => b,
+        }
+    }
+
+    /// `(warm-up steps, timed steps)`: 10 and 100, 20 timed for the two
+    /// largest points.
+    pub fn steps(&self) -> (usize, usize) {
+        match *self {
+            W5Point::Width(4096) | W5Point::Batch(1024) => (10, 20),
+            _ => (10, 100),
+        }
+    }
+
+    /// Multiply-adds ×2 per training step: the forward products, the
+    /// weight gradients, and the input gradients of every layer but the
+    /// first (`2·batch·Σ in·out` each).
+    pub fn flops_per_step(&self) -> f64 {
+        dense_flops(&self.sizes(), self.batch())
+    }
+}
+
+/// Arithmetic of one training step of a dense network: forward, weight
+/// gradients, and input gradients of every layer but the first.
+pub fn dense_flops(sizes: &[usize], batch: usize) -> f64 {
+    let products: Vec<f64> = sizes
+        .windows(2)
+        .map(|w| 2.0 * batch as f64 * w[0] as f64 * w[1] as f64)
+        .collect();
+    let all: f64 = products.iter().sum();
+    all * 3.0 - products.first().copied().unwrap_or(0.0)
+}
+
 /// A workload ready to run: its graph, parameters and fixed batch.
 pub struct Workload {
-    pub id: WorkloadId,
     graph: Graph<f32>,
     kind: Kind,
+    lr: f64,
 }
 
 enum Kind {
@@ -205,6 +280,10 @@ enum Kind {
 impl Workload {
     /// Builds workload `id` with its weights and data.
     pub fn new(id: WorkloadId) -> Result<Workload> {
+        let lr = match id {
+            WorkloadId::W1 => 0.5,
+            WorkloadId::W2 | WorkloadId::W3 | WorkloadId::W4 => 0.01,
+        };
         let mut graph = Graph::new();
         let kind = match id {
             WorkloadId::W1 => {
@@ -251,7 +330,30 @@ impl Workload {
                 Kind::W4 { net, x, labels }
             }
         };
-        Ok(Workload { id, graph, kind })
+        Ok(Workload { graph, kind, lr })
+    }
+
+    /// Builds W5's point `p`: weights of stream `33 + k` for layer `k`, the
+    /// inputs `unit(31, ·)` and the labels `label(32, ·)`.
+    pub fn sweep(p: W5Point) -> Result<Workload> {
+        let mut graph = Graph::new();
+        let sizes = p.sizes();
+        let (rows, d) = (p.batch(), sizes[0]);
+        let net = Dense::new(&mut graph, &sizes, 33)?;
+        let x = Tensor::from_vec(
+            (0..(rows * d) as u64)
+                .map(|i| rng::unit_at(31, i) as f32)
+                .collect(),
+            &[rows, d],
+        )?;
+        let labels = (0..rows as u64)
+            .map(|i| (rng::u64_at(32, i) % 10) as usize)
+            .collect();
+        Ok(Workload {
+            graph,
+            kind: Kind::W2 { net, x, labels },
+            lr: 0.01,
+        })
     }
 
     /// One training step; returns the loss computed in its forward pass
@@ -277,11 +379,7 @@ impl Workload {
             l.backward()?;
             l.item()?
         };
-        let lr = match self.id {
-            WorkloadId::W1 => 0.5,
-            WorkloadId::W2 | WorkloadId::W3 | WorkloadId::W4 => 0.01,
-        };
-        sgd_update(g, lr);
+        sgd_update(g, self.lr);
         // Spent gradients: dropped before `clear`, which would otherwise
         // move them out of the arena.
         g.zero_grad();
@@ -344,6 +442,40 @@ mod tests {
             "{}",
             w3.loss().unwrap()
         );
+    }
+
+    #[test]
+    fn sweep_first_losses_match_every_peer() {
+        // WORKLOADS.md, loss before the first update (PyTorch, JAX, candle
+        // and burn agree to 5e-7): width 64 / 256 / 1024: 2.818989 /
+        // 2.535676 / 2.585956; batch 1 / 16 / 128: 2.549123 / 2.409282 /
+        // 2.506746. (Width 4096 and batch 1024, 2.658443 and 2.442320, are
+        // checked by `chainrule bench W5`: too slow for a debug test.)
+        let points = [
+            (W5Point::Width(64), 2.818989),
+            (W5Point::Width(256), 2.535676),
+            (W5Point::Width(1024), 2.585956),
+            (W5Point::Batch(1), 2.549123),
+            (W5Point::Batch(16), 2.409282),
+            (W5Point::Batch(128), 2.506746),
+        ];
+        for (p, want) in points {
+            let mut w = Workload::sweep(p).unwrap();
+            let first = w.step().unwrap() as f64;
+            assert!((first - want).abs() < 2e-6, "{}: {first}", p.name());
+        }
+    }
+
+    #[test]
+    fn flops_per_step_by_hand() {
+        // W2: 2·128·(784·512 + 512·256 + 256·10) = 137.0 MFLOP forward, as
+        // much for the weight gradients, 2·128·(512·256 + 256·10) = 34.2
+        // MFLOP for the input gradients of layers 2 and 3: 308.2 MFLOP.
+        let f = W5Point::Batch(128).flops_per_step();
+        let forward = 2.0 * 128.0 * (784.0 * 512.0 + 512.0 * 256.0 + 256.0 * 10.0);
+        let input = 2.0 * 128.0 * (512.0 * 256.0 + 256.0 * 10.0);
+        assert_eq!(f, 2.0 * forward + input);
+        assert!((f / 1e6 - 308.2).abs() < 0.1, "{f}");
     }
 
     #[test]

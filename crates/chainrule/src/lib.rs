@@ -30,6 +30,7 @@ pub mod float;
 pub mod gradcheck;
 pub mod graph;
 pub mod kernels;
+pub mod machine;
 pub mod ops;
 pub mod rng;
 pub mod shape;
