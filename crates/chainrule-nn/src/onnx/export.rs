@@ -107,9 +107,10 @@ fn standardization_values(values: &[f64], what: &str, divisor: bool) -> Result<V
                 Err(Error::config(
                     "onnx",
                     format!(
-                        "the input standardization's {what} of feature {} is {v}, which is \
-                         {f} in f32",
-                        i + 1
+                        "the input standardization's {what} of feature {} is {v:?}, which {}; \
+                         it cannot be exported",
+                        i + 1,
+                        in_f32(f)
                     ),
                 ))
             } else {
@@ -117,6 +118,15 @@ fn standardization_values(values: &[f64], what: &str, divisor: bool) -> Result<V
             }
         })
         .collect()
+}
+
+/// What became of a number that f32 cannot hold.
+fn in_f32(f: f32) -> &'static str {
+    if f == 0.0 {
+        "rounds to 0 in f32"
+    } else {
+        "is beyond the range of f32"
+    }
 }
 
 fn value_info(name: &str, per_example: &[usize]) -> ValueInfoProto {
@@ -255,9 +265,10 @@ impl<F: Float> Builder<'_, F> {
         Err(Error::config(
             "onnx",
             format!(
-                "{}: {what}={v} is {f} in f32, the type of ONNX's float attributes; \
+                "{}: {what}={v:?} {}, the type of ONNX's float attributes; \
                  it cannot be exported",
-                self.describe(path)
+                self.describe(path),
+                in_f32(f)
             ),
         ))
     }

@@ -30,7 +30,8 @@
 //! `{path}.scale_ones` and `{path}.bias_zeros`, as ONNX's operators require a
 //! scale. The standardization's f64 means and deviations are rounded to f32.
 //!
-//! - [`to_model_proto`] builds the message, [`to_bytes`] encodes it, and
+//! - [`to_model_proto`] builds the message, [`to_bytes`] encodes it ([`from_bytes`]
+//!   decodes one), and
 //!   [`save`] (or [`write`], for a message built already) writes it
 //!   atomically.
 //! - [`proto`] holds the protobuf messages (`prost` derives of the ONNX
@@ -51,6 +52,12 @@ use std::path::Path;
 /// The encoded ONNX file of `model` (see [`to_model_proto`]).
 pub fn to_bytes<F: Float>(model: &Model<F>) -> Result<Vec<u8>> {
     Ok(to_model_proto(model)?.encode_to_vec())
+}
+
+/// Decodes an ONNX file's bytes into the messages of [`proto`] (fields
+/// they do not hold are skipped): to read back what [`save`] wrote.
+pub fn from_bytes(bytes: &[u8]) -> Result<ModelProto> {
+    ModelProto::decode(bytes).map_err(|e| Error::config("onnx", format!("not an ONNX model: {e}")))
 }
 
 /// Writes the ONNX file of `model` to `path` atomically (see
