@@ -1,9 +1,7 @@
-//! ONNX export: a trained [`Model`](crate::trainer::Model) as a standard
-//! ONNX file (IR version 8, operator set 17), which ONNX Runtime and other
-//! ONNX tools run.
+//! ONNX export: a trained [`Model`] as a standard ONNX file (IR version 8,
+//! operator set 17), which ONNX Runtime and other ONNX tools run.
 //!
-//! The graph computes what [`Model::predict`](crate::trainer::Model::predict)
-//! computes, for a whole batch: its input `input` is `[batch, …]` raw
+//! The graph computes what [`Model::predict`] computes, for a whole batch: its input `input` is `[batch, …]` raw
 //! examples (`[batch, features]`, or `[batch, C, H, W]` for a network with
 //! a 2-D layer), `batch` a symbolic dimension; the standardization the model
 //! file records is its first two nodes (`Sub input_mean`, `Div input_std`);
@@ -30,10 +28,9 @@
 //! `{path}.scale_ones` and `{path}.bias_zeros`, as ONNX's operators require a
 //! scale. The standardization's f64 means and deviations are rounded to f32.
 //!
-//! - [`to_model_proto`] builds the message, [`to_bytes`] encodes it ([`from_bytes`]
-//!   decodes one), and
-//!   [`save`] (or [`write`], for a message built already) writes it
-//!   atomically.
+//! - [`to_model_proto`] builds the message, [`to_bytes`] encodes it
+//!   ([`from_bytes`] decodes one), and [`save`] (or [`write()`], for a
+//!   message built already) writes it atomically.
 //! - [`proto`] holds the protobuf messages (`prost` derives of the ONNX
 //!   schema's messages).
 
