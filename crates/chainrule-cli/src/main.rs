@@ -7,6 +7,7 @@ mod eval;
 mod example;
 mod explain;
 mod explain_source;
+mod export;
 mod gradcheck;
 mod graph;
 mod number_text;
@@ -42,6 +43,9 @@ enum Command {
     Eval(eval::Args),
     /// The output of a model for one input.
     Predict(predict::Args),
+    /// Write a model as an ONNX file (opset 17) that computes its raw
+    /// outputs, the input standardization included.
+    Export(export::Args),
     /// The forward and backward pass of the lesson's worked example 1 (the
     /// 2-2-1 sigmoid network), every intermediate value printed.
     Example(example::Args),
@@ -76,6 +80,7 @@ fn main() -> ExitCode {
         Command::Train(args) => train::run(args),
         Command::Eval(args) => eval::run(args),
         Command::Predict(args) => predict::run(args),
+        Command::Export(args) => export::run(args),
         Command::Example(args) => example::run(args).map_err(chainrule_nn::Error::from),
         Command::Bench(args) => bench::run(args),
         Command::Diagnose(args) => diagnose::run(args),

@@ -10,7 +10,8 @@
 //! - [`init`]: seeded initialisers; [`loss`]: losses with their gradients
 //!   stated; [`optim`]: SGD, Adam, AdamW, schedules, clipping.
 //! - [`data`]: the embedded data sets, CSV and MNIST loaders, splits,
-//!   standardization, batches; [`model_file`]: safetensors files.
+//!   standardization, batches; [`model_file`]: safetensors files;
+//!   [`onnx`]: export to ONNX.
 //! - [`trainer`]: the training loop, one epoch at a time ([`trainer::Trainer`]),
 //!   and a whole run in its folder ([`trainer::TrainingRun`]: epochs,
 //!   checkpoints, model and metrics files, seen through a
@@ -30,6 +31,7 @@ pub mod model_file;
 pub mod model_io;
 pub mod module;
 pub mod network;
+pub mod onnx;
 pub mod optim;
 pub mod tensor_file;
 pub mod trainer;
