@@ -150,3 +150,33 @@ fn a_fresh_network_from_arch_is_explained() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("--input-shape"), "{}", stderr(&o));
 }
+
+/// With groups, an output channel reads its group's input channels only,
+/// and the formula says which.
+#[test]
+fn a_grouped_convolution_names_the_input_channels_it_reads() {
+    // Two groups of one channel: output channel 1 reads input channel 1.
+    let input: Vec<String> = (0..32).map(|i| i.to_string()).collect();
+    let o = chainrule(&[
+        "explain",
+        "--arch",
+        "conv2d(2,1,groups=2),flatten,linear(1)",
+        "--input-shape",
+        "2x4x4",
+        "--input",
+        &input.join(","),
+        "--target",
+        "0",
+        "--element",
+        "1:1,0,0",
+    ]);
+    let text = stdout(&o);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        text.contains("y[c,i,j] = b[c] + Σ w[c,ci,ki,kj]·x[1·1+ci, i·1−0+ki·1, j·1−0+kj·1]"),
+        "{text}"
+    );
+    // Its one term multiplies input channel 1 at (0, 0), the value 16.
+    assert!(text.contains("w[1,0,0,0]·x[1,0,0]"), "{text}");
+    assert!(text.contains("·16 "), "{text}");
+}

@@ -247,3 +247,49 @@ fn input_shape_is_refused_for_a_network_without_image_layers() {
         stderr(&o)
     );
 }
+
+/// Inspection keeps every layer's values: a short string must not make it
+/// allocate gigabytes (or overflow the stack) before saying so.
+#[test]
+fn inspecting_a_huge_network_is_refused_before_anything_is_allocated() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("g.dot");
+    let o = chainrule(&[
+        "graph",
+        "--arch",
+        "repeat(300,relu)",
+        "--input-shape",
+        "1x4096x4096",
+        "--ops",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    // 4096² values in and out of each of 300 layers: 301 · 16,777,216.
+    assert!(
+        err.contains("graph --ops keeps every layer's values: 1 example(s) through this network hold 5049942016 values, over the limit of 67108864"),
+        "{err}"
+    );
+    assert!(!out.exists());
+    let pixels = vec!["0"; 64].join(",");
+    let o = chainrule(&[
+        "explain",
+        "--arch",
+        "conv2d(500000,1),repeat(4000,relu),globalavgpool2d,linear(1)",
+        "--input-shape",
+        "1x8x8",
+        "--input",
+        &pixels,
+        "--target",
+        "0",
+    ]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("explain keeps every layer's values"), "{err}");
+    let nested = format!("{}relu{}", "repeat(1,".repeat(12_000), ")".repeat(12_000));
+    let o = chainrule(&["diagnose", "--arch", &nested]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("nested more than 64 deep"), "{err}");
+}

@@ -18,9 +18,10 @@
 //!   outputs (rows × units) outside `[0.05, 0.95]` (where σ' = a(1 − a) is
 //!   below 0.0475, a fifth of its peak 0.25); for tanh, outputs with
 //!   `|a| > 0.95` (1 − a² below 0.0975); 0 for other activations;
-//! - `dead_fraction`: for a ReLU after the layer, the fraction of units whose
-//!   pre-activation is ≤ 0 on every row of the batch (no gradient reaches
-//!   their weights at all); 0 for other activations;
+//! - `dead_fraction`: for a ReLU after the layer, the fraction of units
+//!   (features; for an image output, channels) whose input to the ReLU is
+//!   ≤ 0 on every row of the batch, at every position of a channel (no
+//!   gradient reaches their weights at all); 0 for other activations;
 //! - `delta_norm`: ‖∂L/∂z‖ over the batch, and `delta_ratio`, it divided by
 //!   the last layer's;
 //! - a [`Verdict`] and a one-line reason.
@@ -167,7 +168,8 @@ pub struct LayerFlow {
     pub delta_ratio: f64,
     /// Fraction of saturated sigmoid/tanh outputs (rows × units).
     pub saturated_fraction: f64,
-    /// Fraction of ReLU units whose input is ≤ 0 on every row.
+    /// Fraction of ReLU units (features; channels of an image output) whose
+    /// input is ≤ 0 on every row (and every position of a channel).
     pub dead_fraction: f64,
     pub verdict: Verdict,
     /// One line, e.g. "layer 1 gradient 4.0e-7 of layer 5: vanishing; 93%

@@ -49,7 +49,20 @@ fn twenty_sigmoid_layers_vanish_and_both_cures_keep_layer_1_healthy() {
         let l1 = &plain.layers[0];
         assert_eq!(l1.verdict, Verdict::Vanishing, "{}", l1.reason);
         assert!(l1.delta_ratio < 1e-9, "{}", l1.delta_ratio);
+        // Reasons count weight layers as the tables' layer column does.
+        assert!(
+            l1.reason
+                .starts_with("layer 1 gradient 2.1e-13 of layer 21: vanishing")
+                || seed != 0,
+            "{}",
+            l1.reason
+        );
         assert!(l1.reason.contains("vanishing"), "{}", l1.reason);
+        assert!(
+            plain.layers[9].reason.starts_with("layer 10 gradient"),
+            "{}",
+            plain.layers[9].reason
+        );
         // The skip path adds the gradient back at every block; batch norm
         // divides it by the spread the sigmoid shrank.
         for (name, r) in [("residual", &residual), ("batchnorm", &batch_norm)] {
@@ -165,4 +178,40 @@ fn batch_norm_chain_matches_the_formulas_worked_in_f64() {
     rel_close(l1.delta_ratio, by_hand[0].2 / by_hand[4].2, 1e-9);
     assert_eq!(l1.verdict, Verdict::Healthy, "{}", l1.reason);
     assert_eq!(r.rows, 8);
+}
+
+#[test]
+fn a_convolution_counts_dead_channels_not_dead_positions() {
+    use chainrule::Tensor;
+    use chainrule_inspect::flow::{FlowBatch, Objective};
+    // conv2d(2,1) on 1×2×2 images: channel 0 copies x, channel 1 is
+    // −x − 10.
+    let specs = arch::parse("conv2d(2,1),relu,flatten,linear(1)").unwrap();
+    let mut g = Graph::<f64>::new();
+    let net = Network::new(&mut g, &specs, &[1, 2, 2], Init::XavierUniform, 0).unwrap();
+    let params = net.parameters();
+    g.set_param(
+        params[0].1,
+        &Tensor::from_f64(&[1.0, -1.0], &[2, 1, 1, 1]).unwrap(),
+    )
+    .unwrap();
+    g.set_param(params[1].1, &Tensor::from_f64(&[0.0, -10.0], &[2]).unwrap())
+        .unwrap();
+    // Position 0 is negative on both rows, the others positive: channel 0
+    // is ≤ 0 only at position 0 (alive: it learns from the other three),
+    // channel 1 (−x − 10, x within ±4) is ≤ 0 everywhere (dead). One
+    // channel of two: 50 %. (By position it would be 5 of 8.)
+    let batch = FlowBatch {
+        rows: 2,
+        inputs: vec![-1.0, 2.0, 3.0, 4.0, -1.0, 1.0, 2.0, 2.0],
+        objective: Objective::Mse(vec![0.5, -0.5]),
+    };
+    let r = measure_network(&mut g, &net, &batch).unwrap();
+    let l1 = &r.layers[0];
+    assert_eq!(l1.dead_fraction, 0.5, "{l1:#?}");
+    assert!(
+        l1.reason.contains("50% of ReLU channels dead"),
+        "{}",
+        l1.reason
+    );
 }

@@ -64,6 +64,31 @@ impl WorkloadId {
         }
     }
 
+    /// Floating-point operations of one training step (multiply-adds
+    /// count 2): forward products, weight gradients, and input gradients of
+    /// every layer but the first (W4: convolutions as the products they
+    /// are, pooling and activations not counted).
+    pub fn flops_per_step(&self) -> f64 {
+        match self {
+            WorkloadId::W1 => dense_flops(&[2, 2, 1], 1),
+            WorkloadId::W2 => dense_flops(&[784, 512, 256, 10], 128),
+            WorkloadId::W3 => {
+                let mut sizes = vec![64; 33];
+                sizes.push(1);
+                dense_flops(&sizes, 32)
+            }
+            WorkloadId::W4 => {
+                let batch = 64.0;
+                // Multiply-adds per image: conv1 6·28·28·25, conv2
+                // 16·10·10·150, dense 400·120 + 120·84 + 84·10.
+                let conv1 = 2.0 * batch * (6 * 28 * 28 * 25) as f64;
+                let conv2 = 2.0 * batch * (16 * 10 * 10 * 150) as f64;
+                let dense = 2.0 * batch * (400 * 120 + 120 * 84 + 84 * 10) as f64;
+                2.0 * conv1 + 3.0 * conv2 + 3.0 * dense
+            }
+        }
+    }
+
     /// `(warm-up steps, timed steps)` as WORKLOADS.md fixes them.
     pub fn steps(&self) -> (usize, usize) {
         match self {
@@ -476,6 +501,15 @@ mod tests {
         let input = 2.0 * 128.0 * (512.0 * 256.0 + 256.0 * 10.0);
         assert_eq!(f, 2.0 * forward + input);
         assert!((f / 1e6 - 308.2).abs() < 0.1, "{f}");
+    }
+
+    #[test]
+    fn lenet_arithmetic_by_hand() {
+        // conv1 2·64·6·28·28·25 = 15.05 M (forward and weight gradient),
+        // conv2 2·64·16·100·150 = 30.72 M (and its weight and input
+        // gradients), dense 2·64·58,920 = 7.54 M (three times): 144.9 M.
+        let f = WorkloadId::W4.flops_per_step();
+        assert!((f / 1e6 - 144.9).abs() < 0.05, "{f}");
     }
 
     #[test]

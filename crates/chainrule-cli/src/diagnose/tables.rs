@@ -15,8 +15,9 @@ pub fn dims(shape: &[usize]) -> String {
         .join("×")
 }
 
-/// The layer's name in tables: its number in the architecture and its text,
-/// e.g. `3.1 linear(32)`.
+/// The layer's place in the architecture: its number there and its text,
+/// e.g. `3.1 linear(32)` (the `layer` column is the lesson's: weight layer
+/// k, holding Wk, as the reasons count).
 fn layer_name(l: &flow::LayerFlow) -> String {
     format!("{} {}", l.number, l.text)
 }
@@ -28,7 +29,7 @@ pub fn print_table(r: &FlowReport) {
         .map(|l| layer_name(l).chars().count())
         .max()
         .unwrap_or(0)
-        .max(5);
+        .max(12);
     let shape = |l: &flow::LayerFlow| format!("{}→{}", dims(&l.input_shape), dims(&l.output_shape));
     let shape_width = r
         .layers
@@ -38,9 +39,9 @@ pub fn print_table(r: &FlowReport) {
         .unwrap_or(0)
         .max(5);
     println!(
-        "{:>3} {:<name_width$} {:<16} {:>shape_width$} {:>9} {:>8} {:>9} {:>9} {:>9} {:>9} {:>6} {:>9}  reason",
-        "k",
+        "{:>5} {:<name_width$} {:<16} {:>shape_width$} {:>9} {:>8} {:>9} {:>9} {:>9} {:>9} {:>6} {:>9}  reason",
         "layer",
+        "architecture",
         "weight",
         "shape",
         "‖∂L/∂z‖",
@@ -54,7 +55,7 @@ pub fn print_table(r: &FlowReport) {
     );
     for l in &r.layers {
         println!(
-            "{:>3} {:<name_width$} {:<16} {:>shape_width$} {:>9} {:>8} {:>9} {:>9} {:>9} {:>9} {:>6} {:>9}  {}",
+            "{:>5} {:<name_width$} {:<16} {:>shape_width$} {:>9} {:>8} {:>9} {:>9} {:>9} {:>9} {:>6} {:>9}  {}",
             l.layer,
             layer_name(l),
             l.weight_key,
@@ -75,7 +76,7 @@ pub fn print_table(r: &FlowReport) {
 /// ‖∂L/∂z‖ (÷ the last layer's) and the verdict of weight layer k of every
 /// report, side by side.
 pub fn print_side_by_side(reports: &[(&str, &FlowReport)]) {
-    println!("side by side: ‖∂L/∂z‖ (÷ the last layer's) and verdict of weight layer k");
+    println!("side by side: ‖∂L/∂z‖ (÷ the last layer's) and verdict of each weight layer");
     let cell = |r: &FlowReport, k: usize| {
         r.layers.get(k).map_or(String::new(), |l| {
             format!(
@@ -87,23 +88,26 @@ pub fn print_side_by_side(reports: &[(&str, &FlowReport)]) {
         })
     };
     let width = 34;
-    print!("{:>3}", "k");
+    let mut line = format!("{:>5}", "layer");
     for (name, _) in reports {
-        print!("  {name:<width$}");
+        line += &format!("  {name:<width$}");
     }
-    println!();
+    println!("{}", line.trim_end());
     let n = reports
         .iter()
         .map(|(_, r)| r.layers.len())
         .max()
         .unwrap_or(0);
     for k in 0..n {
-        print!("{:>3}", k + 1);
+        let mut line = format!("{:>5}", k + 1);
         for (_, r) in reports {
-            print!("  {:<width$}", cell(r, k));
+            line += &format!("  {:<width$}", cell(r, k));
         }
-        println!();
+        println!("{}", line.trim_end());
     }
+    println!(
+        "(rows pair the weight layers by their count from the input; each network's last row is its reference)"
+    );
 }
 
 pub fn print_thresholds() {

@@ -123,6 +123,7 @@ pub fn picture(args: &Args) -> Result<Option<LayerGraph>> {
                 format!("--ops runs a pass on one example, at most {OPS_MAX_INPUT} values"),
             ));
         }
+        net.check_pass_size("graph --ops", 1)?;
         // The operations of a training step: batch norm computes its
         // batch's statistics, dropout draws its mask.
         let mut net = net;

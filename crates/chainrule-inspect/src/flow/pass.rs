@@ -55,6 +55,7 @@ pub(crate) fn run_pass<F: Float>(
     batch: &FlowBatch,
 ) -> Result<Pass> {
     check_batch(network, batch)?;
+    network.check_pass_size("diagnose", batch.rows)?;
     graph.clear();
     graph.zero_grad();
     let result = forward_backward(graph, network, batch);

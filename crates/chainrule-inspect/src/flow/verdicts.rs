@@ -25,12 +25,28 @@ fn saturated_fraction(activation: Option<Activation>, a: &[f64]) -> f64 {
     a.iter().filter(|&&x| saturated(x)).count() as f64 / a.len() as f64
 }
 
-fn dead_fraction(activation: Option<Activation>, z: &[f64], rows: usize, units: usize) -> f64 {
-    if activation != Some(Activation::Relu) || units == 0 || rows == 0 {
+/// The fraction of units whose input to a ReLU is ≤ 0 everywhere: a unit
+/// is a feature of a flat output, or a channel of an image output
+/// (`positions` values each, all of which must be ≤ 0 on every row: a
+/// channel alive at any position still learns).
+fn dead_fraction(
+    activation: Option<Activation>,
+    z: &[f64],
+    rows: usize,
+    units: usize,
+    positions: usize,
+) -> f64 {
+    if activation != Some(Activation::Relu) || units == 0 || rows == 0 || positions == 0 {
         return 0.0;
     }
+    let per_row = units * positions;
     let dead = (0..units)
-        .filter(|&j| (0..rows).all(|r| z[r * units + j] <= 0.0))
+        .filter(|&j| {
+            (0..rows).all(|r| {
+                let start = r * per_row + j * positions;
+                z[start..start + positions].iter().all(|&v| v <= 0.0)
+            })
+        })
         .count();
     dead as f64 / units as f64
 }
@@ -66,11 +82,21 @@ pub(crate) fn report_of(pass: &Pass) -> FlowReport {
                 f64::NAN
             };
             let saturated = saturated_fraction(p.activation, &p.a);
-            let dead = dead_fraction(p.activation, &p.pre, pass.rows, p.units);
+            // Channels of an image output, features of a flat one.
+            let (units, positions) = match p.output_shape.as_slice() {
+                [c, rest @ ..] if !rest.is_empty() => (*c, rest.iter().product()),
+                _ => (p.units, 1),
+            };
+            let dead = dead_fraction(p.activation, &p.pre, pass.rows, units, positions);
             let (verdict, mut reason) = verdict(
                 k,
                 n,
-                grad_norm.max(delta_norm),
+                // Not finite if either is (f64::max would drop a NaN).
+                if delta_norm.is_finite() {
+                    grad_norm.max(delta_norm)
+                } else {
+                    f64::NAN
+                },
                 grad_norm,
                 ratio,
                 weight_norm,
@@ -81,7 +107,12 @@ pub(crate) fn report_of(pass: &Pass) -> FlowReport {
                 reason += &format!("; {} of {name} units saturated", percent(saturated));
             }
             if dead > 0.0 {
-                reason += &format!("; {} of ReLU units dead", percent(dead));
+                let what = if p.output_shape.len() > 1 {
+                    "ReLU channels"
+                } else {
+                    "ReLU units"
+                };
+                reason += &format!("; {} of {what} dead", percent(dead));
             }
             LayerFlow {
                 layer: k,

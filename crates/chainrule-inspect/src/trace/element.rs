@@ -38,9 +38,15 @@ pub fn parse_element(text: &str, rows: &[LayerRow]) -> NnResult<ElementSpec> {
     };
     let layer = layer.trim();
     let Some(row) = rows.iter().find(|r| r.number() == layer) else {
-        let numbers: Vec<String> = rows.iter().map(LayerRow::number).collect();
+        let mut numbers: Vec<String> = rows.iter().map(LayerRow::number).collect();
+        if numbers.len() > 20 {
+            let tail = numbers.split_off(numbers.len() - 3);
+            numbers.truncate(10);
+            numbers.push("…".into());
+            numbers.extend(tail);
+        }
         return Err(element_err(format!(
-            "there is no layer '{layer}'; the layers are {} (a residual block's body as 3.1, 3.2, …)",
+            "there is no layer '{layer}'; the layers are {}",
             numbers.join(", ")
         )));
     };

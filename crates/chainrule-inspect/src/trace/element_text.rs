@@ -167,8 +167,15 @@ fn conv(at: &At<'_, '_, '_>, c: &ConvLayer) -> NnResult<Lines> {
         }
         None => None,
     };
+    // With groups, output channel c reads the input channels of its group:
+    // g·C_in/groups + ci, g = c ÷ (C_out/groups).
+    let channel = if s.groups > 1 {
+        format!("{}·{cg}+ci", co / og.max(1))
+    } else {
+        "ci".to_string()
+    };
     let head = format!(
-        "y[c,i,j] = {}Σ w[c,ci,ki,kj]·x[ci, i·{}−{}+ki·{}, j·{}−{}+kj·{}]",
+        "y[c,i,j] = {}Σ w[c,ci,ki,kj]·x[{channel}, i·{}−{}+ki·{}, j·{}−{}+kj·{}]",
         if bias.is_some() { "b[c] + " } else { "" },
         s.stride[0],
         s.padding[0],

@@ -253,6 +253,7 @@ pub fn explain_layers(
     model: &mut Model<f64>,
     setup: &LayersSetup,
 ) -> chainrule_nn::Result<LayersExplanation> {
+    model.network.check_pass_size("explain", 1)?;
     let d = model.network.in_features();
     if setup.input.len() != d {
         return Err(NnError::config(

@@ -159,7 +159,13 @@ impl<'t> Parser<'t> {
                     .note(usage),
             });
         }
-        let body = self.sequence(depth)?;
+        if depth + 1 > MAX_NESTING {
+            return Err(self.error(
+                at,
+                format!("repeat and residual blocks nested more than {MAX_NESTING} deep"),
+            ));
+        }
+        let body = self.sequence(depth + 1)?;
         self.close(open.at)?;
         let total = count.checked_mul(layer_count(&body));
         match total {

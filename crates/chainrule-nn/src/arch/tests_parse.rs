@@ -467,4 +467,11 @@ fn repeat_errors_point_at_the_count_and_cap_the_size() {
     assert!(e.to_string().contains("more than 4096 layers"), "{e}");
     let e = parse("repeat(99999999999999999999999,relu)").unwrap_err();
     assert!(e.to_string().contains("whole number"), "{e}");
+    // Nesting is bounded like residual blocks', so the parser's recursion
+    // is too (12,000 levels would overflow the stack).
+    let deep = format!("{}relu{}", "repeat(1,".repeat(12_000), ")".repeat(12_000));
+    let e = parse(&deep).unwrap_err();
+    assert!(e.to_string().contains("nested more than 64 deep"), "{e}");
+    let ok = format!("{}relu{}", "repeat(1,".repeat(64), ")".repeat(64));
+    assert_eq!(parse(&ok).unwrap().len(), 1);
 }

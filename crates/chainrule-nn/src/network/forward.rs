@@ -77,6 +77,11 @@ impl<'g, F: Float> Sink<'g, F> for Quiet {
     fn layer(&mut self, _: usize, _: &Layer, _: Var<'g, F>, _: Var<'g, F>, _: Range<usize>) {}
 }
 
+/// The most values a pass that keeps every layer's input, output and
+/// gradient for inspection may hold (2^26: about 0.5 GiB in f64, before
+/// gradients).
+pub const MAX_VALUES_PER_PASS: usize = 1 << 26;
+
 /// One layer of an observed pass ([`Network::forward_observed`]).
 pub struct LayerVisit<'a, 'g, F: Float> {
     /// Its index in [`Network::summary`].
@@ -186,6 +191,35 @@ impl<F: Float> Network<F> {
     /// saw a NaN. A linear layer fused with its activation owns both.
     pub fn layer_of_node(&self, node: usize) -> Option<usize> {
         self.spans.iter().position(|s| s.contains(&node))
+    }
+
+    /// Values one example takes through the whole network: its input and
+    /// every layer's output (saturating), what a pass that keeps every
+    /// intermediate (inspection) holds per example.
+    pub fn values_per_example(&self) -> usize {
+        self.rows
+            .iter()
+            .map(|r| r.output.iter().product::<usize>())
+            .fold(
+                self.input_shape.iter().product::<usize>(),
+                usize::saturating_add,
+            )
+    }
+
+    /// Refuses a pass over `rows` examples that keeps every intermediate
+    /// (`tool` names who asks) when it would hold more than
+    /// [`MAX_VALUES_PER_PASS`] values, before anything is allocated.
+    pub fn check_pass_size(&self, tool: &str, rows: usize) -> Result<()> {
+        let values = self.values_per_example().saturating_mul(rows.max(1));
+        if values > MAX_VALUES_PER_PASS {
+            return Err(Error::config(
+                "arch",
+                format!(
+                    "{tool} keeps every layer's values: {rows} example(s) through this network hold {values} values, over the limit of {MAX_VALUES_PER_PASS}"
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// The first graph node after the last [`Network::forward`]'s layers.

@@ -35,7 +35,7 @@ mod ops;
 #[cfg(test)]
 mod tests;
 
-pub use forward::LayerVisit;
+pub use forward::{LayerVisit, MAX_VALUES_PER_PASS};
 pub use layer::{
     layer_number, specs_are_2d, BatchNormLayer, BnBuffers, ConvLayer, Layer, LayerNormLayer,
     LayerRow, LinearLayer,
