@@ -17,7 +17,7 @@ use std::fmt;
 use std::io::{self, Write};
 
 /// The constant added by the mask.
-const MASK_DELTA: u32 = 0xa282_ead8;
+pub const MASK_DELTA: u32 = 0xa282_ead8;
 
 /// The masked CRC-32C of `bytes`.
 pub fn masked_crc32c(bytes: &[u8]) -> u32 {
