@@ -6,8 +6,10 @@
 //! run continues exactly as it began; a deciding flag given again must have
 //! the same value, and one that contradicts the checkpoint is refused.
 //! Free to change: `--threads`, `--quiet`, `--json`, `--checkpoint-every`
-//! (kept from the checkpoint unless given) and `--stop-after`; `--out`, if
-//! given, must name the folder resumed.
+//! and `--tensorboard` (both kept from the checkpoint unless given; the
+//! TensorBoard folder is kept as an absolute path, so a run resumed from
+//! elsewhere logs to the same folder) and `--stop-after`; `--out`, if given,
+//! must name the folder resumed.
 
 use crate::train::Args;
 use chainrule_nn::checkpoint::{self, Checkpoint, CHECKPOINT_FILE};
@@ -34,6 +36,9 @@ struct TrainOnly {
     #[command(flatten)]
     args: Args,
 }
+
+/// Flags kept from the checkpoint unless given again, then replaced.
+const KEPT_UNLESS_GIVEN: [&str; 2] = ["checkpoint-every", "tensorboard"];
 
 /// Bool flags: written as `--flag` when on.
 const SWITCHES: [&str; 5] = [
@@ -75,6 +80,13 @@ fn settings(a: &Args) -> Vec<(&'static str, Option<String>)> {
         ("init", a.init.as_ref().map(|p| p.display().to_string())),
         ("grad-report", on(a.grad_report)),
         ("checkpoint-every", Some(a.checkpoint_every.to_string())),
+        (
+            "tensorboard",
+            a.tensorboard
+                .as_ref()
+                .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone()))
+                .map(|p| p.display().to_string()),
+        ),
     ]
 }
 
@@ -140,7 +152,7 @@ pub fn open(current: &Args, dir: &Path) -> Result<(Args, Checkpoint<f32>)> {
     let given = given_flags();
     for (flag, value) in settings(current) {
         let id = flag.replace('-', "_");
-        if flag == "checkpoint-every" || !given.contains(&id) {
+        if KEPT_UNLESS_GIVEN.contains(&flag) || !given.contains(&id) {
             continue;
         }
         let before = saved.get(flag).cloned().flatten();
@@ -172,6 +184,9 @@ pub fn open(current: &Args, dir: &Path) -> Result<(Args, Checkpoint<f32>)> {
     }
     if given.iter().any(|g| g == "checkpoint_every") {
         args.checkpoint_every = current.checkpoint_every;
+    }
+    if given.iter().any(|g| g == "tensorboard") {
+        args.tensorboard = current.tensorboard.clone();
     }
     args.threads = current.threads;
     args.quiet = current.quiet;

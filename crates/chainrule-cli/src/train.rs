@@ -8,9 +8,13 @@
 
 mod args;
 mod console;
+mod fan_out;
+mod tensorboard;
 
 pub use args::{config, parse_input_shape, Args};
-use console::{curves_path, Console};
+use console::{curves_path, report_rows, Console};
+use fan_out::FanOut;
+use tensorboard::TensorBoard;
 
 use crate::data_args::{self, is_builtin, Prepared};
 use crate::number_text::metric;
@@ -110,9 +114,21 @@ pub fn run(args: &Args) -> Result<()> {
         )?,
     };
     let mut console = Console::new(args, &data);
-    let result = run
-        .run(run_dir.path(), &mut console)
-        .map(|files| print_result(args, &data, &run, &files, started));
+    let mut board = args
+        .tensorboard
+        .as_deref()
+        .map(|dir| TensorBoard::new(dir, report_rows(data.train.n, args.seed)));
+    let mut observers = FanOut::new();
+    // The event folder first: one that cannot be written stops the run
+    // before the console's header.
+    if let Some(b) = board.as_mut() {
+        observers.push(b);
+    }
+    observers.push(&mut console);
+    let result = run.run(run_dir.path(), &mut observers);
+    drop(observers);
+    let events = board.as_ref().and_then(TensorBoard::file);
+    let result = result.map(|files| print_result(args, &data, &run, &files, events, started));
     if result.is_err() {
         run_dir.discard_if_empty();
     }
@@ -126,6 +142,7 @@ fn print_result(
     data: &Prepared,
     run: &TrainingRun<'_, f32>,
     files: &RunFiles,
+    events: Option<&Path>,
     started: Instant,
 ) {
     let seconds = started.elapsed().as_secs_f64();
@@ -153,6 +170,9 @@ fn print_result(
         if let Some(b) = baseline {
             summary["baseline_test_loss"] = json!(b);
         }
+        if let Some(e) = events {
+            summary["tensorboard"] = json!(e.display().to_string());
+        }
         println!("{summary}");
         return;
     }
@@ -179,6 +199,9 @@ fn print_result(
         files.metrics.display(),
         curves_path(files).display()
     );
+    if let Some(e) = events {
+        println!("tensorboard {}", e.display());
+    }
     if !run.trainer().is_done() {
         println!(
             "stopped after epoch {done} of {}: continue with chainrule train --resume {}",

@@ -101,6 +101,12 @@ pub struct Args {
     /// training rows every epoch into metrics.json.
     #[arg(long)]
     pub grad_report: bool,
+    /// Write TensorBoard event files into DIR (created if needed) as the
+    /// run goes: every step's loss, every epoch's losses, accuracy,
+    /// learning rate, gradient flow and weight and gradient histograms
+    /// (see docs/tensorboard.md). Kept by --resume.
+    #[arg(long, value_name = "DIR")]
+    pub tensorboard: Option<PathBuf>,
     /// Print one JSON object with the final metrics.
     #[arg(long)]
     pub json: bool,

@@ -94,10 +94,7 @@ impl<'a> Console<'a> {
             args,
             data,
             bar: ProgressBar::hidden(),
-            report_rows: shuffled_indices(data.train.n, args.seed)
-                .into_iter()
-                .take(64)
-                .collect(),
+            report_rows: report_rows(data.train.n, args.seed),
         }
     }
 
@@ -192,6 +189,12 @@ impl RunObserver<f32> for Console<'_> {
         self.bar.finish_and_clear();
         plot::curves(&curves_path(files), history, &self.args.data)
     }
+}
+
+/// The fixed sample of 64 training rows (of `n`) whose gradients the
+/// per-epoch reports measure.
+pub fn report_rows(n: usize, seed: u64) -> Vec<usize> {
+    shuffled_indices(n, seed).into_iter().take(64).collect()
 }
 
 pub fn curves_path(files: &RunFiles) -> PathBuf {
