@@ -16,6 +16,7 @@ mod plot;
 mod predict;
 mod resume;
 mod run_dir;
+mod serve;
 mod threads;
 mod train;
 
@@ -67,6 +68,9 @@ enum Command {
     /// layer by layer (--model, --arch; --ops for each layer's operations):
     /// Mermaid, DOT, SVG or PNG.
     Graph(graph::Args),
+    /// A local web server: step through every forward and backward number
+    /// in the browser (/explore).
+    Serve(serve::Args),
 }
 
 fn main() -> ExitCode {
@@ -91,6 +95,7 @@ fn main() -> ExitCode {
         },
         Command::Explain(args) => explain::run(args),
         Command::Graph(args) => graph::run(args),
+        Command::Serve(args) => serve::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

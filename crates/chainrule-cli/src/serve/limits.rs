@@ -1,0 +1,24 @@
+//! The server's bounds on what one request may ask for. The CLI's own
+//! limits apply underneath (the expression parser's 2,000 tokens and 200
+//! levels of nesting, `explain`'s 2^26 values); these are tighter, sized
+//! for a page a person reads.
+
+/// The largest request body, in bytes.
+pub const MAX_BODY: usize = 16 * 1024;
+/// The longest query string, in bytes.
+pub const MAX_QUERY: usize = 4096;
+/// The most parameters in one query string.
+pub const MAX_PARAMS: usize = 24;
+/// The longest expression, in characters.
+pub const MAX_EXPR_CHARS: usize = 400;
+/// The deepest nesting of parentheses in an expression.
+pub const MAX_EXPR_DEPTH: usize = 32;
+/// The most layers (sizes) of an explorer network.
+pub const MAX_LAYERS: usize = 6;
+/// The widest layer of an explorer network (larger ones are unreadable
+/// as a graph).
+pub const MAX_LAYER_SIZE: usize = 16;
+/// The longest list of numbers (`at`, `input`, `target`), in characters.
+pub const MAX_LIST_CHARS: usize = 400;
+/// Explorer traces computed at once; more requests wait their turn.
+pub const MAX_CONCURRENT_TRACES: usize = 16;

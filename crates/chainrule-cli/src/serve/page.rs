@@ -1,0 +1,32 @@
+//! The pages and their assets, embedded in the binary: plain HTML, CSS and
+//! JavaScript with no build step, nothing loaded from the internet.
+
+use super::AppState;
+use axum::http::header;
+use axum::response::{Html, IntoResponse, Redirect};
+use axum::routing::get;
+use axum::Router;
+
+const EXPLORE_HTML: &str = include_str!("page/explore.html");
+const EXPLORE_JS: &str = include_str!("page/explore.js");
+const STYLE_CSS: &str = include_str!("page/style.css");
+
+/// `/`, `/explore` and `/assets/…`.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/explore?example=2") }))
+        .route("/explore", get(|| async { Html(EXPLORE_HTML) }))
+        .route("/assets/explore.js", get(|| async { asset("text/javascript", EXPLORE_JS) }))
+        .route("/assets/style.css", get(|| async { asset("text/css", STYLE_CSS) }))
+}
+
+/// An embedded file with its content type.
+pub fn asset(content_type: &'static str, body: &'static str) -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        body,
+    )
+}
