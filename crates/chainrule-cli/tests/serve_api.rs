@@ -1,0 +1,83 @@
+//! `chainrule serve`'s JSON API over loopback: the same numbers as
+//! `chainrule explain --format json`, and 4xx JSON errors for what it
+//! refuses.
+
+mod common;
+mod serve_support;
+
+use serde_json::Value;
+use serve_support::Server;
+
+#[test]
+fn the_api_gives_the_numbers_of_explain_json() {
+    let runs = tempfile::tempdir().unwrap();
+    let server = Server::start(runs.path());
+    for (query, args) in [
+        ("expr=(x+y)*(x-1)&at=x=3,y=2", vec!["--expr", "(x+y)*(x-1)", "--at", "x=3,y=2"]),
+        ("example=1", vec![]),
+        ("layers=2,3,1&activation=tanh&seed=4&input=0.5,-1&target=0.25", vec!["--layers", "2,3,1", "--activation", "tanh", "--seed", "4", "--input", "0.5,-1", "--target", "0.25"]),
+    ] {
+        let (status, api) = server.json(&format!("/api/explore?{query}"));
+        assert_eq!(status, 200, "{query}: {api}");
+        let mut cli_args = vec!["explain", "--format", "json", "--full"];
+        cli_args.extend(args);
+        let out = common::chainrule(&cli_args);
+        assert!(out.status.success(), "{}", common::stderr(&out));
+        let cli: Value = serde_json::from_str(&common::stdout(&out)).unwrap();
+        assert_eq!(api["explain"], cli, "{query}");
+        assert!(api["layout"]["svg"].as_str().unwrap().starts_with("<svg"));
+        assert_eq!(
+            api["layout"]["nodes"].as_array().unwrap().len(),
+            cli["nodes"].as_array().unwrap().len()
+        );
+        for c in api["check"].as_array().unwrap() {
+            assert_eq!(c["verdict"], "correct", "{query}: {c}");
+        }
+    }
+}
+
+#[test]
+fn bad_requests_get_4xx_json_naming_the_problem() {
+    let runs = tempfile::tempdir().unwrap();
+    let server = Server::start(runs.path());
+    let long = format!("expr={}", "x+".repeat(300) + "x");
+    let deep = format!("expr={}x{}", "(".repeat(40), ")".repeat(40));
+    let big_query = format!("expr=x&at=x={}", "1".repeat(5000));
+    for (query, status, setting) in [
+        ("expr=(x+", 400, "expr"),
+        (long.as_str(), 400, "expr"),
+        (deep.as_str(), 400, "expr"),
+        ("layers=2,100,1", 400, "layers"),
+        ("layers=2,3,3,3,3,3,3,1", 400, "layers"),
+        ("expr=x&layers=2,1", 400, "layers"),
+        ("example=3", 400, "example"),
+        ("model=../../etc", 400, "run"),
+        ("model=nothere", 404, "run"),
+        ("wat=1", 400, "wat"),
+        ("expr=x&expr=y", 400, "expr"),
+        (big_query.as_str(), 400, "query"),
+        ("lr=-1", 400, "lr"),
+    ] {
+        let (got, body) = server.json(&format!("/api/explore?{query}"));
+        assert_eq!(got, status, "{query}: {body}");
+        assert_eq!(body["setting"], setting, "{query}: {body}");
+        assert!(!body["error"].as_str().unwrap().is_empty());
+    }
+    let (status, body) = server.json("/api/nothing");
+    assert_eq!(status, 404, "{body}");
+    // A body over the limit is refused (and the server keeps serving).
+    let (status, _) = server.request("POST", "/api/explore", &"x".repeat(64 * 1024));
+    assert!((400..500).contains(&status), "{status}");
+    assert_eq!(server.json("/api/explore?example=2").0, 200);
+}
+
+#[test]
+fn the_pages_are_embedded_and_load_nothing_from_the_internet() {
+    let runs = tempfile::tempdir().unwrap();
+    let server = Server::start(runs.path());
+    for path in ["/explore", "/assets/explore.js", "/assets/style.css"] {
+        let (status, body) = server.get(path);
+        assert_eq!(status, 200, "{path}");
+        assert!(!body.contains("http://") && !body.contains("https://"), "{path} links outside");
+    }
+}
