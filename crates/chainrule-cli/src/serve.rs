@@ -11,16 +11,19 @@ mod check;
 mod error;
 mod explore;
 mod limits;
+mod live;
 mod query;
 mod runs;
+mod training;
 mod page;
 
 use axum::extract::DefaultBodyLimit;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use chainrule_nn::{Error, Result};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -41,6 +44,24 @@ pub struct Args {
 pub struct AppState {
     /// The runs folder, canonical; no URL reaches outside it.
     pub runs: PathBuf,
+    /// The port this server listens on (runs it starts stream to it).
+    pub port: u16,
+    /// Runs streaming to this server.
+    pub live: Arc<live::Live>,
+    /// Runs this server started.
+    pub jobs: Arc<training::Jobs>,
+}
+
+impl AppState {
+    /// The state of a server on `port` with the runs folder `runs` (canonical).
+    pub fn new(runs: PathBuf, port: u16) -> AppState {
+        AppState {
+            runs,
+            port,
+            live: Arc::default(),
+            jobs: Arc::default(),
+        }
+    }
 }
 
 /// The routes of the server.
@@ -48,6 +69,12 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(page::routes())
         .route("/api/explore", get(explore::api))
+        .route("/api/train", post(training::start))
+        .route("/api/runs", get(training::list))
+        .route("/api/runs/{name}", get(training::one))
+        .route("/api/runs/{name}/stop", post(training::stop))
+        .route("/api/runs/{name}/events", get(live::events))
+        .route("/api/live/{name}", post(live::ingest))
         .fallback(error::not_found)
         .layer(DefaultBodyLimit::max(limits::MAX_BODY))
         .with_state(state)
@@ -91,7 +118,8 @@ pub fn run(args: &Args) -> Result<()> {
         println!("  runs folder {}", runs.display());
         use std::io::Write;
         let _ = std::io::stdout().flush();
-        axum::serve(listener, router(AppState { runs }))
+        let app = router(AppState::new(runs, local.port()));
+        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(async {
                 let _ = tokio::signal::ctrl_c().await;
             })

@@ -9,11 +9,13 @@
 mod args;
 mod console;
 mod fan_out;
+mod live;
 mod tensorboard;
 
 pub use args::{config, parse_input_shape, Args};
 use console::{curves_path, report_rows, Console};
 use fan_out::FanOut;
+use live::Live;
 use tensorboard::TensorBoard;
 
 use crate::data_args::{self, is_builtin, Prepared};
@@ -125,6 +127,10 @@ pub fn run(args: &Args) -> Result<()> {
         observers.push(b);
     }
     observers.push(&mut console);
+    let mut live = args.serve.map(|port| Live::new(port, args));
+    if let Some(l) = live.as_mut() {
+        observers.push(l);
+    }
     let result = run.run(run_dir.path(), &mut observers);
     drop(observers);
     let events = board.as_ref().and_then(TensorBoard::file);

@@ -81,3 +81,59 @@ fn the_pages_are_embedded_and_load_nothing_from_the_internet() {
         assert!(!body.contains("http://") && !body.contains("https://"), "{path} links outside");
     }
 }
+
+#[test]
+fn a_run_started_with_train_serve_streams_to_the_server() {
+    let runs = tempfile::tempdir().unwrap();
+    let server = Server::start(runs.path());
+    let port = server.addr.rsplit(':').next().unwrap().to_string();
+    let out_dir = tempfile::tempdir().unwrap();
+    let run = out_dir.path().join("cli-run");
+    let out = common::chainrule(&[
+        "train", "--data", "iris", "--epochs", "2", "--hidden", "8", "--quiet",
+        "--serve", &port, "--out", run.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    // The run appears in the list (live, ended) with its epochs ...
+    let (_, list) = server.json("/api/runs");
+    let entry = list["runs"].as_array().unwrap().iter().find(|r| r["name"] == "cli-run").cloned();
+    let entry = entry.unwrap_or_else(|| panic!("{list}"));
+    assert_eq!(entry["epochs_done"], 2, "{entry}");
+    // ... and its events replay from the first to the end.
+    let (status, body) = server.get("/api/runs/cli-run/events");
+    assert_eq!(status, 200);
+    let events: Vec<Value> = body
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let kinds: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(kinds.first(), Some(&"start"));
+    assert_eq!(kinds.iter().filter(|k| **k == "epoch").count(), 2);
+    assert!(kinds.iter().filter(|k| **k == "step").count() >= 2);
+    assert_eq!(&kinds[kinds.len() - 2..], ["finish", "end"]);
+    // Stopping is for runs this server started.
+    let (status, _) = server.request("POST", "/api/runs/cli-run/stop", "");
+    assert_eq!(status, 409);
+}
+
+#[test]
+fn a_train_request_is_checked_before_anything_starts() {
+    let runs = tempfile::tempdir().unwrap();
+    let server = Server::start(runs.path());
+    for (body, setting) in [
+        ("data=/etc/passwd", "data"),
+        ("hidden=100000", "hidden"),
+        ("epochs=0", "epochs"),
+        ("lr=abc", "lr"),
+        ("activation=bogus", "activation"),
+    ] {
+        let (status, text) = server.request("POST", "/api/train", body);
+        assert_eq!(status, 400, "{body}: {text}");
+        let v: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["setting"], setting, "{body}: {v}");
+    }
+    assert_eq!(std::fs::read_dir(runs.path()).unwrap().count(), 0);
+    let (status, _) = server.get("/api/runs/..%2Fetc");
+    assert!((400..500).contains(&status));
+}

@@ -184,3 +184,41 @@ async fn a_bad_subject_shows_the_servers_error() {
     assert!(errors.iter().all(|e| e.contains("400")), "{errors:?}");
     b.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs chromium and chromedriver: .ci/run runs it with --include-ignored"]
+async fn a_digits_run_started_from_the_train_page_reaches_epoch_3() {
+    let runs = tempfile::tempdir().unwrap();
+    let server = Server::start(runs.path());
+    let b = Browser::start(1280, 800).await;
+    b.client.goto(&format!("{}/train", server.base)).await.unwrap();
+    for (field, value) in [("epochs", "3"), ("hidden", "32")] {
+        let input = b.client.find(Locator::Css(&format!("input[name={field}]"))).await.unwrap();
+        input.clear().await.unwrap();
+        input.send_keys(value).await.unwrap();
+    }
+    b.client.find(Locator::Id("start")).await.unwrap().click().await.unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(240);
+    loop {
+        let v = b
+            .js("return [location.pathname, (document.getElementById('epoch') || {}).textContent || '', \
+                 (document.getElementById('accuracy') || {}).textContent || '', document.body.dataset.state || ''];")
+            .await;
+        let (path, epoch, accuracy, state) = (v[0].as_str().unwrap(), v[1].as_str().unwrap(), v[2].as_str().unwrap(), v[3].as_str().unwrap());
+        if epoch == "epoch 3 of 3" && state == "finished" {
+            assert!(path.starts_with("/runs/digits-served-"), "{path}");
+            assert!(accuracy.starts_with("test accuracy ") && accuracy.ends_with('%'), "{accuracy}");
+            break;
+        }
+        assert!(state != "failed", "the run failed: {v}");
+        assert!(std::time::Instant::now() < deadline, "the run never reached epoch 3: {v}");
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    // Every step's loss was drawn, and the gradient-flow bars of the last epoch.
+    assert_eq!(b.js("return document.querySelectorAll('#epochs tbody tr').length;").await, 3);
+    let bars = b.js("return document.querySelectorAll('.flow-row').length;").await;
+    assert_eq!(bars, 2, "one bar per weight layer of 64-32-10");
+    assert_eq!(b.js("return !!document.querySelector('#curve polyline');").await, true);
+    assert_eq!(b.console_errors().await, Vec::<String>::new());
+    b.close().await;
+}

@@ -22,3 +22,13 @@ pub const MAX_LAYER_SIZE: usize = 16;
 pub const MAX_LIST_CHARS: usize = 400;
 /// Explorer traces computed at once; more requests wait their turn.
 pub const MAX_CONCURRENT_TRACES: usize = 16;
+/// Training runs this server runs at once.
+pub const MAX_TRAINING_JOBS: usize = 2;
+/// Runs streaming to this server at once.
+pub const MAX_LIVE_RUNS: usize = 16;
+/// Events kept per run (steps beyond are dropped; epochs never are).
+pub const MAX_EVENTS: usize = 1_000_000;
+/// The longest event line, in bytes.
+pub const MAX_EVENT_BYTES: usize = 1 << 20;
+/// The largest metrics.json the server reads.
+pub const MAX_METRICS_BYTES: u64 = 64 << 20;

@@ -1,4 +1,4 @@
-//! The pages and their assets, embedded in the binary: plain HTML, CSS and
+//! The pages (`/explore`, `/train`, `/runs`, `/runs/RUN`) and their assets, embedded in the binary: plain HTML, CSS and
 //! JavaScript with no build step, nothing loaded from the internet.
 
 use super::AppState;
@@ -10,6 +10,11 @@ use axum::Router;
 const EXPLORE_HTML: &str = include_str!("page/explore.html");
 const EXPLORE_JS: &str = include_str!("page/explore.js");
 const STYLE_CSS: &str = include_str!("page/style.css");
+const TRAIN_HTML: &str = include_str!("page/train.html");
+const TRAIN_JS: &str = include_str!("page/train.js");
+const RUNS_HTML: &str = include_str!("page/runs.html");
+const RUN_HTML: &str = include_str!("page/run.html");
+const RUN_JS: &str = include_str!("page/run.js");
 
 /// `/`, `/explore` and `/assets/…`.
 pub fn routes() -> Router<AppState> {
@@ -18,6 +23,11 @@ pub fn routes() -> Router<AppState> {
         .route("/explore", get(|| async { Html(EXPLORE_HTML) }))
         .route("/assets/explore.js", get(|| async { asset("text/javascript", EXPLORE_JS) }))
         .route("/assets/style.css", get(|| async { asset("text/css", STYLE_CSS) }))
+        .route("/train", get(|| async { Html(TRAIN_HTML) }))
+        .route("/runs", get(|| async { Html(RUNS_HTML) }))
+        .route("/runs/{name}", get(|| async { Html(RUN_HTML) }))
+        .route("/assets/train.js", get(|| async { asset("text/javascript", TRAIN_JS) }))
+        .route("/assets/run.js", get(|| async { asset("text/javascript", RUN_JS) }))
 }
 
 /// An embedded file with its content type.

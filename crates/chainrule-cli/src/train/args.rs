@@ -110,6 +110,10 @@ pub struct Args {
     /// Print one JSON object with the final metrics.
     #[arg(long)]
     pub json: bool,
+    /// Stream every step and epoch to `chainrule serve` on this local port,
+    /// where the run appears live at /runs (training goes on without it).
+    #[arg(long, value_name = "PORT")]
+    pub serve: Option<u16>,
     /// Every N epochs, save a checkpoint (weights, optimizer state,
     /// progress, metrics and these flags) as checkpoint.safetensors in the
     /// run folder, with model.safetensors and metrics.json; 0: never.

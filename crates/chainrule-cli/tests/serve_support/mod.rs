@@ -34,9 +34,17 @@ impl Server {
             .spawn()
             .expect("chainrule serve starts");
         let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        out.read_line(&mut line)
             .expect("chainrule serve prints its address");
+        // Keep its standard output open (and drained): a closed pipe would
+        // end the server at its next line.
+        std::thread::spawn(move || {
+            let mut sink = String::new();
+            while out.read_line(&mut sink).unwrap_or(0) > 0 {
+                sink.clear();
+            }
+        });
         let url = line
             .split_whitespace()
             .find(|w| w.starts_with("http://"))
@@ -55,15 +63,27 @@ impl Server {
     pub fn request(&self, method: &str, path: &str, body: &str) -> (u16, String) {
         let mut s = TcpStream::connect(&self.addr).expect("connects to the server");
         s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-        write!(
+        let _ = write!(
             s,
             "{method} {path} HTTP/1.0\r\nHost: {}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
             self.addr,
             body.len()
-        )
-        .unwrap();
-        let mut text = String::new();
-        s.read_to_string(&mut text).expect("reads the response");
+        );
+        // A server that refuses a body answers before reading it all and
+        // may reset the connection: keep what arrived.
+        let mut bytes = Vec::new();
+        let mut buf = [0u8; 8192];
+        loop {
+            match s.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => bytes.extend_from_slice(&buf[..n]),
+                Err(e) if bytes.is_empty() && e.kind() != std::io::ErrorKind::ConnectionReset => {
+                    panic!("reads the response: {e}")
+                }
+                Err(_) => break,
+            }
+        }
+        let text = String::from_utf8_lossy(&bytes).into_owned();
         let status = text
             .split_whitespace()
             .nth(1)
