@@ -150,6 +150,13 @@
     }
     renderCurrent(cur);
     renderLog();
+    // On a narrow screen the graph scrolls sideways: bring the current node in.
+    const holder = $("graph");
+    const node = cur && state.nodes.get(cur.id);
+    if (node && holder.scrollWidth > holder.clientWidth) {
+      const box = node.g.getBoundingClientRect(), view = holder.getBoundingClientRect();
+      if (box.left < view.left || box.right > view.right) holder.scrollLeft += box.left - view.left - (view.width - box.width) / 2;
+    }
     const done = at === steps.length;
     const summary = $("summary");
     summary.innerHTML = "";
@@ -195,8 +202,13 @@
       li.appendChild(el("span", "log-value", r.value));
       log.appendChild(li);
     });
+    // Keep the newest row in view, scrolling the list only (never the page).
     const now = log.querySelector(".now");
-    if (now && now.scrollIntoView) now.scrollIntoView({ block: "nearest" });
+    if (now) {
+      const top = now.offsetTop;
+      if (top + now.offsetHeight > log.scrollTop + log.clientHeight) log.scrollTop = top + now.offsetHeight - log.clientHeight;
+      else if (top < log.scrollTop) log.scrollTop = top;
+    }
   }
 
   function renderChecks() {

@@ -23,7 +23,7 @@
   }
 
   function drawCurve() {
-    const w = 640, h = 240, pad = 36;
+    const w = 640, h = 240, pad = 52;
     const raw = run.steps.map((s) => s.loss).filter(Number.isFinite);
     let ys = raw;
     if ($("smooth").checked) {
