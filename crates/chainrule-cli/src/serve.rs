@@ -12,10 +12,10 @@ mod error;
 mod explore;
 mod limits;
 mod live;
+mod page;
 mod query;
 mod runs;
 mod training;
-mod page;
 
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
@@ -88,9 +88,9 @@ pub fn run(args: &Args) -> Result<()> {
             format!("cannot create the runs folder {}: {e}", runs.display()),
         )
     })?;
-    let runs = runs.canonicalize().map_err(|e| {
-        Error::config("runs", format!("cannot open {}: {e}", args.runs.display()))
-    })?;
+    let runs = runs
+        .canonicalize()
+        .map_err(|e| Error::config("runs", format!("cannot open {}: {e}", args.runs.display())))?;
     if !args.host.is_loopback() {
         eprintln!(
             "warning: listening on {}: other machines can reach this server (it has no \
@@ -119,11 +119,14 @@ pub fn run(args: &Args) -> Result<()> {
         use std::io::Write;
         let _ = std::io::stdout().flush();
         let app = router(AppState::new(runs, local.port()));
-        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(async {
-                let _ = tokio::signal::ctrl_c().await;
-            })
-            .await
-            .map_err(|e| Error::config("serve", e.to_string()))
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+        .map_err(|e| Error::config("serve", e.to_string()))
     })
 }

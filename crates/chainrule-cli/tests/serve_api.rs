@@ -13,9 +13,26 @@ fn the_api_gives_the_numbers_of_explain_json() {
     let runs = tempfile::tempdir().unwrap();
     let server = Server::start(runs.path());
     for (query, args) in [
-        ("expr=(x+y)*(x-1)&at=x=3,y=2", vec!["--expr", "(x+y)*(x-1)", "--at", "x=3,y=2"]),
+        (
+            "expr=(x+y)*(x-1)&at=x=3,y=2",
+            vec!["--expr", "(x+y)*(x-1)", "--at", "x=3,y=2"],
+        ),
         ("example=1", vec![]),
-        ("layers=2,3,1&activation=tanh&seed=4&input=0.5,-1&target=0.25", vec!["--layers", "2,3,1", "--activation", "tanh", "--seed", "4", "--input", "0.5,-1", "--target", "0.25"]),
+        (
+            "layers=2,3,1&activation=tanh&seed=4&input=0.5,-1&target=0.25",
+            vec![
+                "--layers",
+                "2,3,1",
+                "--activation",
+                "tanh",
+                "--seed",
+                "4",
+                "--input",
+                "0.5,-1",
+                "--target",
+                "0.25",
+            ],
+        ),
     ] {
         let (status, api) = server.json(&format!("/api/explore?{query}"));
         assert_eq!(status, 200, "{query}: {api}");
@@ -78,7 +95,10 @@ fn the_pages_are_embedded_and_load_nothing_from_the_internet() {
     for path in ["/explore", "/assets/explore.js", "/assets/style.css"] {
         let (status, body) = server.get(path);
         assert_eq!(status, 200, "{path}");
-        assert!(!body.contains("http://") && !body.contains("https://"), "{path} links outside");
+        assert!(
+            !body.contains("http://") && !body.contains("https://"),
+            "{path} links outside"
+        );
     }
 }
 
@@ -90,13 +110,28 @@ fn a_run_started_with_train_serve_streams_to_the_server() {
     let out_dir = tempfile::tempdir().unwrap();
     let run = out_dir.path().join("cli-run");
     let out = common::chainrule(&[
-        "train", "--data", "iris", "--epochs", "2", "--hidden", "8", "--quiet",
-        "--serve", &port, "--out", run.to_str().unwrap(),
+        "train",
+        "--data",
+        "iris",
+        "--epochs",
+        "2",
+        "--hidden",
+        "8",
+        "--quiet",
+        "--serve",
+        &port,
+        "--out",
+        run.to_str().unwrap(),
     ]);
     assert!(out.status.success(), "{}", common::stderr(&out));
     // The run appears in the list (live, ended) with its epochs ...
     let (_, list) = server.json("/api/runs");
-    let entry = list["runs"].as_array().unwrap().iter().find(|r| r["name"] == "cli-run").cloned();
+    let entry = list["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "cli-run")
+        .cloned();
     let entry = entry.unwrap_or_else(|| panic!("{list}"));
     assert_eq!(entry["epochs_done"], 2, "{entry}");
     // ... and its events replay from the first to the end.

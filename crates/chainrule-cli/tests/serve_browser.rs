@@ -41,7 +41,12 @@ async fn current(b: &Browser) -> (String, String, String, String) {
                      c ? (c.dataset.value || '') : '', c ? (c.dataset.grad || '') : ''];")
         .await;
     let s = |k: usize| v[k].as_str().unwrap_or("").to_string();
-    (s(0).replace("phase", "").trim().to_string(), s(1), s(2), s(3))
+    (
+        s(0).replace("phase", "").trim().to_string(),
+        s(1),
+        s(2),
+        s(3),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -50,23 +55,54 @@ async fn the_shared_node_example_at_its_last_step_shows_every_number() {
     let runs = tempfile::tempdir().unwrap();
     let server = Server::start(runs.path());
     let b = Browser::start(1280, 800).await;
-    b.open(&format!("{}/explore?expr=(x+y)*(x-1)&at=x=3,y=2&step=last", server.base))
-        .await;
-    let attr = |node: &str, a: &str| format!("return document.querySelector('[data-node=\"{node}\"]').getAttribute('{a}');");
+    b.open(&format!(
+        "{}/explore?expr=(x+y)*(x-1)&at=x=3,y=2&step=last",
+        server.base
+    ))
+    .await;
+    let attr = |node: &str, a: &str| {
+        format!("return document.querySelector('[data-node=\"{node}\"]').getAttribute('{a}');")
+    };
     assert_eq!(b.js(&attr("f", "data-value")).await, "10");
     assert_eq!(b.js(&attr("x", "data-grad")).await, "7");
     assert_eq!(b.js(&attr("y", "data-grad")).await, "2");
     assert_eq!(b.js(&attr("x", "data-value")).await, "3");
-    let text = b.client.find(Locator::Css("body")).await.unwrap().text().await.unwrap();
+    let text = b
+        .client
+        .find(Locator::Css("body"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     for want in ["f = 10", "∂f/∂x = 7", "∂f/∂y = 2", "5 + 2"] {
-        assert!(text.contains(want), "the page does not show {want:?}:\n{text}");
+        assert!(
+            text.contains(want),
+            "the page does not show {want:?}:\n{text}"
+        );
     }
     // The two paths into x are listed at its step.
     assert!(text.contains("path 1") && text.contains("path 2"), "{text}");
     // The check switch: numerical beside analytical, with the verdict.
-    b.client.find(Locator::Id("check")).await.unwrap().click().await.unwrap();
-    let checks = b.client.find(Locator::Id("checks")).await.unwrap().text().await.unwrap();
-    assert!(checks.contains("correct") && checks.contains("7.0000000"), "{checks}");
+    b.client
+        .find(Locator::Id("check"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let checks = b
+        .client
+        .find(Locator::Id("checks"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        checks.contains("correct") && checks.contains("7.0000000"),
+        "{checks}"
+    );
     assert_eq!(b.console_errors().await, Vec::<String>::new());
     b.close().await;
 }
@@ -78,7 +114,11 @@ async fn stepping_through_worked_example_1_shows_the_lessons_numbers_in_order() 
     let server = Server::start(runs.path());
     let b = Browser::start(1280, 800).await;
     b.open(&format!("{}/explore?example=1", server.base)).await;
-    let total: usize = b.js("return +document.body.dataset.steps;").await.as_u64().unwrap() as usize;
+    let total: usize = b
+        .js("return +document.body.dataset.steps;")
+        .await
+        .as_u64()
+        .unwrap() as usize;
     assert!(total > 20, "{total} steps");
     let next = b.client.find(Locator::Id("next")).await.unwrap();
     let mut seen: Vec<(String, String, String, String)> = Vec::new();
@@ -86,7 +126,10 @@ async fn stepping_through_worked_example_1_shows_the_lessons_numbers_in_order() 
         next.click().await.unwrap();
         seen.push(current(&b).await);
     }
-    assert!(next.attr("disabled").await.unwrap().is_some(), "Next stays enabled at the end");
+    assert!(
+        next.attr("disabled").await.unwrap().is_some(),
+        "Next stays enabled at the end"
+    );
     // The lesson's numbers (`chainrule example`), in the order they appear.
     let forward = [
         ("z1", vec![0.3775, 0.3925]),
@@ -104,7 +147,15 @@ async fn stepping_through_worked_example_1_shows_the_lessons_numbers_in_order() 
     let params = [
         ("W2", vec![-0.05511345828072607, -0.05544922668816417]),
         ("b2", vec![-0.09289776832462583]),
-        ("W1", vec![-0.0004483259464303984, -0.0008966518928607968, -0.0005029301135568244, -0.0010058602271136488]),
+        (
+            "W1",
+            vec![
+                -0.0004483259464303984,
+                -0.0008966518928607968,
+                -0.0005029301135568244,
+                -0.0010058602271136488,
+            ],
+        ),
         ("b1", vec![-0.008966518928607968, -0.010058602271136488]),
     ];
     let position = |phase: &str, node: &str| {
@@ -132,8 +183,18 @@ async fn stepping_through_worked_example_1_shows_the_lessons_numbers_in_order() 
     // Then one gradient-descent step, and the loss after it.
     let k = position("update", "W1");
     assert!(k > last);
-    let text = b.client.find(Locator::Css("body")).await.unwrap().text().await.unwrap();
-    assert!(text.contains("0.150224") && text.contains("0.0547188"), "{text}");
+    let text = b
+        .client
+        .find(Locator::Css("body"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains("0.150224") && text.contains("0.0547188"),
+        "{text}"
+    );
     assert_eq!(b.console_errors().await, Vec::<String>::new());
     b.close().await;
 }
@@ -145,14 +206,20 @@ async fn the_arrow_keys_step_forward_and_back() {
     let server = Server::start(runs.path());
     let b = Browser::start(1280, 800).await;
     b.open(&format!("{}/explore?example=2", server.base)).await;
-    let counter = || async { b.js("return document.getElementById('counter').textContent;").await };
+    let counter = || async {
+        b.js("return document.getElementById('counter').textContent;")
+            .await
+    };
     assert_eq!(counter().await, "step 0 of 10");
     for _ in 0..5 {
         b.press(Key::Right.into()).await;
     }
     assert_eq!(counter().await, "step 5 of 10");
     let (phase, node, value, _) = current(&b).await;
-    assert_eq!((phase.as_str(), node.as_str(), value.as_str()), ("forward", "f", "10"));
+    assert_eq!(
+        (phase.as_str(), node.as_str(), value.as_str()),
+        ("forward", "f", "10")
+    );
     b.press(Key::Right.into()).await;
     assert_eq!(current(&b).await.0, "backward");
     b.press(Key::Left.into()).await;
@@ -160,12 +227,19 @@ async fn the_arrow_keys_step_forward_and_back() {
     assert_eq!(counter().await, "step 4 of 10");
     // f's value is hidden again once we step back before it.
     assert_eq!(
-        b.js("return document.querySelector('[data-node=\"f\"]').hasAttribute('data-value');").await,
+        b.js("return document.querySelector('[data-node=\"f\"]').hasAttribute('data-value');")
+            .await,
         false
     );
     b.press(Key::End.into()).await;
     assert_eq!(counter().await, "step 10 of 10");
-    assert!(b.client.current_url().await.unwrap().as_str().ends_with("step=last"));
+    assert!(b
+        .client
+        .current_url()
+        .await
+        .unwrap()
+        .as_str()
+        .ends_with("step=last"));
     assert_eq!(b.console_errors().await, Vec::<String>::new());
     b.close().await;
 }
@@ -176,8 +250,16 @@ async fn a_bad_subject_shows_the_servers_error() {
     let runs = tempfile::tempdir().unwrap();
     let server = Server::start(runs.path());
     let b = Browser::start(1280, 800).await;
-    b.open(&format!("{}/explore?layers=2,300,1", server.base)).await;
-    let text = b.client.find(Locator::Id("error")).await.unwrap().text().await.unwrap();
+    b.open(&format!("{}/explore?layers=2,300,1", server.base))
+        .await;
+    let text = b
+        .client
+        .find(Locator::Id("error"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(text.contains("layers") && text.contains("16"), "{text}");
     // The 400 of the API call is the only console message, and an expected one.
     let errors = b.console_errors().await;
@@ -191,34 +273,68 @@ async fn a_digits_run_started_from_the_train_page_reaches_epoch_3() {
     let runs = tempfile::tempdir().unwrap();
     let server = Server::start(runs.path());
     let b = Browser::start(1280, 800).await;
-    b.client.goto(&format!("{}/train", server.base)).await.unwrap();
+    b.client
+        .goto(&format!("{}/train", server.base))
+        .await
+        .unwrap();
     for (field, value) in [("epochs", "3"), ("hidden", "32")] {
-        let input = b.client.find(Locator::Css(&format!("input[name={field}]"))).await.unwrap();
+        let input = b
+            .client
+            .find(Locator::Css(&format!("input[name={field}]")))
+            .await
+            .unwrap();
         input.clear().await.unwrap();
         input.send_keys(value).await.unwrap();
     }
-    b.client.find(Locator::Id("start")).await.unwrap().click().await.unwrap();
+    b.client
+        .find(Locator::Id("start"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(240);
     loop {
         let v = b
             .js("return [location.pathname, (document.getElementById('epoch') || {}).textContent || '', \
                  (document.getElementById('accuracy') || {}).textContent || '', document.body.dataset.state || ''];")
             .await;
-        let (path, epoch, accuracy, state) = (v[0].as_str().unwrap(), v[1].as_str().unwrap(), v[2].as_str().unwrap(), v[3].as_str().unwrap());
+        let (path, epoch, accuracy, state) = (
+            v[0].as_str().unwrap(),
+            v[1].as_str().unwrap(),
+            v[2].as_str().unwrap(),
+            v[3].as_str().unwrap(),
+        );
         if epoch == "epoch 3 of 3" && state == "finished" {
             assert!(path.starts_with("/runs/digits-served-"), "{path}");
-            assert!(accuracy.starts_with("test accuracy ") && accuracy.ends_with('%'), "{accuracy}");
+            assert!(
+                accuracy.starts_with("test accuracy ") && accuracy.ends_with('%'),
+                "{accuracy}"
+            );
             break;
         }
         assert!(state != "failed", "the run failed: {v}");
-        assert!(std::time::Instant::now() < deadline, "the run never reached epoch 3: {v}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the run never reached epoch 3: {v}"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(250)).await;
     }
     // Every step's loss was drawn, and the gradient-flow bars of the last epoch.
-    assert_eq!(b.js("return document.querySelectorAll('#epochs tbody tr').length;").await, 3);
-    let bars = b.js("return document.querySelectorAll('.flow-row').length;").await;
+    assert_eq!(
+        b.js("return document.querySelectorAll('#epochs tbody tr').length;")
+            .await,
+        3
+    );
+    let bars = b
+        .js("return document.querySelectorAll('.flow-row').length;")
+        .await;
     assert_eq!(bars, 2, "one bar per weight layer of 64-32-10");
-    assert_eq!(b.js("return !!document.querySelector('#curve polyline');").await, true);
+    assert_eq!(
+        b.js("return !!document.querySelector('#curve polyline');")
+            .await,
+        true
+    );
     assert_eq!(b.console_errors().await, Vec::<String>::new());
     b.close().await;
 }

@@ -21,8 +21,15 @@ async fn get(addr: &str, path: &str) -> std::io::Result<(u16, String)> {
     let mut bytes = Vec::new();
     s.read_to_end(&mut bytes).await?;
     let text = String::from_utf8_lossy(&bytes).into_owned();
-    let status = text.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    Ok((status, text.split_once("\r\n\r\n").map_or("", |x| x.1).to_string()))
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    Ok((
+        status,
+        text.split_once("\r\n\r\n").map_or("", |x| x.1).to_string(),
+    ))
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -34,14 +41,23 @@ async fn load(requests: usize, streams: usize, epochs: usize) {
     let server = Server::start(runs.path());
     let addr = server.addr.clone();
     // A training run, and `streams` clients following it from its start.
-    let (status, body) = server.request("POST", "/api/train", &format!("data=digits&epochs={epochs}&hidden=32"));
+    let (status, body) = server.request(
+        "POST",
+        "/api/train",
+        &format!("data=digits&epochs={epochs}&hidden=32"),
+    );
     assert_eq!(status, 200, "{body}");
-    let name = serde_json::from_str::<Value>(&body).unwrap()["name"].as_str().unwrap().to_string();
+    let name = serde_json::from_str::<Value>(&body).unwrap()["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let followers: Vec<_> = (0..streams)
         .map(|_| {
             let (addr, name) = (addr.clone(), name.clone());
             tokio::spawn(async move {
-                let (status, body) = get(&addr, &format!("/api/runs/{name}/events")).await.unwrap();
+                let (status, body) = get(&addr, &format!("/api/runs/{name}/events"))
+                    .await
+                    .unwrap();
                 assert_eq!(status, 200);
                 body.lines()
                     .filter_map(|l| l.strip_prefix("data: "))
@@ -51,7 +67,12 @@ async fn load(requests: usize, streams: usize, epochs: usize) {
         })
         .collect();
     // Meanwhile, `requests` explorer requests at once.
-    let paths = ["/api/explore?example=2", "/api/explore?example=1", "/api/explore?expr=sin(x)*exp(y)&at=x=1,y=2", "/api/explore?layers=3,4,2&activation=tanh"];
+    let paths = [
+        "/api/explore?example=2",
+        "/api/explore?example=1",
+        "/api/explore?expr=sin(x)*exp(y)&at=x=1,y=2",
+        "/api/explore?layers=3,4,2&activation=tanh",
+    ];
     let started = Instant::now();
     let tasks: Vec<_> = (0..requests)
         .map(|i| {
@@ -82,7 +103,10 @@ async fn load(requests: usize, streams: usize, epochs: usize) {
         assert!(kinds.contains(&"finish"), "{kinds:?}");
         counts.push(events.len());
     }
-    assert!(counts.windows(2).all(|w| w[0] == w[1]), "streams differ: {counts:?}");
+    assert!(
+        counts.windows(2).all(|w| w[0] == w[1]),
+        "streams differ: {counts:?}"
+    );
     println!(
         "{requests} concurrent explorer requests in {:.2} s ({:.0}/s): p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms; \
          {streams} streams of a {epochs}-epoch digits run, {} events each, none dropped",

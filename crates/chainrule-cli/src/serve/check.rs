@@ -28,7 +28,12 @@ fn rebuild(src: &Source, n: &NetworkExplanation) -> Result<Option<Model<f64>>> {
                 n.loss_kind,
                 output,
             )?;
-            Ok(Some(Model::from_spec(spec, Init::XavierUniform, src.seed, n.loss_kind)?))
+            Ok(Some(Model::from_spec(
+                spec,
+                Init::XavierUniform,
+                src.seed,
+                n.loss_kind,
+            )?))
         }
         None => Ok(None),
     }
@@ -49,7 +54,13 @@ fn one_row(n: &NetworkExplanation, outputs: usize) -> Result<Option<Dataset>> {
         _ => return Ok(None),
     };
     let d = n.input.len();
-    Ok(Some(Dataset::new("the explained example", d, n.input.clone(), targets, Vec::new())?))
+    Ok(Some(Dataset::new(
+        "the explained example",
+        d,
+        n.input.clone(),
+        targets,
+        Vec::new(),
+    )?))
 }
 
 /// `[{"name", "analytic", "numeric", "rel_error", "verdict", "passed"}]`,

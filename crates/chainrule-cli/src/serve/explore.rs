@@ -160,7 +160,10 @@ pub fn source(params: &Params, state: &AppState) -> Result<(Source, f64), ApiErr
     if given.len() > 1 {
         return Err(ApiError::bad(
             given[1],
-            format!("give one of expr, example, layers or model, not {}", given.join(" and ")),
+            format!(
+                "give one of expr, example, layers or model, not {}",
+                given.join(" and ")
+            ),
         ));
     }
     match given.first().copied() {
@@ -181,9 +184,9 @@ pub fn source(params: &Params, state: &AppState) -> Result<(Source, f64), ApiErr
             src.activation = params.get("activation").map(str::to_string);
             src.output_activation = params.get("output_activation").map(str::to_string);
             if let Some(s) = params.get("seed") {
-                src.seed = s
-                    .parse()
-                    .map_err(|_| ApiError::bad("seed", format!("'{s}' is not a whole number ≥ 0")))?;
+                src.seed = s.parse().map_err(|_| {
+                    ApiError::bad("seed", format!("'{s}' is not a whole number ≥ 0"))
+                })?;
             }
             if src.input.is_none() {
                 src.input = Some(default_input(sizes[0]));
@@ -196,9 +199,10 @@ pub fn source(params: &Params, state: &AppState) -> Result<(Source, f64), ApiErr
             let name = params.get("model").unwrap_or_default();
             src.model = Some(model_file(&state.runs, name)?);
             if let Some(r) = params.get("row") {
-                src.row = Some(r.parse().map_err(|_| {
-                    ApiError::bad("row", format!("'{r}' is not a row number ≥ 0"))
-                })?);
+                src.row =
+                    Some(r.parse().map_err(|_| {
+                        ApiError::bad("row", format!("'{r}' is not a row number ≥ 0"))
+                    })?);
             } else if src.input.is_none() {
                 src.row = Some(0);
             }
@@ -212,12 +216,12 @@ pub fn source(params: &Params, state: &AppState) -> Result<(Source, f64), ApiErr
                 src.target = None;
                 src.loss = None;
             }
-            other => {
-                return Err(ApiError::bad(
-                    "example",
-                    format!("'{other}' is not a worked example: 1 (the 2-2-1 network) or 2 (a shared node)"),
-                ))
-            }
+            other => return Err(ApiError::bad(
+                "example",
+                format!(
+                    "'{other}' is not a worked example: 1 (the 2-2-1 network) or 2 (a shared node)"
+                ),
+            )),
         },
     }
     Ok((src, lr))

@@ -21,13 +21,25 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/", get(|| async { Redirect::to("/explore?example=2") }))
         .route("/explore", get(|| async { Html(EXPLORE_HTML) }))
-        .route("/assets/explore.js", get(|| async { asset("text/javascript", EXPLORE_JS) }))
-        .route("/assets/style.css", get(|| async { asset("text/css", STYLE_CSS) }))
+        .route(
+            "/assets/explore.js",
+            get(|| async { asset("text/javascript", EXPLORE_JS) }),
+        )
+        .route(
+            "/assets/style.css",
+            get(|| async { asset("text/css", STYLE_CSS) }),
+        )
         .route("/train", get(|| async { Html(TRAIN_HTML) }))
         .route("/runs", get(|| async { Html(RUNS_HTML) }))
         .route("/runs/{name}", get(|| async { Html(RUN_HTML) }))
-        .route("/assets/train.js", get(|| async { asset("text/javascript", TRAIN_JS) }))
-        .route("/assets/run.js", get(|| async { asset("text/javascript", RUN_JS) }))
+        .route(
+            "/assets/train.js",
+            get(|| async { asset("text/javascript", TRAIN_JS) }),
+        )
+        .route(
+            "/assets/run.js",
+            get(|| async { asset("text/javascript", RUN_JS) }),
+        )
 }
 
 /// An embedded file with its content type.

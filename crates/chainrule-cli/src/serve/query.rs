@@ -30,7 +30,9 @@ fn decode(key: &str, s: &str) -> Result<String, ApiError> {
                 .get(i + 1..i + 3)
                 .and_then(|h| std::str::from_utf8(h).ok())
                 .and_then(|h| u8::from_str_radix(h, 16).ok())
-                .ok_or_else(|| ApiError::bad(key, "a '%' that is not followed by two hex digits"))?;
+                .ok_or_else(|| {
+                    ApiError::bad(key, "a '%' that is not followed by two hex digits")
+                })?;
             out.push(hex);
             i += 3;
         } else {
@@ -46,7 +48,10 @@ pub fn parse(raw: &str, known: &[&str]) -> Result<Params, ApiError> {
     if raw.len() > MAX_QUERY {
         return Err(ApiError::bad(
             "query",
-            format!("the query string is {} bytes, more than {MAX_QUERY}", raw.len()),
+            format!(
+                "the query string is {} bytes, more than {MAX_QUERY}",
+                raw.len()
+            ),
         ));
     }
     let mut out: Vec<(String, String)> = Vec::new();
@@ -65,7 +70,10 @@ pub fn parse(raw: &str, known: &[&str]) -> Result<Params, ApiError> {
         let value = decode(&key, v)?;
         out.push((key, value));
         if out.len() > MAX_PARAMS {
-            return Err(ApiError::bad("query", format!("more than {MAX_PARAMS} parameters")));
+            return Err(ApiError::bad(
+                "query",
+                format!("more than {MAX_PARAMS} parameters"),
+            ));
         }
     }
     Ok(Params(out))
@@ -77,7 +85,11 @@ mod tests {
 
     #[test]
     fn plus_is_a_plus_and_escapes_decode() {
-        let p = parse("expr=(x+y)*(x-1)&at=x=3,y=2&lr=%30.5", &["expr", "at", "lr"]).unwrap();
+        let p = parse(
+            "expr=(x+y)*(x-1)&at=x=3,y=2&lr=%30.5",
+            &["expr", "at", "lr"],
+        )
+        .unwrap();
         assert_eq!(p.get("expr"), Some("(x+y)*(x-1)"));
         assert_eq!(p.get("at"), Some("x=3,y=2"));
         assert_eq!(p.get("lr"), Some("0.5"));

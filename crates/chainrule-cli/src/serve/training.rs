@@ -47,12 +47,23 @@ const DATA: [&str; 4] = ["digits", "iris", "breast-cancer", "diabetes"];
 const LOSSES: [&str; 4] = ["auto", "mse", "bce", "cce"];
 const OPTIMIZERS: [&str; 3] = ["sgd", "adam", "adamw"];
 
-fn one_of(setting: &str, v: Option<&str>, default: &str, allowed: &[&str]) -> Result<String, ApiError> {
-    let v = v.map(str::trim).filter(|v| !v.is_empty()).unwrap_or(default);
+fn one_of(
+    setting: &str,
+    v: Option<&str>,
+    default: &str,
+    allowed: &[&str],
+) -> Result<String, ApiError> {
+    let v = v
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .unwrap_or(default);
     if allowed.contains(&v) {
         Ok(v.to_string())
     } else {
-        Err(ApiError::bad(setting, format!("'{v}' is not one of {}", allowed.join(", "))))
+        Err(ApiError::bad(
+            setting,
+            format!("'{v}' is not one of {}", allowed.join(", ")),
+        ))
     }
 }
 
@@ -74,10 +85,18 @@ fn number<T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy>(
 /// The `chainrule train` flags of a form, checked.
 pub fn train_flags(f: &TrainForm) -> Result<Vec<String>, ApiError> {
     let data = one_of("data", f.data.as_deref(), "digits", &DATA)?;
-    let hidden = f.hidden.as_deref().map(str::trim).unwrap_or("64,32").to_string();
+    let hidden = f
+        .hidden
+        .as_deref()
+        .map(str::trim)
+        .unwrap_or("64,32")
+        .to_string();
     let sizes = parse_sizes("hidden", &hidden)?;
     if sizes.len() > 4 || sizes.iter().any(|&n| n == 0 || n > 512) {
-        return Err(ApiError::bad("hidden", "at most 4 hidden layers of 1 to 512 units"));
+        return Err(ApiError::bad(
+            "hidden",
+            "at most 4 hidden layers of 1 to 512 units",
+        ));
     }
     let activation = f.activation.as_deref().unwrap_or("relu").trim().to_string();
     Activation::parse(&activation)?;
@@ -88,10 +107,22 @@ pub fn train_flags(f: &TrainForm) -> Result<Vec<String>, ApiError> {
     let batch: usize = number("batch_size", f.batch_size.as_deref(), 32, (1, 4096))?;
     let seed: u64 = number("seed", f.seed.as_deref(), 0, (0, u64::MAX))?;
     let mut flags = vec![
-        "--data".into(), data, "--activation".into(), activation,
-        "--loss".into(), loss, "--optimizer".into(), optimizer,
-        "--lr".into(), lr.to_string(), "--epochs".into(), epochs.to_string(),
-        "--batch-size".into(), batch.to_string(), "--seed".into(), seed.to_string(),
+        "--data".into(),
+        data,
+        "--activation".into(),
+        activation,
+        "--loss".into(),
+        loss,
+        "--optimizer".into(),
+        optimizer,
+        "--lr".into(),
+        lr.to_string(),
+        "--epochs".into(),
+        epochs.to_string(),
+        "--batch-size".into(),
+        batch.to_string(),
+        "--seed".into(),
+        seed.to_string(),
     ];
     flags.push(format!("--hidden={hidden}"));
     Ok(flags)
@@ -129,7 +160,12 @@ pub async fn start(
         .args(&flags)
         .arg("--out")
         .arg(state.runs.join(&name))
-        .args(["--grad-report", "--quiet", "--serve", &state.port.to_string()])
+        .args([
+            "--grad-report",
+            "--quiet",
+            "--serve",
+            &state.port.to_string(),
+        ])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -139,7 +175,10 @@ pub async fn start(
         Err(e) => {
             jobs.running.lock().unwrap().remove(&name);
             run.end("the trainer could not start");
-            return Err(ApiError::bad("train", format!("cannot start chainrule train: {e}")));
+            return Err(ApiError::bad(
+                "train",
+                format!("cannot start chainrule train: {e}"),
+            ));
         }
     };
     let state2 = state.clone();
@@ -165,14 +204,21 @@ pub async fn start(
             let message = text.trim().lines().last().unwrap_or("").to_string();
             run.push(&json!({"type": "error", "message": message, "status": s.code()}));
         }
-        run.end(if status.is_some() { "the trainer exited" } else { "stopped from the page" });
+        run.end(if status.is_some() {
+            "the trainer exited"
+        } else {
+            "stopped from the page"
+        });
         state2.jobs.running.lock().unwrap().remove(&name2);
     });
     Ok(Json(json!({"name": name, "url": format!("/runs/{name}")})))
 }
 
 /// `POST /api/runs/RUN/stop`: stops a run this server started.
-pub async fn stop(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
+pub async fn stop(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     let tx = state.jobs.running.lock().unwrap().remove(&name);
     match tx {
         Some(tx) => {
@@ -209,7 +255,10 @@ fn summary(name: &str, state: &AppState) -> Value {
             )
         }
         None => match live.as_ref().map(|r| r.summary().0) {
-            Some(Some(e)) => (e["epoch"].as_u64().unwrap_or(0) as usize, e["test_accuracy"].as_f64()),
+            Some(Some(e)) => (
+                e["epoch"].as_u64().unwrap_or(0) as usize,
+                e["test_accuracy"].as_f64(),
+            ),
             _ => (0, None),
         },
     };
@@ -226,7 +275,10 @@ pub async fn list(State(state): State<AppState>) -> Json<Value> {
             for e in dir.flatten().take(2000) {
                 let name = e.file_name().to_string_lossy().into_owned();
                 if valid_name(&name) && e.path().is_dir() {
-                    let t = e.metadata().and_then(|m| m.modified()).unwrap_or(std::time::UNIX_EPOCH);
+                    let t = e
+                        .metadata()
+                        .and_then(|m| m.modified())
+                        .unwrap_or(std::time::UNIX_EPOCH);
                     names.push((t, name));
                 }
             }
@@ -237,7 +289,10 @@ pub async fn list(State(state): State<AppState>) -> Json<Value> {
             }
         }
         names.sort_by(|a, b| b.cmp(a));
-        names.iter().map(|(_, n)| summary(n, &st)).collect::<Vec<_>>()
+        names
+            .iter()
+            .map(|(_, n)| summary(n, &st))
+            .collect::<Vec<_>>()
     })
     .await
     .unwrap_or_default();
@@ -245,7 +300,10 @@ pub async fn list(State(state): State<AppState>) -> Json<Value> {
 }
 
 /// `GET /api/runs/RUN`: `{"name", "live", "stoppable", "metrics"}`.
-pub async fn one(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
+pub async fn one(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     let live = state.live.get(&name);
     let folder = match run_folder(&state.runs, &name) {
         Ok(f) => Some(f),
@@ -253,7 +311,10 @@ pub async fn one(State(state): State<AppState>, Path(name): Path<String>) -> Res
         Err(_) => None,
     };
     let m = match folder {
-        Some(f) => tokio::task::spawn_blocking(move || metrics(&f)).await.ok().flatten(),
+        Some(f) => tokio::task::spawn_blocking(move || metrics(&f))
+            .await
+            .ok()
+            .flatten(),
         None => None,
     };
     let stoppable = state.jobs.running.lock().unwrap().contains_key(&name);

@@ -124,7 +124,11 @@ pub struct Browser {
 struct BrowserLog;
 
 impl WebDriverCompatibleCommand for BrowserLog {
-    fn endpoint(&self, base: &url::Url, session: Option<&str>) -> Result<url::Url, url::ParseError> {
+    fn endpoint(
+        &self,
+        base: &url::Url,
+        session: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
         base.join(&format!("session/{}/se/log", session.unwrap_or_default()))
     }
 
@@ -231,7 +235,10 @@ impl Browser {
 
     /// Runs `script` in the page; its return value.
     pub async fn js(&self, script: &str) -> Value {
-        self.client.execute(script, vec![]).await.expect("script runs")
+        self.client
+            .execute(script, vec![])
+            .await
+            .expect("script runs")
     }
 
     /// Presses and releases `key` (a WebDriver key code) on the page.
@@ -240,7 +247,10 @@ impl Browser {
         let actions = KeyActions::new("keyboard".into())
             .then(KeyAction::Down { value: key })
             .then(KeyAction::Up { value: key });
-        self.client.perform_actions(actions).await.expect("keys pressed");
+        self.client
+            .perform_actions(actions)
+            .await
+            .expect("keys pressed");
     }
 
     /// The console's errors (level SEVERE) since the last call.
