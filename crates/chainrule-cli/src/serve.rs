@@ -16,6 +16,7 @@ mod page;
 mod query;
 mod runs;
 mod training;
+mod vanishing;
 
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
@@ -69,6 +70,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(page::routes())
         .route("/api/explore", get(explore::api))
+        .route("/api/vanishing", get(vanishing::api))
         .route("/api/train", post(training::start))
         .route("/api/runs", get(training::list))
         .route("/api/runs/{name}", get(training::one))

@@ -80,6 +80,19 @@ fn bad_requests_get_4xx_json_naming_the_problem() {
         assert_eq!(body["setting"], setting, "{query}: {body}");
         assert!(!body["error"].as_str().unwrap().is_empty());
     }
+    for (query, setting) in [
+        ("depth=0", "depth"),
+        ("depth=1000", "depth"),
+        ("kind=deep", "kind"),
+        ("activation=nope", "activation"),
+    ] {
+        let (got, body) = server.json(&format!("/api/vanishing?{query}"));
+        assert_eq!(
+            (got, &body["setting"]),
+            (400, &Value::from(setting)),
+            "{query}: {body}"
+        );
+    }
     let (status, body) = server.json("/api/nothing");
     assert_eq!(status, 404, "{body}");
     // A body over the limit is refused (and the server keeps serving).

@@ -338,3 +338,62 @@ async fn a_digits_run_started_from_the_train_page_reaches_epoch_3() {
     assert_eq!(b.console_errors().await, Vec::<String>::new());
     b.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs chromium and chromedriver: .ci/run runs it with --include-ignored"]
+async fn the_vanishing_gradient_page_updates_when_a_cure_is_chosen() {
+    let runs = tempfile::tempdir().unwrap();
+    let server = Server::start(runs.path());
+    let b = Browser::start(1280, 800).await;
+    b.open(&format!(
+        "{}/vanishing?depth=12&activation=sigmoid",
+        server.base
+    ))
+    .await;
+    let first = || async {
+        b.js(
+            "const r = document.querySelector('.flow-row[data-layer=\"1\"]'); \
+              return r ? [r.dataset.cumulative, r.className] : null;",
+        )
+        .await
+    };
+    assert_eq!(
+        b.js("return document.querySelectorAll('.flow-row').length;")
+            .await,
+        12
+    );
+    let plain = first().await;
+    // 0.09 per sigmoid unit at output 0.9: 0.09^12 reaches the first unit.
+    let g: f64 = plain[0].as_str().unwrap().parse().unwrap();
+    assert!((g / 0.09f64.powi(12) - 1.0).abs() < 1e-6, "{g}");
+    assert!(plain[1].as_str().unwrap().contains("vanishing"), "{plain}");
+    b.client
+        .find(Locator::Css("select[name=kind] option[value=residual]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let cured = loop {
+        let now = first().await;
+        if now != plain {
+            break now;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the bars never changed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert!(!cured[1].as_str().unwrap().contains("vanishing"), "{cured}");
+    assert!(b
+        .client
+        .current_url()
+        .await
+        .unwrap()
+        .as_str()
+        .contains("kind=residual"));
+    assert_eq!(b.console_errors().await, Vec::<String>::new());
+    b.close().await;
+}

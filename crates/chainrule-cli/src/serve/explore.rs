@@ -216,12 +216,14 @@ pub fn source(params: &Params, state: &AppState) -> Result<(Source, f64), ApiErr
                 src.target = None;
                 src.loss = None;
             }
-            other => return Err(ApiError::bad(
-                "example",
-                format!(
+            other => {
+                return Err(ApiError::bad(
+                    "example",
+                    format!(
                     "'{other}' is not a worked example: 1 (the 2-2-1 network) or 2 (a shared node)"
                 ),
-            )),
+                ))
+            }
         },
     }
     Ok((src, lr))

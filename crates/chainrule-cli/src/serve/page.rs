@@ -1,4 +1,4 @@
-//! The pages (`/explore`, `/train`, `/runs`, `/runs/RUN`) and their assets, embedded in the binary: plain HTML, CSS and
+//! The pages (`/explore`, `/train`, `/runs`, `/runs/RUN`, `/vanishing`) and their assets, embedded in the binary: plain HTML, CSS and
 //! JavaScript with no build step, nothing loaded from the internet.
 
 use super::AppState;
@@ -15,6 +15,8 @@ const TRAIN_JS: &str = include_str!("page/train.js");
 const RUNS_HTML: &str = include_str!("page/runs.html");
 const RUN_HTML: &str = include_str!("page/run.html");
 const RUN_JS: &str = include_str!("page/run.js");
+const VANISHING_HTML: &str = include_str!("page/vanishing.html");
+const VANISHING_JS: &str = include_str!("page/vanishing.js");
 
 /// `/`, `/explore` and `/assets/…`.
 pub fn routes() -> Router<AppState> {
@@ -39,6 +41,11 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/assets/run.js",
             get(|| async { asset("text/javascript", RUN_JS) }),
+        )
+        .route("/vanishing", get(|| async { Html(VANISHING_HTML) }))
+        .route(
+            "/assets/vanishing.js",
+            get(|| async { asset("text/javascript", VANISHING_JS) }),
         )
 }
 
