@@ -185,3 +185,48 @@ fn a_train_request_is_checked_before_anything_starts() {
     let (status, _) = server.get("/api/runs/..%2Fetc");
     assert!((400..500).contains(&status));
 }
+
+#[test]
+fn a_run_started_here_can_be_stopped_and_explored() {
+    let runs = tempfile::tempdir().unwrap();
+    let server = Server::start(runs.path());
+    let (status, body) = server.request("POST", "/api/train", "data=digits&epochs=200&hidden=16");
+    assert_eq!(status, 200, "{body}");
+    let name = serde_json::from_str::<Value>(&body).unwrap()["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        server.json(&format!("/api/runs/{name}")).1["stoppable"],
+        true
+    );
+    let (status, body) = server.request("POST", &format!("/api/runs/{name}/stop"), "");
+    assert_eq!(status, 200, "{body}");
+    // The stream ends, saying why.
+    let (_, events) = server.get(&format!("/api/runs/{name}/events"));
+    assert!(events.contains("\"stopped\""), "{events}");
+    assert!(events.trim_end().ends_with("}"), "{events}");
+    assert!(events.contains("\"end\""), "{events}");
+    // A finished run's model opens in the explorer, named by its run.
+    let out_dir = runs.path().join("iris-run");
+    let out = common::chainrule(&[
+        "train",
+        "--data",
+        "iris",
+        "--epochs",
+        "1",
+        "--hidden",
+        "4",
+        "--quiet",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let (status, v) = server.json("/api/explore?model=iris-run&row=5");
+    assert_eq!(status, 200, "{v}");
+    let title = v["title"].as_str().unwrap();
+    assert!(
+        title.contains("of run iris-run") && !title.contains(runs.path().to_str().unwrap()),
+        "{title}"
+    );
+}

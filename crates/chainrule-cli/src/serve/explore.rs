@@ -305,7 +305,17 @@ fn check_expression(e: &trace::ExpressionExplanation) -> Vec<Value> {
 pub fn explore(src: &Source, lr: f64) -> Result<Value, ApiError> {
     let traced = trace_source(src, lr)?;
     let show = Show { full: true };
-    let title = traced.title();
+    let mut title = traced.title();
+    // A model of the runs folder is named by its run, not by a path on
+    // the server's disk.
+    if let Some(path) = &src.model {
+        if let Some(run) = path.parent().and_then(|d| d.file_name()) {
+            title = title.replace(
+                &path.display().to_string(),
+                &format!("of run {}", run.to_string_lossy()),
+            );
+        }
+    }
     let (kind, explain, report, check) = match &traced {
         Traced::Expression(e) => (
             "expression",

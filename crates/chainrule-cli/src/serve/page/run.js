@@ -17,6 +17,9 @@
 
   function setState(s) {
     run.state = s;
+    const link = $("explore");
+    link.hidden = s !== "finished";
+    link.href = `/explore?model=${encodeURIComponent(name)}&row=0`;
     $("state").textContent = s;
     $("state").className = "badge " + s;
     document.body.dataset.state = s;
