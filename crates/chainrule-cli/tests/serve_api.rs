@@ -200,6 +200,20 @@ fn a_run_started_here_can_be_stopped_and_explored() {
         server.json(&format!("/api/runs/{name}")).1["stoppable"],
         true
     );
+    // A client that leaves mid-stream ends only its own stream.
+    {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(&server.addr).unwrap();
+        write!(s, "GET /api/runs/{name}/events HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let mut first = [0u8; 64];
+        assert!(s.read(&mut first).unwrap() > 0);
+    }
+    let (_, info) = server.json(&format!("/api/runs/{name}"));
+    assert_eq!(
+        (&info["stoppable"], &info["streaming"]),
+        (&Value::from(true), &Value::from(true)),
+        "{info}"
+    );
     let (status, body) = server.request("POST", &format!("/api/runs/{name}/stop"), "");
     assert_eq!(status, 200, "{body}");
     // The stream ends, saying why.
