@@ -191,6 +191,7 @@ pub fn open(current: &Args, dir: &Path) -> Result<(Args, Checkpoint<f32>)> {
     args.threads = current.threads;
     args.quiet = current.quiet;
     args.json = current.json;
+    args.distributed = current.distributed;
     args.stop_after = current.stop_after;
     args.out = Some(dir.to_path_buf());
     args.resume = Some(dir.to_path_buf());
