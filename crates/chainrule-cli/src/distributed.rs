@@ -48,7 +48,11 @@ impl Session {
         match *self {}
     }
 
-    pub fn finish<T>(self, _result: chainrule_nn::Result<T>, _quiet: bool) -> chainrule_nn::Result<T> {
+    pub fn finish<T>(
+        self,
+        _result: chainrule_nn::Result<T>,
+        _quiet: bool,
+    ) -> chainrule_nn::Result<T> {
         match self {}
     }
 }

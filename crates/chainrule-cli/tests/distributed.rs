@@ -177,7 +177,10 @@ fn one_rank_is_bit_identical_to_a_plain_run() {
 fn resume_under_mpiexec_continues_the_run() {
     let tmp = tempfile::tempdir().unwrap();
     let (whole, split) = (tmp.path().join("whole"), tmp.path().join("split"));
-    let flags: Vec<&str> = FLAGS.iter().map(|f| if *f == "2" { "3" } else { f }).collect();
+    let flags: Vec<&str> = FLAGS
+        .iter()
+        .map(|f| if *f == "2" { "3" } else { f })
+        .collect();
     ok(
         &mpiexec(2, &with_out(&flags, &["--distributed"], &whole)),
         "the whole run",
@@ -190,10 +193,7 @@ fn resume_under_mpiexec_continues_the_run() {
         "the first epoch",
     );
     let dir = split.to_str().unwrap();
-    let o = mpiexec(
-        2,
-        &["train", "--resume", dir, "--distributed", "--quiet"],
-    );
+    let o = mpiexec(2, &["train", "--resume", dir, "--distributed", "--quiet"]);
     ok(&o, "the resumed run");
     assert_eq!(losses(&whole).len(), losses(&split).len());
     assert_eq!(losses(&whole), losses(&split));
@@ -211,10 +211,8 @@ fn rank_pids(marker: &str, rank: usize) -> Vec<u32> {
         };
         let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
         let env = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
-        let has = |hay: &[u8], needle: &str| {
-            hay.split(|&b| b == 0)
-                .any(|part| part == needle.as_bytes())
-        };
+        let has =
+            |hay: &[u8], needle: &str| hay.split(|&b| b == 0).any(|part| part == needle.as_bytes());
         if cmd.starts_with(BIN.as_bytes())
             && has(&cmd, marker)
             && (has(&env, &format!("PMI_RANK={rank}"))

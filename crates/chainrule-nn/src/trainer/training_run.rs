@@ -14,7 +14,8 @@
 //! in `metrics.json` and in checkpoints), every checkpoint and its end.
 
 use super::{
-    output_size, resolve_loss, GradientReducer, EpochRecord, History, Model, StepRecord, TrainConfig, Trainer,
+    output_size, resolve_loss, EpochRecord, GradientReducer, History, Model, StepRecord,
+    TrainConfig, Trainer,
 };
 use crate::arch::LayerSpec;
 use crate::checkpoint::{self, Checkpoint, CHECKPOINT_FILE};
