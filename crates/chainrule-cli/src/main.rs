@@ -3,6 +3,7 @@
 mod bench;
 mod data_args;
 mod diagnose;
+mod distributed;
 mod eval;
 mod example;
 mod explain;

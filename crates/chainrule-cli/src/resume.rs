@@ -192,6 +192,7 @@ pub fn open(current: &Args, dir: &Path) -> Result<(Args, Checkpoint<f32>)> {
     args.quiet = current.quiet;
     args.json = current.json;
     args.serve = current.serve;
+    args.distributed = current.distributed;
     args.stop_after = current.stop_after;
     args.out = Some(dir.to_path_buf());
     args.resume = Some(dir.to_path_buf());

@@ -19,6 +19,7 @@ use live::Live;
 use tensorboard::TensorBoard;
 
 use crate::data_args::{self, is_builtin, Prepared};
+use crate::distributed::Session;
 use crate::number_text::metric;
 use crate::resume;
 use crate::run_dir::{self, RunDir};
@@ -30,6 +31,16 @@ use std::path::Path;
 use std::time::Instant;
 
 pub fn run(args: &Args) -> Result<()> {
+    if !args.distributed {
+        return train(args, None);
+    }
+    let session = Session::start()?;
+    let result = train(args, Some(&session));
+    session.finish(result, args.quiet)
+}
+
+/// The run, as one rank of a `--distributed` one when `dist` is given.
+fn train(args: &Args, dist: Option<&Session>) -> Result<()> {
     let started = Instant::now();
     crate::threads::configure(args.threads)?;
     let (args, checkpoint) = match &args.resume {
@@ -83,6 +94,9 @@ pub fn run(args: &Args) -> Result<()> {
             ),
         ));
     }
+    if let Some(d) = dist {
+        d.check_data(&data.fingerprint)?;
+    }
     let start = match checkpoint {
         Some(ck) => Start::Resume(Box::new(ck)),
         None => Start::Fresh {
@@ -102,11 +116,20 @@ pub fn run(args: &Args) -> Result<()> {
         )),
     };
     let run = TrainingRun::<f32>::new(run_data, &cfg, start)?;
-    let mut run = run
+    let run = run
         .stop_after(args.stop_after)?
         .checkpoint_every(args.checkpoint_every)
         .checkpoint_extra(resume::SETTINGS_KEY, resume::settings_json(args))
         .remove_stale_checkpoint(args.overwrite && args.resume.is_none());
+    let mut run = match dist {
+        Some(d) => run.distributed(d.reducer()),
+        None => run,
+    };
+    if dist.is_some_and(|d| d.rank() != 0) {
+        // A replica: rank 0 creates the folder, shows and writes.
+        let dir = args.out.as_deref().unwrap_or(Path::new("runs"));
+        return run.run(dir, &mut ()).map(|_| ());
+    }
     let run_dir = match (&args.resume, &args.out) {
         (Some(dir), _) => RunDir::resumed(dir),
         (None, Some(dir)) => RunDir::explicit(dir, args.overwrite)?,

@@ -1,9 +1,7 @@
 //! `chainrule serve` in a real browser: headless chromium through
-//! chromedriver. They are marked ignored so that a plain `cargo test` on a
-//! machine without a browser passes; `.ci/run` installs Debian's chromium
-//! and chromium-driver when missing and runs them with `--include-ignored`,
-//! and there they fail (never skip) when the browser cannot run:
-//! `cargo test -p chainrule-cli --test serve_browser -- --include-ignored`.
+//! chromedriver. `.ci/run` installs Debian's chromium and chromium-driver
+//! when missing (`.ci/install-browser`) before `cargo test --workspace`;
+//! the tests fail, never skip, when the browser cannot run.
 
 mod serve_support;
 
@@ -50,7 +48,6 @@ async fn current(b: &Browser) -> (String, String, String, String) {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "needs chromium and chromedriver: .ci/run runs it with --include-ignored"]
 async fn the_shared_node_example_at_its_last_step_shows_every_number() {
     let runs = tempfile::tempdir().unwrap();
     let server = Server::start(runs.path());
@@ -108,7 +105,6 @@ async fn the_shared_node_example_at_its_last_step_shows_every_number() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "needs chromium and chromedriver: .ci/run runs it with --include-ignored"]
 async fn stepping_through_worked_example_1_shows_the_lessons_numbers_in_order() {
     let runs = tempfile::tempdir().unwrap();
     let server = Server::start(runs.path());
@@ -200,7 +196,6 @@ async fn stepping_through_worked_example_1_shows_the_lessons_numbers_in_order() 
 }
 
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "needs chromium and chromedriver: .ci/run runs it with --include-ignored"]
 async fn the_arrow_keys_step_forward_and_back() {
     let runs = tempfile::tempdir().unwrap();
     let server = Server::start(runs.path());
@@ -245,7 +240,6 @@ async fn the_arrow_keys_step_forward_and_back() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "needs chromium and chromedriver: .ci/run runs it with --include-ignored"]
 async fn a_bad_subject_shows_the_servers_error() {
     let runs = tempfile::tempdir().unwrap();
     let server = Server::start(runs.path());
@@ -268,7 +262,6 @@ async fn a_bad_subject_shows_the_servers_error() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "needs chromium and chromedriver: .ci/run runs it with --include-ignored"]
 async fn a_digits_run_started_from_the_train_page_reaches_epoch_3() {
     let runs = tempfile::tempdir().unwrap();
     let server = Server::start(runs.path());
@@ -340,7 +333,6 @@ async fn a_digits_run_started_from_the_train_page_reaches_epoch_3() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "needs chromium and chromedriver: .ci/run runs it with --include-ignored"]
 async fn the_vanishing_gradient_page_updates_when_a_cure_is_chosen() {
     let runs = tempfile::tempdir().unwrap();
     let server = Server::start(runs.path());

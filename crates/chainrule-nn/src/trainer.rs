@@ -5,7 +5,9 @@
 //! - `config`: [`TrainConfig`], the optimizer, the loss chosen from the data;
 //! - `model`: [`Model`], its evaluation and predictions; `batch`: mini-batches;
 //! - `run`: [`Trainer`], one epoch at a time, with its resumable state;
-//! - `training_run`: [`TrainingRun`], a whole run in its folder.
+//! - `training_run`: [`TrainingRun`], a whole run in its folder;
+//! - `data_parallel`: [`GradientReducer`], one replica of a run on several
+//!   processes.
 
 use crate::data::Dataset;
 #[cfg(doc)]
@@ -15,6 +17,7 @@ use chainrule::Float;
 
 mod batch;
 mod config;
+mod data_parallel;
 mod model;
 mod run;
 mod training_run;
@@ -23,6 +26,7 @@ pub use batch::loss_on_rows;
 pub use config::{
     make_optimizer, mean_baseline, output_size, resolve_loss, OptimizerKind, TrainConfig,
 };
+pub use data_parallel::{shard, GradientReducer};
 pub use model::{Evaluation, Model};
 pub use run::{TrainState, Trainer};
 pub use training_run::{

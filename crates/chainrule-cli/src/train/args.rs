@@ -127,6 +127,10 @@ pub struct Args {
     /// was started with (flags that contradict them are refused).
     #[arg(long, value_name = "DIR")]
     pub resume: Option<PathBuf>,
+    /// One process of a data-parallel run under MPI (`mpirun -np N chainrule
+    /// train --distributed ...`; needs a build with `--features mpi`).
+    #[arg(long)]
+    pub distributed: bool,
 }
 
 /// `--input-shape C,H,W` (or any number of sizes) for examples of `d`

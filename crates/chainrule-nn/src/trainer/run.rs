@@ -9,6 +9,7 @@
 //! the learning rate of epoch `e` is the schedule's closed form at `e − 1`.
 
 use super::batch::Batch;
+use super::data_parallel::{check_shards, reduce_gradients, shard, GradientReducer};
 use super::{epoch_order, make_optimizer, EpochRecord, History, Model, StepRecord, TrainConfig};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
@@ -36,6 +37,10 @@ pub struct Trainer<F: Float> {
     epochs_done: usize,
     steps_done: usize,
     batch: Batch<F>,
+    /// Data-parallel training's reducer (see [`Trainer::set_reducer`]).
+    pub(super) reducer: Option<Box<dyn GradientReducer<F>>>,
+    /// The gradients laid out for the reducer.
+    flat: Vec<F>,
 }
 
 impl<F: Float> Trainer<F> {
@@ -49,6 +54,8 @@ impl<F: Float> Trainer<F> {
             epochs_done: 0,
             steps_done: 0,
             batch: Batch::new(),
+            reducer: None,
+            flat: Vec::new(),
         })
     }
 
@@ -144,6 +151,11 @@ impl<F: Float> Trainer<F> {
             ));
         }
         check_batch_norm_batches(model, train.n, config.batch_size)?;
+        // One process is a plain run, bit for bit.
+        let mut reducer = self.reducer.as_deref_mut().filter(|r| r.size() > 1);
+        if let Some(r) = &reducer {
+            check_shards(train.n, config.batch_size, r.size())?;
+        }
         model.graph.set_detect_anomaly(config.detect_anomaly);
         let epoch = self.epochs_done + 1;
         self.optimizer
@@ -151,8 +163,13 @@ impl<F: Float> Trainer<F> {
         let order = epoch_order(train.n, config.seed, epoch, config.shuffle);
         let b = &mut self.batch;
         let mut weighted = 0.0f64;
-        for rows in order.chunks(config.batch_size) {
+        for batch_rows in order.chunks(config.batch_size) {
             let step = self.steps_done + 1;
+            // This rank's rows of the batch (all of them in a plain run).
+            let rows = match &reducer {
+                Some(r) => shard(batch_rows, r.rank(), r.size()),
+                None => batch_rows,
+            };
             b.fill(train, rows, model.loss, model.network.out_features());
             model.graph.zero_grad();
             let loss = {
@@ -172,11 +189,28 @@ impl<F: Float> Trainer<F> {
                 )?;
                 model.graph.check_anomaly().map_err(|e| at(model, e))?;
                 let value = l.item()?.as_f64();
-                if !value.is_finite() {
+                if reducer.is_none() && !value.is_finite() {
                     return Err(Error::NonFinite { value, epoch, step });
                 }
                 l.backward().map_err(|e| at(model, e))?;
                 value
+            };
+            let loss = match reducer.as_deref_mut() {
+                None => loss,
+                Some(r) => {
+                    // Every rank's mean loss weighted by its share of the
+                    // rows: the batch's mean loss, checked on every rank
+                    // alike before the update.
+                    let share = rows.len() as f64 / batch_rows.len() as f64;
+                    let mut total = [loss * share];
+                    r.all_reduce_sum_f64(&mut total)?;
+                    let value = total[0];
+                    if !value.is_finite() {
+                        return Err(Error::NonFinite { value, epoch, step });
+                    }
+                    reduce_gradients(model, r, &mut self.flat, share)?;
+                    value
+                }
             };
             if let Some(max_norm) = config.clip_norm {
                 clip_grad_norm(&mut model.graph, max_norm);
@@ -187,7 +221,7 @@ impl<F: Float> Trainer<F> {
             model.graph.zero_grad();
             model.graph.clear();
             self.steps_done = step;
-            weighted += loss * rows.len() as f64;
+            weighted += loss * batch_rows.len() as f64;
             let record = StepRecord { epoch, step, loss };
             on_step(&record);
             self.history.steps.push(record);

@@ -14,7 +14,8 @@
 //! in `metrics.json` and in checkpoints), every checkpoint and its end.
 
 use super::{
-    output_size, resolve_loss, EpochRecord, History, Model, StepRecord, TrainConfig, Trainer,
+    output_size, resolve_loss, EpochRecord, GradientReducer, History, Model, StepRecord,
+    TrainConfig, Trainer,
 };
 use crate::arch::LayerSpec;
 use crate::checkpoint::{self, Checkpoint, CHECKPOINT_FILE};
@@ -141,6 +142,8 @@ pub struct TrainingRun<'d, F: Float> {
     stop_after: Option<usize>,
     extra: BTreeMap<String, String>,
     remove_stale_checkpoint: bool,
+    /// False on the ranks other than 0 of a data-parallel run.
+    writes_files: bool,
 }
 
 impl<'d, F: Float> TrainingRun<'d, F> {
@@ -182,6 +185,7 @@ impl<'d, F: Float> TrainingRun<'d, F> {
             stop_after: None,
             extra: BTreeMap::new(),
             remove_stale_checkpoint: false,
+            writes_files: true,
         })
     }
 
@@ -223,6 +227,16 @@ impl<'d, F: Float> TrainingRun<'d, F> {
     /// this one (a folder reused with `--overwrite`).
     pub fn remove_stale_checkpoint(mut self, remove: bool) -> Self {
         self.remove_stale_checkpoint = remove;
+        self
+    }
+
+    /// Trains as one replica of a data-parallel run (see
+    /// [`GradientReducer`]): every rank runs the same epochs on its share of
+    /// each batch, and rank 0 alone writes the files (checkpoints, model
+    /// and metrics); the others write nothing.
+    pub fn distributed(mut self, reducer: Box<dyn GradientReducer<F>>) -> Self {
+        self.writes_files = reducer.rank() == 0;
+        self.trainer.set_reducer(reducer);
         self
     }
 
@@ -281,7 +295,8 @@ impl<'d, F: Float> TrainingRun<'d, F> {
                 self.grad_reports.push(report);
             }
             let stop = self.stop_after == Some(e.epoch);
-            if stop || (self.checkpoint_every > 0 && e.epoch % self.checkpoint_every == 0) {
+            let due = stop || (self.checkpoint_every > 0 && e.epoch % self.checkpoint_every == 0);
+            if due && self.writes_files {
                 wrote_checkpoint = true;
                 self.save_checkpoint(&files)?;
                 observer.on_checkpoint(&files.checkpoint)?;
@@ -289,6 +304,9 @@ impl<'d, F: Float> TrainingRun<'d, F> {
             if stop {
                 break;
             }
+        }
+        if !self.writes_files {
+            return Ok(files);
         }
         self.save_model_and_metrics(&files)?;
         observer.on_finish(&files, self.trainer.history())?;

@@ -1,0 +1,255 @@
+//! `chainrule train --distributed`: one replica of the run per MPI process
+//! (`mpirun -np N chainrule train --distributed ...`), built with
+//! `--features mpi`; see docs/distributed.md.
+//!
+//! Every rank reads the data and builds the same model from the same flags;
+//! the data's fingerprint is compared with rank 0's before the first step.
+//! Each batch is split across the ranks and the gradients are summed with
+//! `MPI_Allreduce` (the [`GradientReducer`] of `chainrule-nn`). Rank 0 alone
+//! creates the run folder, shows progress and writes files.
+//!
+//! Errors: one that every rank sees alike (a data mismatch) ends every rank
+//! normally, rank 0 printing it; any other error on one rank is printed
+//! with its rank and ends the whole job with `MPI_Abort`, so that no rank
+//! waits forever for a rank that has stopped. A rank that dies (a signal)
+//! is the launcher's to handle: MPICH's and Open MPI's `mpirun` end the
+//! other ranks when one dies.
+
+#[cfg(feature = "mpi")]
+pub use with_mpi::Session;
+
+/// Without the `mpi` feature there is no session: `--distributed` is an
+/// error naming the feature.
+#[cfg(not(feature = "mpi"))]
+pub enum Session {}
+
+#[cfg(not(feature = "mpi"))]
+impl Session {
+    /// `--distributed` in a build without MPI: an error saying how to build.
+    pub fn start() -> chainrule_nn::Result<Session> {
+        Err(chainrule_nn::Error::config(
+            "distributed",
+            "this chainrule was built without MPI: build it with \
+             `cargo build --release --features mpi` (an MPI library and libclang installed, \
+             see docs/distributed.md) and run it as `mpirun -np N chainrule train \
+             --distributed ...`",
+        ))
+    }
+
+    pub fn rank(&self) -> usize {
+        match *self {}
+    }
+
+    pub fn check_data(&self, _fingerprint: &str) -> chainrule_nn::Result<()> {
+        match *self {}
+    }
+
+    pub fn reducer(&self) -> Box<dyn chainrule_nn::trainer::GradientReducer<f32>> {
+        match *self {}
+    }
+
+    pub fn finish<T>(
+        self,
+        _result: chainrule_nn::Result<T>,
+        _quiet: bool,
+    ) -> chainrule_nn::Result<T> {
+        match self {}
+    }
+}
+
+#[cfg(feature = "mpi")]
+mod with_mpi {
+    use chainrule_nn::trainer::GradientReducer;
+    use chainrule_nn::{Error, Result};
+    use mpi::collective::SystemOperation;
+    use mpi::environment::Universe;
+    use mpi::topology::SimpleCommunicator;
+    use mpi::traits::*;
+    use std::cell::Cell;
+    use std::io::Write;
+    use std::rc::Rc;
+    use std::time::Instant;
+
+    /// The fingerprint's length on the wire (an XXH3-128 in hex is 32).
+    const FINGERPRINT_BYTES: usize = 64;
+
+    /// What the reducer measured: seconds in `MPI_Allreduce`, values summed.
+    #[derive(Default)]
+    struct Traffic {
+        seconds: Cell<f64>,
+        values: Cell<u64>,
+        calls: Cell<u64>,
+    }
+
+    /// An MPI run: the environment (finalized when dropped), this rank.
+    pub struct Session {
+        universe: Universe,
+        rank: usize,
+        size: usize,
+        agreed_failure: Cell<bool>,
+        traffic: Rc<Traffic>,
+        started: Instant,
+    }
+
+    impl Session {
+        /// Initializes MPI (only the main thread calls it).
+        pub fn start() -> Result<Session> {
+            let (universe, _) = mpi::initialize_with_threading(mpi::Threading::Funneled)
+                .ok_or_else(|| Error::config("distributed", "MPI was already initialized"))?;
+            let world = universe.world();
+            Ok(Session {
+                rank: world.rank() as usize,
+                size: world.size() as usize,
+                universe,
+                agreed_failure: Cell::new(false),
+                traffic: Rc::default(),
+                started: Instant::now(),
+            })
+        }
+
+        pub fn rank(&self) -> usize {
+            self.rank
+        }
+
+        /// Refuses to train when a rank's data differs from rank 0's (the
+        /// fingerprint of the rows loaded), naming the ranks; every rank
+        /// learns the outcome.
+        pub fn check_data(&self, fingerprint: &str) -> Result<()> {
+            let world = self.universe.world();
+            let mut mine = [0u8; FINGERPRINT_BYTES];
+            let bytes = fingerprint.as_bytes();
+            mine[..bytes.len().min(FINGERPRINT_BYTES)]
+                .copy_from_slice(&bytes[..bytes.len().min(FINGERPRINT_BYTES)]);
+            let mut all = vec![0u8; FINGERPRINT_BYTES * self.size];
+            world.all_gather_into(&mine[..], &mut all[..]);
+            let text = |r: usize| {
+                let b = &all[r * FINGERPRINT_BYTES..(r + 1) * FINGERPRINT_BYTES];
+                String::from_utf8_lossy(b)
+                    .trim_end_matches('\0')
+                    .to_string()
+            };
+            let zero = text(0);
+            let differ: Vec<usize> = (1..self.size).filter(|&r| text(r) != zero).collect();
+            if differ.is_empty() {
+                return Ok(());
+            }
+            self.agreed_failure.set(true);
+            let list = differ
+                .iter()
+                .map(|&r| format!("rank {r} (fingerprint {})", text(r)))
+                .collect::<Vec<_>>()
+                .join(", ");
+            Err(Error::config(
+                "distributed",
+                format!(
+                    "the data of {list} differs from rank 0's (fingerprint {zero}): every rank \
+                     must load the same rows; stopped before the first step"
+                ),
+            ))
+        }
+
+        /// The gradient reducer of this rank.
+        pub fn reducer(&self) -> Box<dyn GradientReducer<f32>> {
+            Box::new(MpiReducer {
+                world: self.universe.world(),
+                rank: self.rank,
+                size: self.size,
+                send: Vec::new(),
+                traffic: Rc::clone(&self.traffic),
+            })
+        }
+
+        /// Ends the run: rank 0 reports the time spent communicating (on
+        /// stderr, unless `quiet`); an error every rank saw alike ends every
+        /// rank normally (rank 0 returns it, the others exit with status
+        /// 2); any other error is printed with its rank and ends the whole
+        /// job.
+        pub fn finish<T>(self, result: Result<T>, quiet: bool) -> Result<T> {
+            match result {
+                Ok(v) => {
+                    if self.rank == 0 && !quiet {
+                        let t = &self.traffic;
+                        let total = self.started.elapsed().as_secs_f64();
+                        eprintln!(
+                            "distributed: {} processes; {:.3} s of {:.3} s in MPI_Allreduce \
+                             ({} calls, {} bytes summed per rank)",
+                            self.size,
+                            t.seconds.get(),
+                            total,
+                            t.calls.get(),
+                            t.values.get() * 4
+                        );
+                    }
+                    Ok(v)
+                }
+                Err(e) if self.agreed_failure.get() || self.size == 1 => {
+                    if self.rank == 0 {
+                        return Err(e);
+                    }
+                    drop(self);
+                    std::process::exit(2);
+                }
+                Err(e) => {
+                    eprintln!(
+                        "error: {e} (rank {} of {}: stopping every rank)",
+                        self.rank, self.size
+                    );
+                    let _ = std::io::stderr().flush();
+                    self.universe.world().abort(2)
+                }
+            }
+        }
+    }
+
+    /// `MPI_Allreduce` with `MPI_SUM` on `MPI_COMM_WORLD`, timed.
+    struct MpiReducer {
+        world: SimpleCommunicator,
+        rank: usize,
+        size: usize,
+        send: Vec<f32>,
+        traffic: Rc<Traffic>,
+    }
+
+    impl MpiReducer {
+        fn timed<R>(&self, values: usize, f: impl FnOnce() -> R) -> R {
+            let t = Instant::now();
+            let r = f();
+            let tr = &self.traffic;
+            tr.seconds.set(tr.seconds.get() + t.elapsed().as_secs_f64());
+            tr.values.set(tr.values.get() + values as u64);
+            tr.calls.set(tr.calls.get() + 1);
+            r
+        }
+    }
+
+    impl GradientReducer<f32> for MpiReducer {
+        fn rank(&self) -> usize {
+            self.rank
+        }
+
+        fn size(&self) -> usize {
+            self.size
+        }
+
+        fn all_reduce_sum(&mut self, values: &mut [f32]) -> Result<()> {
+            let mut send = std::mem::take(&mut self.send);
+            send.clear();
+            send.extend_from_slice(values);
+            self.timed(values.len(), || {
+                self.world
+                    .all_reduce_into(&send[..], values, SystemOperation::sum())
+            });
+            self.send = send;
+            Ok(())
+        }
+
+        fn all_reduce_sum_f64(&mut self, values: &mut [f64]) -> Result<()> {
+            let send = values.to_vec();
+            self.timed(0, || {
+                self.world
+                    .all_reduce_into(&send[..], values, SystemOperation::sum())
+            });
+            Ok(())
+        }
+    }
+}
