@@ -10,6 +10,7 @@
 mod check;
 mod error;
 mod explore;
+mod guard;
 mod limits;
 mod live;
 mod page;
@@ -51,6 +52,9 @@ pub struct AppState {
     pub live: Arc<live::Live>,
     /// Runs this server started.
     pub jobs: Arc<training::Jobs>,
+    /// Whether the server listens on loopback only, and so answers only
+    /// requests addressed to a loopback name ([`guard::same_origin`]).
+    pub loopback_only: bool,
 }
 
 impl AppState {
@@ -61,6 +65,7 @@ impl AppState {
             port,
             live: Arc::default(),
             jobs: Arc::default(),
+            loopback_only: true,
         }
     }
 }
@@ -79,6 +84,11 @@ pub fn router(state: AppState) -> Router {
         .route("/api/live/{name}", post(live::ingest))
         .fallback(error::not_found)
         .layer(DefaultBodyLimit::max(limits::MAX_BODY))
+        .layer(axum::middleware::from_fn(guard::json_errors))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            guard::same_origin,
+        ))
         .with_state(state)
 }
 
@@ -120,7 +130,9 @@ pub fn run(args: &Args) -> Result<()> {
         println!("  runs folder {}", runs.display());
         use std::io::Write;
         let _ = std::io::stdout().flush();
-        let app = router(AppState::new(runs, local.port()));
+        let mut state = AppState::new(runs, local.port());
+        state.loopback_only = args.host.is_loopback();
+        let app = router(state);
         axum::serve(
             listener,
             app.into_make_service_with_connect_info::<SocketAddr>(),

@@ -95,10 +95,60 @@ fn bad_requests_get_4xx_json_naming_the_problem() {
     }
     let (status, body) = server.json("/api/nothing");
     assert_eq!(status, 404, "{body}");
-    // A body over the limit is refused (and the server keeps serving).
-    let (status, _) = server.request("POST", "/api/explore", &"x".repeat(64 * 1024));
-    assert!((400..500).contains(&status), "{status}");
+    // A body over the 16 KiB limit is refused as JSON (and the server
+    // keeps serving).
+    let (status, body) = server.request("POST", "/api/train", &"x".repeat(64 * 1024));
+    assert_eq!(status, 413, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"));
+    assert_eq!(v["status"], 413, "{v}");
+    // So is a method a route does not take.
+    let (status, body) = server.request("POST", "/api/explore", "");
+    assert_eq!(status, 405, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"));
+    assert!(v["error"].as_str().unwrap().contains("method"), "{v}");
     assert_eq!(server.json("/api/explore?example=2").0, 200);
+}
+
+/// Another site cannot make the user's browser start or stop runs, and a
+/// page that rebinds its own name to 127.0.0.1 cannot read the server.
+#[test]
+fn requests_from_another_site_or_to_another_host_are_refused() {
+    let runs = tempfile::tempdir().unwrap();
+    let server = Server::start(runs.path());
+    let host = format!("Host: {}", server.addr);
+    let (status, body) = server.request_with(
+        "POST",
+        "/api/train",
+        &[&host, "Origin: http://evil.example"],
+        "data=iris&epochs=1&hidden=4",
+    );
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body.contains("another site (http://evil.example)"),
+        "{body}"
+    );
+    let (status, body) = server.request_with(
+        "POST",
+        "/api/live/injected",
+        &[&host, "Origin: http://evil.example"],
+        "{\"type\":\"step\"}\n",
+    );
+    assert_eq!(status, 403, "{body}");
+    let (status, body) = server.request_with("GET", "/api/runs", &["Host: evil.example:8080"], "");
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("not to 'evil.example:8080'"), "{body}");
+    // The page's own origin is fine, and so is localhost.
+    let origin = format!("Origin: http://{}", server.addr);
+    let (status, body) = server.request_with("POST", "/api/runs/none/stop", &[&host, &origin], "");
+    assert_eq!(status, 409, "{body}");
+    let port = server.addr.rsplit(':').next().unwrap();
+    let (status, _) = server.request_with(
+        "GET",
+        "/api/runs",
+        &[&format!("Host: localhost:{port}")],
+        "",
+    );
+    assert_eq!(status, 200);
 }
 
 #[test]

@@ -43,11 +43,14 @@ fn rebuild(src: &Source, n: &NetworkExplanation) -> Result<Option<Model<f64>>> {
 fn one_row(n: &NetworkExplanation, outputs: usize) -> Result<Option<Dataset>> {
     let targets = match (n.loss_kind, n.target.as_slice()) {
         (LossKind::Mse, [t]) if outputs == 1 => Targets::Real(vec![*t]),
+        (LossKind::Cce, [c]) if c.fract() != 0.0 || *c < 0.0 => return Ok(None),
         (LossKind::Cce, [c]) => Targets::Classes {
             labels: vec![*c as usize],
             classes: outputs,
         },
-        (LossKind::Bce, [c]) => Targets::Classes {
+        // The data-set form holds BCE targets as classes: a target other
+        // than exactly 0 or 1 cannot be checked this way (it is not).
+        (LossKind::Bce, [c]) if *c == 0.0 || *c == 1.0 => Targets::Classes {
             labels: vec![*c as usize],
             classes: 2,
         },

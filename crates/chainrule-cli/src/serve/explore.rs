@@ -307,15 +307,20 @@ pub fn explore(src: &Source, lr: f64) -> Result<Value, ApiError> {
     let show = Show { full: true };
     let mut title = traced.title();
     // A model of the runs folder is named by its run, not by a path on
-    // the server's disk.
-    if let Some(path) = &src.model {
-        if let Some(run) = path.parent().and_then(|d| d.file_name()) {
-            title = title.replace(
-                &path.display().to_string(),
-                &format!("of run {}", run.to_string_lossy()),
-            );
+    // the server's disk, in every title the page gets.
+    let hide_path = |text: String| -> String {
+        match &src.model {
+            Some(path) => match path.parent().and_then(|d| d.file_name()) {
+                Some(run) => text.replace(
+                    &path.display().to_string(),
+                    &format!("of run {}", run.to_string_lossy()),
+                ),
+                None => text,
+            },
+            None => text,
         }
-    }
+    };
+    title = hide_path(title);
     let (kind, explain, report, check) = match &traced {
         Traced::Expression(e) => (
             "expression",
@@ -331,6 +336,12 @@ pub fn explore(src: &Source, lr: f64) -> Result<Value, ApiError> {
         ),
         Traced::Layers(l) => ("layers", l.to_json(show), l.report(show), Value::Null),
     };
+    let mut explain = explain;
+    if let Some(t) = explain.get("title").and_then(Value::as_str) {
+        explain["title"] = json!(hide_path(t.to_string()));
+    }
+    let mut report = report;
+    report.title = hide_path(report.title);
     Ok(json!({
         "kind": kind,
         "title": title,

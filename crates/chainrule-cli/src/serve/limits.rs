@@ -26,9 +26,20 @@ pub const MAX_CONCURRENT_TRACES: usize = 16;
 pub const MAX_TRAINING_JOBS: usize = 2;
 /// Runs streaming to this server at once.
 pub const MAX_LIVE_RUNS: usize = 16;
-/// Events kept per run (steps beyond are dropped; epochs never are).
+/// Events kept per run (steps beyond are dropped; see [`MAX_RUN_BYTES`]).
 pub const MAX_EVENTS: usize = 1_000_000;
 /// The longest event line, in bytes.
 pub const MAX_EVENT_BYTES: usize = 1 << 20;
 /// The largest metrics.json the server reads.
 pub const MAX_METRICS_BYTES: u64 = 64 << 20;
+
+/// Bytes of step events one live run keeps; epochs may take a quarter more
+/// and its last word always fits.
+pub const MAX_RUN_BYTES: usize = 64 << 20;
+
+/// Live runs remembered, ended ones forgotten oldest first beyond this.
+pub const MAX_KEPT_RUNS: usize = 64;
+
+/// Pages following one run, and all runs, at once.
+pub const MAX_STREAMS_PER_RUN: usize = 64;
+pub const MAX_STREAMS: usize = 256;

@@ -5,7 +5,10 @@
 //! a run that ends (or is stopped) ends every stream with an `end` event.
 
 use super::error::ApiError;
-use super::limits::{MAX_EVENTS, MAX_EVENT_BYTES, MAX_LIVE_RUNS};
+use super::limits::{
+    MAX_EVENTS, MAX_EVENT_BYTES, MAX_KEPT_RUNS, MAX_LIVE_RUNS, MAX_RUN_BYTES, MAX_STREAMS,
+    MAX_STREAMS_PER_RUN,
+};
 use super::runs::valid_name;
 use super::AppState;
 use axum::body::Body;
@@ -24,6 +27,10 @@ use tokio::sync::watch;
 /// whether the run has ended.
 pub struct LiveRun {
     events: Mutex<Vec<Arc<str>>>,
+    /// Bytes of the events kept.
+    bytes: Mutex<usize>,
+    /// When it was opened, to forget the oldest ended runs first.
+    opened: std::time::Instant,
     changed: watch::Sender<(usize, bool)>,
     /// Reserved by a run this server started, its trainer not yet connected.
     waiting: Mutex<bool>,
@@ -33,19 +40,40 @@ impl LiveRun {
     fn new() -> LiveRun {
         LiveRun {
             events: Mutex::new(Vec::new()),
+            bytes: Mutex::new(0),
+            opened: std::time::Instant::now(),
             changed: watch::channel((0, false)).0,
             waiting: Mutex::new(false),
         }
     }
 
-    /// Appends `event` (one JSON object), unless the run already holds
-    /// [`MAX_EVENTS`] (a run's epochs and end are always kept).
+    /// Appends `event` (one JSON object) if it is one of the events a run
+    /// sends (`start`, `step`, `epoch`, `finish`, `error`, `stopped`,
+    /// `end`). Beyond [`MAX_EVENTS`] events or [`MAX_RUN_BYTES`] bytes
+    /// steps are dropped; epochs keep coming until a further quarter of
+    /// that; the run's last word (`finish`, `error`, `stopped`, `end`) is
+    /// always kept.
     pub fn push(&self, event: &Value) {
-        let mut events = self.events.lock().unwrap();
-        if events.len() >= MAX_EVENTS && event["type"] == "step" {
+        let kind = event["type"].as_str().unwrap_or("");
+        let last_word = matches!(kind, "finish" | "error" | "stopped" | "end");
+        if !last_word && !matches!(kind, "start" | "step" | "epoch") {
             return;
         }
-        events.push(Arc::from(event.to_string()));
+        let text: Arc<str> = Arc::from(event.to_string());
+        let mut events = self.events.lock().unwrap();
+        let mut bytes = self.bytes.lock().unwrap();
+        let after = *bytes + text.len();
+        let refused = match kind {
+            "step" => events.len() >= MAX_EVENTS || after > MAX_RUN_BYTES,
+            "start" | "epoch" => after > MAX_RUN_BYTES + MAX_RUN_BYTES / 4,
+            _ => false,
+        };
+        if refused {
+            return;
+        }
+        *bytes += text.len();
+        drop(bytes);
+        events.push(text);
         let n = events.len();
         drop(events);
         self.changed.send_modify(|s| s.0 = n);
@@ -64,11 +92,13 @@ impl LiveRun {
         self.changed.borrow().1
     }
 
-    /// Events `from..` and whether the run has ended.
+    /// At most 256 events from `from` on, and whether the run has ended
+    /// (a stream sends a long run in batches, never a copy of all of it).
     fn since(&self, from: usize) -> (Vec<Arc<str>>, bool) {
         let ended = self.changed.borrow().1;
         let events = self.events.lock().unwrap();
-        (events.get(from..).unwrap_or_default().to_vec(), ended)
+        let to = events.len().min(from.saturating_add(256));
+        (events.get(from..to).unwrap_or_default().to_vec(), ended)
     }
 
     /// The latest `epoch` event and the event count.
@@ -118,6 +148,19 @@ impl Live {
                 setting: Some("run".into()),
                 message: format!("{MAX_LIVE_RUNS} runs are streaming already"),
             });
+        }
+        // Forget the oldest ended runs beyond MAX_KEPT_RUNS (their results
+        // stay in their metrics.json).
+        while runs.len() >= MAX_KEPT_RUNS {
+            let oldest = runs
+                .iter()
+                .filter(|(_, r)| r.ended())
+                .min_by_key(|(_, r)| r.opened)
+                .map(|(n, _)| n.clone());
+            match oldest {
+                Some(n) => runs.remove(&n),
+                None => break,
+            };
         }
         let run = Arc::new(LiveRun::new());
         runs.insert(name.to_string(), run.clone());
@@ -196,6 +239,23 @@ pub async fn events(
         setting: Some("run".into()),
         message: format!("run '{name}' is not streaming (see /api/runs/{name})"),
     })?;
+    let streams: usize = state
+        .live
+        .runs
+        .lock()
+        .unwrap()
+        .values()
+        .map(|r| r.changed.receiver_count())
+        .sum();
+    if run.changed.receiver_count() >= MAX_STREAMS_PER_RUN || streams >= MAX_STREAMS {
+        return Err(ApiError {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            setting: Some("run".into()),
+            message: format!(
+                "too many pages follow runs already ({MAX_STREAMS_PER_RUN} per run, {MAX_STREAMS} in all)"
+            ),
+        });
+    }
     let rx = run.changed.subscribe();
     let stream = futures_util::stream::unfold(
         (run, rx, 0usize, false),

@@ -37,17 +37,44 @@ pub fn run_folder(runs: &Path, name: &str) -> Result<PathBuf, ApiError> {
     Ok(path)
 }
 
+/// `folder/file` if it is a regular file itself: not a link (which could
+/// point outside the runs folder), not a device or a pipe (which could
+/// never end).
+pub fn plain_file(folder: &Path, file: &str) -> Option<PathBuf> {
+    let path = folder.join(file);
+    std::fs::symlink_metadata(&path)
+        .ok()
+        .filter(|m| m.file_type().is_file())
+        .map(|_| path)
+}
+
+/// The contents of `folder/file`, a plain file ([`plain_file`]) of at most
+/// `limit` bytes, read through its own handle (so a file swapped for
+/// something else after the check is still read as at most `limit` bytes
+/// of a regular file).
+pub fn read_plain(folder: &Path, file: &str, limit: u64) -> Option<Vec<u8>> {
+    use std::io::Read;
+    let path = plain_file(folder, file)?;
+    let f = std::fs::File::open(path).ok()?;
+    let meta = f.metadata().ok()?;
+    if !meta.is_file() || meta.len() > limit {
+        return None;
+    }
+    let mut bytes = Vec::new();
+    f.take(limit + 1).read_to_end(&mut bytes).ok()?;
+    (bytes.len() as u64 <= limit).then_some(bytes)
+}
+
 /// The model file of run `name`.
 pub fn model_file(runs: &Path, name: &str) -> Result<PathBuf, ApiError> {
     let folder = run_folder(runs, name)?;
-    let file = folder.join("model.safetensors");
-    if !file.is_file() {
+    let Some(file) = plain_file(&folder, "model.safetensors") else {
         return Err(ApiError {
             status: StatusCode::NOT_FOUND,
             setting: Some("model".into()),
             message: format!("run '{name}' has no model.safetensors (yet)"),
         });
-    }
+    };
     Ok(file)
 }
 

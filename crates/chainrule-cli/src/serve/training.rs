@@ -153,8 +153,19 @@ pub async fn start(
         }
         running.insert(name.clone(), stop_tx);
     }
-    let run = state.live.reserve(&name)?;
-    let exe = std::env::current_exe().map_err(|e| ApiError::bad("train", e.to_string()))?;
+    // Until the trainer runs, an error gives its slot back.
+    let release = |e: ApiError| {
+        jobs.running.lock().unwrap().remove(&name);
+        e
+    };
+    let run = state.live.reserve(&name).map_err(release)?;
+    let exe = match std::env::current_exe() {
+        Ok(exe) => exe,
+        Err(e) => {
+            run.end("the trainer could not start");
+            return Err(release(ApiError::bad("train", e.to_string())));
+        }
+    };
     let spawned = tokio::process::Command::new(exe)
         .arg("train")
         .args(&flags)
@@ -235,12 +246,8 @@ pub async fn stop(
 
 /// `metrics.json` of a run folder, if it has one of a sane size.
 fn metrics(folder: &std::path::Path) -> Option<Value> {
-    let path = folder.join("metrics.json");
-    let meta = std::fs::metadata(&path).ok()?;
-    if meta.len() > MAX_METRICS_BYTES {
-        return None;
-    }
-    serde_json::from_slice(&std::fs::read(path).ok()?).ok()
+    let bytes = super::runs::read_plain(folder, "metrics.json", MAX_METRICS_BYTES)?;
+    serde_json::from_slice(&bytes).ok()
 }
 
 fn summary(name: &str, state: &AppState) -> Value {
@@ -274,7 +281,7 @@ pub async fn list(State(state): State<AppState>) -> Json<Value> {
         if let Ok(dir) = std::fs::read_dir(&st.runs) {
             for e in dir.flatten().take(2000) {
                 let name = e.file_name().to_string_lossy().into_owned();
-                if valid_name(&name) && e.path().is_dir() {
+                if valid_name(&name) && run_folder(&state.runs, &name).is_ok() {
                     let t = e
                         .metadata()
                         .and_then(|m| m.modified())

@@ -109,7 +109,7 @@ impl RunObserver<f32> for Live {
         self.writer = Some(std::thread::spawn(move || write_all(port, thread_name, rx)));
         self.tx = Some(tx);
         self.send(json!({
-            "type": "start", "name": name, "dir": s.dir.display().to_string(),
+            "type": "start", "name": name,
             "epochs": s.config.epochs, "total_steps": s.total_steps,
             "epochs_done": s.epochs_done, "steps_done": s.steps_done,
             "settings": self.settings,

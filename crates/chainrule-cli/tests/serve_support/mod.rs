@@ -61,12 +61,29 @@ impl Server {
 
     /// One request; the status and the body.
     pub fn request(&self, method: &str, path: &str, body: &str) -> (u16, String) {
+        let host = format!("Host: {}", self.addr);
+        self.request_with(method, path, &[&host], body)
+    }
+
+    /// One request with the given header lines (`Host: …` among them);
+    /// the status and the body.
+    pub fn request_with(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[&str],
+        body: &str,
+    ) -> (u16, String) {
         let mut s = TcpStream::connect(&self.addr).expect("connects to the server");
         s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+        let mut head = String::new();
+        for h in headers {
+            head += h;
+            head += "\r\n";
+        }
         let _ = write!(
             s,
-            "{method} {path} HTTP/1.0\r\nHost: {}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
-            self.addr,
+            "{method} {path} HTTP/1.0\r\n{head}Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
             body.len()
         );
         // A server that refuses a body answers before reading it all and
