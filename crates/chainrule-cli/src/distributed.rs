@@ -182,7 +182,14 @@ mod with_mpi {
                     }
                     Ok(v)
                 }
-                Err(e) if self.agreed_failure.get() || self.size == 1 => {
+                // A non-finite loss is the batch's summed loss, which every
+                // rank computed alike: all stop together, as for a data
+                // mismatch.
+                Err(e)
+                    if self.agreed_failure.get()
+                        || self.size == 1
+                        || matches!(e, chainrule_nn::Error::NonFinite { .. }) =>
+                {
                     if self.rank == 0 {
                         return Err(e);
                     }

@@ -155,12 +155,22 @@ impl<F: Float> Trainer<F> {
         let mut reducer = self.reducer.as_deref_mut().filter(|r| r.size() > 1);
         if let Some(r) = &reducer {
             check_shards(train.n, config.batch_size, r.size())?;
+            check_batch_norm_shards(model, train.n, config.batch_size, r.size())?;
         }
         model.graph.set_detect_anomaly(config.detect_anomaly);
         let epoch = self.epochs_done + 1;
         self.optimizer
             .set_lr(config.schedule.lr_at(config.lr, epoch - 1));
         let order = epoch_order(train.n, config.seed, epoch, config.shuffle);
+        // Dropout's masks: rank 0 keeps the run's seed (one process is a
+        // plain run), the others draw their own, so that the ranks' shards
+        // are not masked alike.
+        let dropout_seed = match &reducer {
+            Some(r) if r.rank() > 0 => {
+                config.seed ^ (r.rank() as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            }
+            _ => config.seed,
+        };
         let b = &mut self.batch;
         let mut weighted = 0.0f64;
         for batch_rows in order.chunks(config.batch_size) {
@@ -185,7 +195,7 @@ impl<F: Float> Trainer<F> {
                     model.loss,
                     b,
                     rows.len(),
-                    (config.seed, step as u64),
+                    (dropout_seed, step as u64),
                 )?;
                 model.graph.check_anomaly().map_err(|e| at(model, e))?;
                 let value = l.item()?.as_f64();
@@ -251,6 +261,41 @@ impl<F: Float> Trainer<F> {
 /// of an epoch keeps its remainder rows, so such a run is refused before
 /// its first step, naming the layer and a batch size that works, rather
 /// than stopped in the middle of an epoch.
+/// Batch norm on one value per channel: refused when some rank's share of
+/// some batch (the smallest batch split `size` ways, the smaller shards
+/// last) is a single row, before any training (each rank normalizes its
+/// own rows, as DDP does).
+fn check_batch_norm_shards<F: Float>(
+    model: &Model<F>,
+    n: usize,
+    batch: usize,
+    size: usize,
+) -> Result<()> {
+    let smallest_batch = match n % batch {
+        0 => batch.min(n),
+        r => r.min(batch.min(n)),
+    };
+    let smallest_shard = smallest_batch / size.max(1);
+    if smallest_shard != 1 {
+        return Ok(());
+    }
+    let row = model.network.summary().iter().find(|r| {
+        r.text.starts_with("batchnorm") && r.output.iter().skip(1).product::<usize>() == 1
+    });
+    match row {
+        None => Ok(()),
+        Some(row) => Err(Error::config(
+            "batch-size",
+            format!(
+                "{} at position {} needs more than one value per channel on every process, but                  a batch of {smallest_batch} rows ({n} training rows in batches of {batch}) split                  {size} ways gives a process 1 row; choose a --batch-size that leaves at least                  {} rows in every batch",
+                row.text,
+                row.path,
+                2 * size
+            ),
+        )),
+    }
+}
+
 fn check_batch_norm_batches<F: Float>(model: &Model<F>, n: usize, batch: usize) -> Result<()> {
     let Some(size) = [batch.min(n), n % batch].into_iter().find(|&s| s == 1) else {
         return Ok(());
