@@ -207,18 +207,7 @@ pub fn trace_source_with(src: &Source, lr: f64, element: Option<&str>) -> Result
         }
         (None, Some(layers), None) => {
             let kind = loss.unwrap_or(LossKind::Mse);
-            let output = src
-                .output_activation
-                .as_deref()
-                .map(Activation::parse)
-                .transpose()?;
-            let spec = MlpSpec::for_loss(
-                parse_sizes("layers", layers)?,
-                Activation::parse(src.activation.as_deref().unwrap_or("sigmoid"))?,
-                kind,
-                output,
-            )?;
-            let mut model = Model::from_spec(spec, Init::XavierUniform, src.seed, kind)?;
+            let mut model = fresh_mlp(src, layers, kind)?;
             let title = match &src.init {
                 Some(path) => {
                     model_io::apply_loaded(&mut model, path)?;
@@ -336,4 +325,21 @@ pub fn write_stdout(bytes: &[u8]) -> Result<()> {
 
 fn pretty(v: &serde_json::Value) -> String {
     serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string())
+}
+
+/// The MLP of `--layers` (with `--activation`, `--output-activation` and
+/// `--seed`) for loss `kind`: Xavier-uniform weights, zero biases.
+pub fn fresh_mlp(src: &Source, layers: &str, kind: LossKind) -> Result<Model<f64>> {
+    let output = src
+        .output_activation
+        .as_deref()
+        .map(Activation::parse)
+        .transpose()?;
+    let spec = MlpSpec::for_loss(
+        parse_sizes("layers", layers)?,
+        Activation::parse(src.activation.as_deref().unwrap_or("sigmoid"))?,
+        kind,
+        output,
+    )?;
+    Model::from_spec(spec, Init::XavierUniform, src.seed, kind)
 }

@@ -64,14 +64,7 @@ async fn the_shared_node_example_at_its_last_step_shows_every_number() {
     assert_eq!(b.js(&attr("x", "data-grad")).await, "7");
     assert_eq!(b.js(&attr("y", "data-grad")).await, "2");
     assert_eq!(b.js(&attr("x", "data-value")).await, "3");
-    let text = b
-        .client
-        .find(Locator::Css("body"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = b.text(Locator::Css("body")).await;
     for want in ["f = 10", "∂f/∂x = 7", "∂f/∂y = 2", "5 + 2"] {
         assert!(
             text.contains(want),
@@ -81,21 +74,8 @@ async fn the_shared_node_example_at_its_last_step_shows_every_number() {
     // The two paths into x are listed at its step.
     assert!(text.contains("path 1") && text.contains("path 2"), "{text}");
     // The check switch: numerical beside analytical, with the verdict.
-    b.client
-        .find(Locator::Id("check"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    let checks = b
-        .client
-        .find(Locator::Id("checks"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    b.click(Locator::Id("check")).await;
+    let checks = b.text(Locator::Id("checks")).await;
     assert!(
         checks.contains("correct") && checks.contains("7.0000000"),
         "{checks}"
@@ -179,14 +159,7 @@ async fn stepping_through_worked_example_1_shows_the_lessons_numbers_in_order() 
     // Then one gradient-descent step, and the loss after it.
     let k = position("update", "W1");
     assert!(k > last);
-    let text = b
-        .client
-        .find(Locator::Css("body"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = b.text(Locator::Css("body")).await;
     assert!(
         text.contains("0.150224") && text.contains("0.0547188"),
         "{text}"
@@ -246,14 +219,7 @@ async fn a_bad_subject_shows_the_servers_error() {
     let b = Browser::start(1280, 800).await;
     b.open(&format!("{}/explore?layers=2,300,1", server.base))
         .await;
-    let text = b
-        .client
-        .find(Locator::Id("error"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = b.text(Locator::Id("error")).await;
     assert!(text.contains("layers") && text.contains("16"), "{text}");
     // The 400 of the API call is the only console message, and an expected one.
     let errors = b.console_errors().await;
@@ -279,13 +245,7 @@ async fn a_digits_run_started_from_the_train_page_reaches_epoch_3() {
         input.clear().await.unwrap();
         input.send_keys(value).await.unwrap();
     }
-    b.client
-        .find(Locator::Id("start"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    b.click(Locator::Id("start")).await;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(240);
     loop {
         let v = b
@@ -359,13 +319,8 @@ async fn the_vanishing_gradient_page_updates_when_a_cure_is_chosen() {
     let g: f64 = plain[0].as_str().unwrap().parse().unwrap();
     assert!((g / 0.09f64.powi(12) - 1.0).abs() < 1e-6, "{g}");
     assert!(plain[1].as_str().unwrap().contains("vanishing"), "{plain}");
-    b.client
-        .find(Locator::Css("select[name=kind] option[value=residual]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    b.click(Locator::Css("select[name=kind] option[value=residual]"))
+        .await;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     let cured = loop {
         let now = first().await;

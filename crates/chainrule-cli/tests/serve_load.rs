@@ -19,16 +19,7 @@ async fn get(addr: &str, path: &str) -> std::io::Result<(u16, String)> {
         .await?;
     let mut bytes = Vec::new();
     s.read_to_end(&mut bytes).await?;
-    let text = String::from_utf8_lossy(&bytes).into_owned();
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    Ok((
-        status,
-        text.split_once("\r\n\r\n").map_or("", |x| x.1).to_string(),
-    ))
+    Ok(serve_support::parse_response(&bytes))
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {

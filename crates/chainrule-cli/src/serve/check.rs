@@ -6,9 +6,8 @@ use crate::explain::Source;
 use chainrule_inspect::gradcheck_model::{check_model, ModelCheckOptions};
 use chainrule_inspect::trace::{self, NetworkExplanation};
 use chainrule_nn::data::{Dataset, Targets};
-use chainrule_nn::mlp::parse_sizes;
 use chainrule_nn::trainer::Model;
-use chainrule_nn::{Activation, Init, LossKind, MlpSpec, Result};
+use chainrule_nn::{LossKind, Result};
 use serde_json::{json, Value};
 
 /// The network `src` describes, rebuilt as `explain` builds it (worked
@@ -16,25 +15,7 @@ use serde_json::{json, Value};
 fn rebuild(src: &Source, n: &NetworkExplanation) -> Result<Option<Model<f64>>> {
     match &src.layers {
         None if src.model.is_none() => Ok(Some(trace::worked_example_1(n.lr)?.0)),
-        Some(layers) => {
-            let output = src
-                .output_activation
-                .as_deref()
-                .map(Activation::parse)
-                .transpose()?;
-            let spec = MlpSpec::for_loss(
-                parse_sizes("layers", layers)?,
-                Activation::parse(src.activation.as_deref().unwrap_or("sigmoid"))?,
-                n.loss_kind,
-                output,
-            )?;
-            Ok(Some(Model::from_spec(
-                spec,
-                Init::XavierUniform,
-                src.seed,
-                n.loss_kind,
-            )?))
-        }
+        Some(layers) => Ok(Some(crate::explain::fresh_mlp(src, layers, n.loss_kind)?)),
         None => Ok(None),
     }
 }

@@ -100,14 +100,7 @@ impl Server {
                 Err(_) => break,
             }
         }
-        let text = String::from_utf8_lossy(&bytes).into_owned();
-        let status = text
-            .split_whitespace()
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(0);
-        let body = text.split_once("\r\n\r\n").map_or("", |x| x.1).to_string();
-        (status, body)
+        parse_response(&bytes)
     }
 
     /// `GET path` as JSON.
@@ -116,6 +109,18 @@ impl Server {
         let v = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{path}: {e}: {body}"));
         (status, v)
     }
+}
+
+/// An HTTP/1.0 response's status and body (status 0 when none arrived).
+pub fn parse_response(bytes: &[u8]) -> (u16, String) {
+    let text = String::from_utf8_lossy(bytes).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text.split_once("\r\n\r\n").map_or("", |x| x.1).to_string();
+    (status, body)
 }
 
 impl Drop for Server {
@@ -248,6 +253,26 @@ impl Browser {
             assert!(Instant::now() < deadline, "{url} never became ready");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// The visible text of the element `locator` finds.
+    pub async fn text(&self, locator: fantoccini::Locator<'_>) -> String {
+        let element = self
+            .client
+            .find(locator)
+            .await
+            .expect("the element is there");
+        element.text().await.expect("its text reads")
+    }
+
+    /// Clicks the element `locator` finds.
+    pub async fn click(&self, locator: fantoccini::Locator<'_>) {
+        let element = self
+            .client
+            .find(locator)
+            .await
+            .expect("the element is there");
+        element.click().await.expect("it takes the click");
     }
 
     /// Runs `script` in the page; its return value.

@@ -6,28 +6,13 @@
 use super::layer_layout::{layer_layout, Area, EdgeRoute, LayerLayout, GROUP_LABEL_H};
 use super::layers::{BoxKind, LayerGraph};
 use super::layout::{CHAR_W, FONT_SIZE, LABEL_FONT, LINE_H, PAD_X, PAD_Y};
+use super::picture::xml_escape;
 use super::FONT_FAMILY;
 use std::fmt::Write;
 
 const MARGIN: f64 = 24.0;
 /// The radius of a lane's corners.
 const CORNER: f64 = 8.0;
-
-fn xml_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            c if (c as u32) < 0x20 => out.push(' '),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 /// Title lines longer than this wrap.
 const TITLE_CHARS: usize = 80;

@@ -11,7 +11,9 @@ use std::fmt::Write;
 
 const MARGIN: f64 = 24.0;
 
-fn xml_escape(s: &str) -> String {
+/// `s` safe in SVG text and attributes (control characters but tab as
+/// spaces).
+pub(super) fn xml_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {

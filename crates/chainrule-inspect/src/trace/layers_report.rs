@@ -77,15 +77,10 @@ impl LayersExplanation {
                 fmt_values(&self.input_shape, s, show)
             ));
         }
-        let target = if self.loss_kind == LossKind::Cce {
-            format!(
-                "class {}",
-                num(self.target.first().copied().unwrap_or(f64::NAN))
-            )
-        } else {
-            fmt_values(&[self.target.len()], &self.target, show)
-        };
-        intro.push(format!("target t = {target}"));
+        intro.push(format!(
+            "target t = {}",
+            target_text(self.loss_kind, &self.target, show)
+        ));
         let mut forward = vec![values_row(
             "",
             "x",

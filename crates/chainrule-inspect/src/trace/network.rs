@@ -412,15 +412,10 @@ impl NetworkExplanation {
                 fmt_values(&[s.len()], s, show)
             ));
         }
-        let target = if self.loss_kind == LossKind::Cce {
-            format!(
-                "class {}",
-                num(self.target.first().copied().unwrap_or(f64::NAN))
-            )
-        } else {
-            fmt_values(&[self.target.len()], &self.target, show)
-        };
-        intro.push(format!("target t = {target}"));
+        intro.push(format!(
+            "target t = {}",
+            target_text(self.loss_kind, &self.target, show)
+        ));
         let update_rows = self
             .params
             .iter()

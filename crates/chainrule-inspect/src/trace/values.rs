@@ -161,3 +161,13 @@ pub fn node_json(t: &Trace, n: &TraceNode, show: Show) -> Value {
 pub(super) fn nodes_json(t: &Trace, show: Show) -> Value {
     Value::Array(t.nodes.iter().map(|n| node_json(t, n, show)).collect())
 }
+
+/// A target as the explanations state it: `class 3` for cross-entropy,
+/// else its values.
+pub fn target_text(loss: LossKind, target: &[f64], show: Show) -> String {
+    if loss == LossKind::Cce {
+        format!("class {}", num(target.first().copied().unwrap_or(f64::NAN)))
+    } else {
+        fmt_values(&[target.len()], target, show)
+    }
+}
