@@ -7,6 +7,8 @@ use axum::response::{Html, IntoResponse, Redirect};
 use axum::routing::get;
 use axum::Router;
 
+/// Every page's head and navigation bar, `{{title}}` standing for its title.
+const TOP_HTML: &str = include_str!("page/top.html");
 const EXPLORE_HTML: &str = include_str!("page/explore.html");
 const EXPLORE_JS: &str = include_str!("page/explore.js");
 const STYLE_CSS: &str = include_str!("page/style.css");
@@ -22,7 +24,7 @@ const VANISHING_JS: &str = include_str!("page/vanishing.js");
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/", get(|| async { Redirect::to("/explore?example=2") }))
-        .route("/explore", get(|| async { Html(EXPLORE_HTML) }))
+        .route("/explore", get(|| async { page("explorer", EXPLORE_HTML) }))
         .route(
             "/assets/explore.js",
             get(|| async { asset("text/javascript", EXPLORE_JS) }),
@@ -31,9 +33,9 @@ pub fn routes() -> Router<AppState> {
             "/assets/style.css",
             get(|| async { asset("text/css", STYLE_CSS) }),
         )
-        .route("/train", get(|| async { Html(TRAIN_HTML) }))
-        .route("/runs", get(|| async { Html(RUNS_HTML) }))
-        .route("/runs/{name}", get(|| async { Html(RUN_HTML) }))
+        .route("/train", get(|| async { page("train", TRAIN_HTML) }))
+        .route("/runs", get(|| async { page("runs", RUNS_HTML) }))
+        .route("/runs/{name}", get(|| async { page("run", RUN_HTML) }))
         .route(
             "/assets/train.js",
             get(|| async { asset("text/javascript", TRAIN_JS) }),
@@ -42,11 +44,17 @@ pub fn routes() -> Router<AppState> {
             "/assets/run.js",
             get(|| async { asset("text/javascript", RUN_JS) }),
         )
-        .route("/vanishing", get(|| async { Html(VANISHING_HTML) }))
+        .route("/vanishing", get(|| async { page("vanishing gradients", VANISHING_HTML) }))
         .route(
             "/assets/vanishing.js",
             get(|| async { asset("text/javascript", VANISHING_JS) }),
         )
+}
+
+/// A page: the shared head and navigation (titled `title`), then `body`
+/// (the page's own `<main>` and script).
+fn page(title: &str, body: &str) -> Html<String> {
+    Html(TOP_HTML.replacen("{{title}}", title, 1) + body)
 }
 
 /// An embedded file with its content type.
