@@ -44,7 +44,10 @@ pub fn routes() -> Router<AppState> {
             "/assets/run.js",
             get(|| async { asset("text/javascript", RUN_JS) }),
         )
-        .route("/vanishing", get(|| async { page("vanishing gradients", VANISHING_HTML) }))
+        .route(
+            "/vanishing",
+            get(|| async { page("vanishing gradients", VANISHING_HTML) }),
+        )
         .route(
             "/assets/vanishing.js",
             get(|| async { asset("text/javascript", VANISHING_JS) }),
