@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Runs the benchmark workloads W1-W4 (shared/WORKLOADS.md) on chainrule and
-# its peers, side by side on this machine, and prints a Markdown table.
+# Runs the benchmark workloads W1-W5 (shared/WORKLOADS.md) on chainrule and
+# its peers, side by side on this machine, and prints Markdown tables.
 #
-#   bench/run_peers.sh [--runs 5] [--threads 2] [--workloads W1,W2,W3,W4]
+#   bench/run_peers.sh [--runs 5] [--threads 2] [--workloads W1,W2,W3,W4,W5]
 #                      [--engines chainrule,pytorch,jax,candle,burn]
 #                      [--steps W1=N,W2=N,W3=N] [--no-build]
 #                      [--write docs/benchmarks.md]
@@ -10,8 +10,12 @@
 # Each workload x engine runs as --runs separate processes; the table shows
 # the median steps/s and the largest peak RSS (VmHWM) of those runs, the
 # ratio of chainrule to the best peer, and the losses each engine printed
-# (they must agree: see WORKLOADS.md). --steps overrides the timed steps
-# (for a quick check; the published figures use the defaults).
+# (they must agree: see WORKLOADS.md). W5 stands for its eight sweep points
+# (W5h64 ... W5h4096, W5b1 ... W5b1024), which may also be named one by one.
+# --steps overrides the timed steps (for a quick check; the published
+# figures use the defaults). With --write FILE the page is written and W5's
+# sweep drawn beside it (img/bench-w5.svg; needs matplotlib in the peers'
+# Python). bench/peers/report.py makes the tables.
 #
 # Engines:
 #   chainrule  target/release/chainrule (built with `cargo build --release --bin chainrule`)
@@ -30,7 +34,7 @@ cd "$ROOT"
 
 RUNS=5
 THREADS=2
-WORKLOADS="W1,W2,W3,W4"
+WORKLOADS="W1,W2,W3,W4,W5"
 ENGINES="chainrule,pytorch,jax,candle,burn"
 STEPS=""
 BUILD=1
@@ -53,6 +57,13 @@ while [[ $# -gt 0 ]]; do
 done
 [[ "$RUNS" =~ ^[1-9][0-9]*$ ]] || { echo "run_peers.sh: --runs needs a positive integer" >&2; exit 2; }
 [[ "$THREADS" =~ ^[1-9][0-9]*$ ]] || { echo "run_peers.sh: --threads needs a positive integer" >&2; exit 2; }
+# W5 stands for its eight points; every name must be one the engines know.
+W5_POINTS="W5h64,W5h256,W5h1024,W5h4096,W5b1,W5b16,W5b128,W5b1024"
+WORKLOADS="$(echo "$WORKLOADS" | sed "s/\(^\|,\)W5\(,\|$\)/\1$W5_POINTS\2/")"
+IFS=',' read -r -a _wl <<<"$WORKLOADS"
+for w in "${_wl[@]}"; do
+  [[ ",W1,W2,W3,W4,$W5_POINTS," == *",$w,"* ]] || { echo "run_peers.sh: unknown workload '$w' (W1-W4, W5 or a W5 point such as W5h1024)" >&2; exit 2; }
+done
 
 PEERS_PYTHON="${PEERS_PYTHON:-python3}"
 PEERS_TARGET_DIR="${PEERS_TARGET_DIR:-$ROOT/bench/peers/rust/target}"
@@ -157,143 +168,19 @@ for w in "${WL[@]}"; do
   done
 done
 
-# ---- the table ------------------------------------------------------------------
+# ---- the tables and the picture -------------------------------------------------
 MACHINE="$(lscpu 2>/dev/null | sed -n 's/^Model name:[[:space:]]*//p' | head -n 1)"
 MACHINE="${MACHINE:-unknown CPU}, $(nproc) cores"
 RUSTC="$(rustc --version 2>/dev/null || echo 'rustc unknown')"
-
-"$AGG_PYTHON" - "$RESULTS" "$NOTES" "$WORKLOADS" "$ENGINES" "$RUNS" "$THREADS" "$STEPS" \
-  "$MACHINE" "$RUSTC" "$WRITE" <<'PY'
-import datetime
-import json
-import statistics
-import sys
-
-results, notes_path, workloads, engines, runs, threads, steps, machine, rustc, write = sys.argv[1:]
-workloads = [w for w in workloads.split(",") if w]
-engines = [e for e in engines.split(",") if e]
-NAMES = {"chainrule": "chainrule", "pytorch": "PyTorch", "jax": "JAX", "candle": "candle", "burn": "burn"}
-
-runs_by = {}
-for line in open(results):
-    line = line.strip()
-    if not line:
-        continue
-    rec = json.loads(line)
-    runs_by.setdefault((rec["engine_id"], rec["workload_id"]), []).append(rec["result"])
-notes = [n for n in open(notes_path).read().splitlines() if n]
-present = [e for e in engines if any((e, w) in runs_by for w in workloads)]
-
-
-def median_sps(e, w):
-    rs = runs_by.get((e, w))
-    return statistics.median(r["steps_per_s"] for r in rs) if rs else None
-
-
-def peak(e, w):
-    rs = [r.get("peak_rss_kb") for r in runs_by.get((e, w), []) if r.get("peak_rss_kb")]
-    return max(rs) if rs else None
-
-
-def first(e, w, key):
-    for r in runs_by.get((e, w), []):
-        if r.get(key) is not None:
-            return r[key]
-    return None
-
-
-def fmt_sps(v):
-    if v is None:
-        return "–"
-    return f"{v:,.0f}" if v >= 100 else f"{v:,.1f}"
-
-
-def fmt_mib(kb):
-    return "–" if kb is None else f"{kb / 1024:,.0f}"
-
-
-def fmt_loss(v, digits=6):
-    return "–" if v is None else f"{v:.{digits}e}" if abs(v) < 1e-2 else f"{v:.{digits + 1}g}"
-
-
-versions = {}
-for (e, _), rs in runs_by.items():
-    for r in rs:
-        if r.get("version"):
-            versions[e] = r["version"]
-
-out = []
-out.append(f"Steps per second (median of {runs} process runs, {threads} threads; higher is better):")
-out.append("")
-out.append("| engine | " + " | ".join(workloads) + " |")
-out.append("|---|" + "---:|" * len(workloads))
-for e in present:
-    out.append(f"| {NAMES.get(e, e)} | " + " | ".join(fmt_sps(median_sps(e, w)) for w in workloads) + " |")
-if "chainrule" in present:
-    cells = []
-    for w in workloads:
-        c = median_sps("chainrule", w)
-        peers = [(median_sps(e, w), e) for e in present if e != "chainrule" and median_sps(e, w)]
-        if c is None or not peers:
-            cells.append("–")
-        else:
-            best, who = max(peers)
-            cells.append(f"{c / best:.2f}× ({NAMES.get(who, who)})")
-    out.append("| **chainrule / best peer** | " + " | ".join(cells) + " |")
-out.append("")
-out.append(f"Peak resident memory in MiB (largest VmHWM of the {runs} runs; Python peers include the interpreter and libraries):")
-out.append("")
-out.append("| engine | " + " | ".join(workloads) + " |")
-out.append("|---|" + "---:|" * len(workloads))
-for e in present:
-    out.append(f"| {NAMES.get(e, e)} | " + " | ".join(fmt_mib(peak(e, w)) for w in workloads) + " |")
-out.append("")
-out.append("Losses (must agree across engines; WORKLOADS.md: W1 after 1 step 5.47188e-2, after 1,000 steps 2.61599e-4; W2 and W3 first loss = the loss before the first update; W4 before the first update 2.575835, after 1 step 2.417293):")
-out.append("")
-cols = []
-if "W1" in workloads:
-    cols += [("W1 after 1 step", "W1", "loss_after_1"), ("W1 after 1,000 steps", "W1", "loss_after_1000")]
-for w in ("W2", "W3"):
-    if w in workloads:
-        cols.append((f"{w} first loss", w, "loss_first"))
-if "W4" in workloads:
-    cols += [("W4 first loss", "W4", "loss_first"), ("W4 after 1 step", "W4", "loss_after_1")]
-out.append("| engine | " + " | ".join(c[0] for c in cols) + " |")
-out.append("|---|" + "---:|" * len(cols))
-for e in present:
-    out.append(f"| {NAMES.get(e, e)} | " + " | ".join(fmt_loss(first(e, w, k)) for _, w, k in cols) + " |")
-if steps:
-    out.append("")
-    out.append(f"Timed steps overridden: {steps} (quick check, not the WORKLOADS.md defaults).")
-if notes:
-    out.append("")
-    out.append("Notes:")
-    out.append("")
-    out += [f"- {n}" for n in notes]
-table = "\n".join(out)
-print(table)
-
-if write:
-    vs = [rustc]
-    for e, label in (("pytorch", "torch"), ("jax", "jax"), ("candle", "candle-core"), ("burn", "burn")):
-        if e in versions:
-            vs.append(f"{label} {versions[e]}")
-    doc = [
-        "# Benchmarks",
-        "",
-        "chainrule against its peers on the fixed workloads of `shared/WORKLOADS.md` "
-        "(W1 tiny 2-2-1 network, batch 1; W2 784-512-256-10 MLP, batch 128; W3 32 tanh layers of 64, batch 32), "
-        "all f32 on the CPU. A step is forward, loss, backward and a plain SGD update. "
-        "Produced by `bench/run_peers.sh --write docs/benchmarks.md`.",
-        "",
-        f"- Date: {datetime.date.today().isoformat()}",
-        f"- Machine: {machine}",
-        f"- Versions: {', '.join(vs)}",
-        "",
-        table,
-        "",
-    ]
-    with open(write, "w") as f:
-        f.write("\n".join(doc))
-    print(f"\nwrote {write}", file=sys.stderr)
-PY
+# The picture needs matplotlib: the peers' Python draws it when it has it.
+REPORT_PYTHON="$AGG_PYTHON"
+PICTURE=()
+if [[ -n "$WRITE" ]]; then
+  PICTURE=(--picture "$(dirname "$WRITE")/img/bench-w5.svg")
+  if "$PEERS_PYTHON" -c "import matplotlib" >/dev/null 2>&1; then REPORT_PYTHON="$PEERS_PYTHON"; fi
+fi
+WRITE_ARGS=()
+[[ -n "$WRITE" ]] && WRITE_ARGS=(--write "$WRITE")
+"$REPORT_PYTHON" bench/peers/report.py "$RESULTS" "$NOTES" --workloads "$WORKLOADS" --engines "$ENGINES" \
+  --runs "$RUNS" --threads "$THREADS" --steps "$STEPS" --machine "$MACHINE" --rustc "$RUSTC" \
+  "${WRITE_ARGS[@]}" "${PICTURE[@]}"

@@ -1,6 +1,6 @@
-"""JAX (jit, CPU) on the workloads W1-W4 of shared/WORKLOADS.md.
+"""JAX (jit, CPU) on the workloads W1-W5 of shared/WORKLOADS.md.
 
-Usage: python jax_bench.py W1|W2|W3|W4 [--threads 2] [--steps N]
+Usage: python jax_bench.py W1|W2|W3|W4|W5h64|...|W5b1024 [--threads 2] [--steps N]
 The whole step (forward, loss, backward, SGD update) is one jitted
 function, as a JAX user would write it.
 """
@@ -27,6 +27,9 @@ def main():
     jax.config.update("jax_platforms", "cpu")
     import workloads as wl
 
+    if a.workload not in wl.WORKLOADS:
+        ap.error(f"unknown workload {a.workload!r} (expected one of {', '.join(wl.WORKLOADS)})")
+
     if a.workload == "W1":
         d = wl.W1
         params = [jnp.asarray(d[k]) for k in ("w1", "b1", "w2", "b2")]
@@ -37,8 +40,8 @@ def main():
             h = jax.nn.sigmoid(x @ p[0].T + p[1])
             y = jax.nn.sigmoid(h @ p[2].T + p[3])
             return jnp.mean((y - t) ** 2)
-    elif a.workload == "W2":
-        x, labels, ws, bs = wl.w2()
+    elif a.workload == "W2" or a.workload.startswith("W5"):
+        x, labels, ws, bs = wl.classifier(a.workload)
         x, labels = jnp.asarray(x), jnp.asarray(labels)
         params = [jnp.asarray(v) for pair in zip(ws, bs) for v in pair]
         lr = 0.01
@@ -114,6 +117,9 @@ def main():
                loss_first=float(first), loss_last=float(loss_only(params)), peak_rss_kb=wl.peak_rss_kb())
     if a.workload == "W4":
         out.update(loss_after_1=after1)
+    if a.workload.startswith("W5"):
+        kind, size = wl.w5_point(a.workload)
+        out.update(sweep=kind, size=size, samples_per_s=out["steps_per_s"] * (128 if kind == "width" else size))
     if a.workload == "W1":
         out.update(loss_after_1=after1, loss_after_1000=after_warm)
     print(json.dumps(out))

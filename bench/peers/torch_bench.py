@@ -1,6 +1,6 @@
-"""PyTorch (eager, CPU) on the workloads W1-W4 of shared/WORKLOADS.md.
+"""PyTorch (eager, CPU) on the workloads W1-W5 of shared/WORKLOADS.md.
 
-Usage: python torch_bench.py W1|W2|W3|W4 [--threads 2] [--steps N]
+Usage: python torch_bench.py W1|W2|W3|W4|W5h64|...|W5b1024 [--threads 2] [--steps N]
 Prints one JSON object: workload, steps_per_s, loss_first, loss_last,
 peak_rss_kb (and for W1 the loss after 1 and 1,000 steps).
 """
@@ -26,8 +26,8 @@ def build(name):
             return ((y - t) ** 2).mean()
 
         return params, loss_fn, 0.5
-    if name == "W2":
-        x, labels, ws, bs = wl.w2()
+    if name == "W2" or name.startswith("W5"):
+        x, labels, ws, bs = wl.classifier(name)
         x, labels = torch.tensor(x), torch.tensor(labels)
         params = [torch.tensor(a, requires_grad=True) for pair in zip(ws, bs) for a in pair]
 
@@ -75,7 +75,7 @@ def build(name):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("workload")
+    ap.add_argument("workload", choices=wl.WORKLOADS)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--steps", type=int)
     a = ap.parse_args()
@@ -111,6 +111,9 @@ def main():
                loss_first=first, loss_last=last, peak_rss_kb=wl.peak_rss_kb())
     if a.workload == "W4":
         out.update(loss_after_1=after1)
+    if a.workload.startswith("W5"):
+        kind, size = wl.w5_point(a.workload)
+        out.update(sweep=kind, size=size, samples_per_s=out["steps_per_s"] * (128 if kind == "width" else size))
     if a.workload == "W1":
         out.update(loss_after_1=after1, loss_after_1000=after_warm)
     print(json.dumps(out))

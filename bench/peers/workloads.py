@@ -76,6 +76,34 @@ def w4():
     return x, labels, convs, conv_biases, weights, biases
 
 
+# W5's sweep points: "W5h<width>" (256-h-h-10 at batch 128) and "W5b<batch>"
+# (W2's 784-512-256-10 at that batch), in the order chainrule's bench runs them.
+W5_POINTS = ["W5h64", "W5h256", "W5h1024", "W5h4096", "W5b1", "W5b16", "W5b128", "W5b1024"]
+
+
+def w5_point(name):
+    """("width" | "batch", size) of a W5 point name such as W5h1024 or W5b16."""
+    if name not in W5_POINTS:
+        raise ValueError(f"unknown W5 point {name!r} (expected one of {', '.join(W5_POINTS)})")
+    return ("width" if name[2] == "h" else "batch"), int(name[3:])
+
+
+def w5(name):
+    """W5 point `name`: x = unit(31, .) [batch, in], labels = label(32, .), layer k kaiming seed 33 + k."""
+    kind, size = w5_point(name)
+    batch, sizes = (128, [256, size, size, 10]) if kind == "width" else (size, [784, 512, 256, 10])
+    x = unit(31, batch * sizes[0]).reshape(batch, sizes[0])
+    labels = (u64(32, batch) % np.uint64(10)).astype(np.int64)
+    weights = [kaiming(sizes[k], sizes[k + 1], 33 + k) for k in range(3)]
+    biases = [np.zeros(s, np.float32) for s in sizes[1:]]
+    return x, labels, weights, biases
+
+
+def classifier(name):
+    """The data of a 3-layer ReLU classifier workload: W2 or a W5 point."""
+    return w2() if name == "W2" else w5(name)
+
+
 W1 = dict(
     w1=np.array([[0.15, 0.20], [0.25, 0.30]], np.float32),
     b1=np.array([0.35, 0.35], np.float32),
@@ -86,6 +114,8 @@ W1 = dict(
 )
 
 STEPS = {"W1": (1000, 100000), "W2": (20, 200), "W3": (20, 1000), "W4": (20, 200)}
+STEPS.update({p: (10, 20 if p in ("W5h4096", "W5b1024") else 100) for p in W5_POINTS})
+WORKLOADS = ["W1", "W2", "W3", "W4"] + W5_POINTS
 
 
 def peak_rss_kb():

@@ -13,7 +13,9 @@ use std::time::Instant;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// W1, W2, W3, W4, W5 (the eight sweep points) or all (W1–W4).
+    /// W1, W2, W3, W4, W5 (the eight sweep points), one sweep point
+    /// (W5h64, W5h256, W5h1024, W5h4096: width; W5b1, W5b16, W5b128,
+    /// W5b1024: batch) or all (W1–W4).
     #[arg(default_value = "all")]
     workload: String,
     /// Threads for large matrix products (default: every available core).
@@ -76,11 +78,15 @@ fn jobs(workload: &str) -> Result<Vec<Job>> {
         WorkloadId::ALL.iter().map(|&id| Job::Fixed(id)).collect()
     } else if w.eq_ignore_ascii_case("w5") {
         W5Point::ALL.iter().map(|&p| Job::Sweep(p)).collect()
+    } else if let Some(p) = W5Point::parse(w) {
+        vec![Job::Sweep(p)]
     } else {
         vec![Job::Fixed(WorkloadId::parse(w).map_err(|_| {
             chainrule_nn::Error::config(
                 "workload",
-                format!("unknown workload '{w}' (expected W1, W2, W3, W4, W5 or all)"),
+                format!(
+                    "unknown workload '{w}' (expected W1, W2, W3, W4, W5, a W5 point such as W5h1024 or W5b16, or all)"
+                ),
             )
         })?)]
     })
@@ -157,7 +163,8 @@ pub fn run(args: &Args) -> Result<()> {
         let name = job.name();
         if args.json {
             let mut o = json!({
-                "workload": name, "steps_per_s": steps_per_s, "loss_first": loss_first,
+                "workload": match &job { Job::Sweep(p) => p.id(), Job::Fixed(_) => name.clone() },
+                "name": name, "steps_per_s": steps_per_s, "loss_first": loss_first,
                 "loss_last": loss_last, "peak_rss_kb": rss, "timed_steps": timed, "warmup_steps": warmup,
                 "gflops": gflops, "fraction_of_peak": fraction, "peak_gflops": peak.flops / 1e9,
             });

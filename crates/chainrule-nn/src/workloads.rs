@@ -228,6 +228,22 @@ impl W5Point {
         }
     }
 
+    /// The point's short id, as `bench` and the peer scripts take it:
+    /// `W5h1024` (width sweep), `W5b16` (batch sweep).
+    pub fn id(&self) -> String {
+        match self {
+            W5Point::Width(h) => format!("W5h{h}"),
+            W5Point::Batch(b) => format!("W5b{b}"),
+        }
+    }
+
+    /// The point named by `id` (case-insensitive), if it is one of [`Self::ALL`].
+    pub fn parse(id: &str) -> Option<W5Point> {
+        W5Point::ALL
+            .into_iter()
+            .find(|p| p.id().eq_ignore_ascii_case(id.trim()))
+    }
+
     /// The layer sizes, input first.
     pub fn sizes(&self) -> Vec<usize> {
         match *self {

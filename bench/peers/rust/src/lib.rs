@@ -87,23 +87,63 @@ pub const W1: W1Data = W1Data {
     t: [1.0],
 };
 
-/// W2: x `[128, 784]` = unit(1, ·), labels = u64(2, ·) mod 10, layers 784-512-256-10 seeds 3, 4, 5.
-pub struct W2Data {
+/// A three-layer ReLU classifier's data: W2 and every W5 point. x is
+/// `[batch, inputs]` row-major, labels in 0..10.
+pub struct ClassifierData {
+    pub batch: usize,
+    pub inputs: usize,
     pub x: Vec<f32>,
     pub labels: Vec<u32>,
     pub layers: Vec<Layer>,
 }
 
-pub const W2_BATCH: usize = 128;
-pub const W2_IN: usize = 784;
-
-pub fn w2() -> W2Data {
-    W2Data {
-        x: units(1, W2_BATCH * W2_IN),
-        labels: (0..W2_BATCH as u64)
-            .map(|i| (u64_at(2, i) % 10) as u32)
+fn classifier(batch: usize, sizes: &[usize], x_seed: u64, label_seed: u64, w_seed: u64) -> ClassifierData {
+    ClassifierData {
+        batch,
+        inputs: sizes[0],
+        x: units(x_seed, batch * sizes[0]),
+        labels: (0..batch as u64)
+            .map(|i| (u64_at(label_seed, i) % 10) as u32)
             .collect(),
-        layers: layers(&[784, 512, 256, 10], 3),
+        layers: layers(sizes, w_seed),
+    }
+}
+
+/// W2: x `[128, 784]` = unit(1, ·), labels = u64(2, ·) mod 10, layers 784-512-256-10 seeds 3, 4, 5.
+pub fn w2() -> ClassifierData {
+    classifier(128, &[784, 512, 256, 10], 1, 2, 3)
+}
+
+/// W5's sweep points, as the peers name them: `W5h<width>` (256-h-h-10 at
+/// batch 128) and `W5b<batch>` (W2's 784-512-256-10 at that batch).
+pub const W5_POINTS: [&str; 8] = [
+    "W5h64", "W5h256", "W5h1024", "W5h4096", "W5b1", "W5b16", "W5b128", "W5b1024",
+];
+
+/// `(is_width, size)` of a W5 point name, or `None` for another name.
+pub fn w5_point(name: &str) -> Option<(bool, usize)> {
+    if !W5_POINTS.contains(&name) {
+        return None;
+    }
+    Some((name.as_bytes()[2] == b'h', name[3..].parse().ok()?))
+}
+
+/// W5 point `name`: x = unit(31, ·), labels = u64(32, ·) mod 10, layer k seed 33 + k.
+pub fn w5(name: &str) -> Option<ClassifierData> {
+    let (width, size) = w5_point(name)?;
+    Some(if width {
+        classifier(128, &[256, size, size, 10], 31, 32, 33)
+    } else {
+        classifier(size, &[784, 512, 256, 10], 31, 32, 33)
+    })
+}
+
+/// W2 or a W5 point.
+pub fn classifier_workload(name: &str) -> Option<ClassifierData> {
+    if name == "W2" {
+        Some(w2())
+    } else {
+        w5(name)
     }
 }
 
@@ -180,6 +220,8 @@ pub fn steps(workload: &str) -> (usize, usize) {
     match workload {
         "W1" => (1_000, 100_000),
         "W2" | "W4" => (20, 200),
+        "W5h4096" | "W5b1024" => (10, 20),
+        w if w.starts_with("W5") => (10, 100),
         _ => (20, 1_000),
     }
 }
@@ -193,7 +235,7 @@ pub struct Args {
 
 pub fn parse_args(bin: &str) -> Args {
     let usage = || -> ! {
-        eprintln!("usage: {bin} W1|W2|W3|W4 [--threads N] [--steps N]");
+        eprintln!("usage: {bin} W1|W2|W3|W4|W5h64|...|W5b1024 [--threads N] [--steps N]");
         std::process::exit(2)
     };
     let mut workload = None;
@@ -218,13 +260,15 @@ pub fn parse_args(bin: &str) -> Args {
         } else if a == "-h" || a == "--help" {
             usage();
         } else if workload.is_none() && !a.starts_with('-') {
-            workload = Some(a.to_ascii_uppercase());
+            workload = Some(canonical(&a));
         } else {
             usage();
         }
     }
     let workload = workload.unwrap_or_else(|| usage());
-    if !matches!(workload.as_str(), "W1" | "W2" | "W3" | "W4") || threads == 0 {
+    if !(matches!(workload.as_str(), "W1" | "W2" | "W3" | "W4") || w5_point(&workload).is_some())
+        || threads == 0
+    {
         usage();
     }
     Args {
@@ -232,6 +276,13 @@ pub fn parse_args(bin: &str) -> Args {
         threads,
         steps: steps.map(|s| s.max(1)),
     }
+}
+
+/// `w5h64` → `W5h64`, `w2` → `W2`.
+fn canonical(name: &str) -> String {
+    let mut s = name.to_ascii_lowercase();
+    s.replace_range(..1.min(s.len()), &s[..1.min(s.len())].to_ascii_uppercase());
+    s
 }
 
 /// Limits every thread pool the engines use to `n` threads. Must run first
@@ -301,6 +352,14 @@ pub fn run(engine: &str, version: &str, args: &Args, bench: &mut dyn Bench) {
     if args.workload == "W1" {
         line += &format!(", \"loss_after_1000\": {}", num(after_warm as f64));
     }
+    if let Some((width, size)) = w5_point(&args.workload) {
+        let batch = if width { 128 } else { size };
+        line += &format!(
+            ", \"sweep\": \"{}\", \"size\": {size}, \"samples_per_s\": {}",
+            if width { "width" } else { "batch" },
+            num(batch as f64 * timed as f64 / secs)
+        );
+    }
     line.push('}');
     println!("{line}");
 }
@@ -341,6 +400,17 @@ mod tests {
         assert_eq!(&d.convs[0].w[..2], &[0.429_051_9_f32, -0.468_780_42]);
         assert_eq!(*d.convs[1].w.last().unwrap(), 0.149_074_55_f32);
         assert_eq!(d.layers[2].w[5], 0.093_617_775_f32);
+    }
+
+    #[test]
+    fn w5_matches_the_python_peers() {
+        // Shapes and first values of bench/peers/workloads.py w5() (numpy).
+        let d = w5("W5h1024").unwrap();
+        assert_eq!((d.batch, d.inputs, d.layers[1].fan_in, d.layers[1].fan_out), (128, 256, 1024, 1024));
+        let d = w5("W5b16").unwrap();
+        assert_eq!((d.batch, d.inputs, d.x.len(), d.layers[2].fan_out), (16, 784, 16 * 784, 10));
+        assert!(w5("W5h7").is_none() && w5("W2").is_none());
+        assert_eq!(canonical("w5b16"), "W5b16");
     }
 
     #[test]

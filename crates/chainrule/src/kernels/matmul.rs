@@ -1,7 +1,9 @@
 //! Matrix products with transpose flags (no transposed copies): `C = op(A)
 //! op(B)` where `op` is the identity or the transpose, batched over a
 //! leading dimension. Large products go to a tuned GEMM; tiny ones (the
-//! worked example's 2×2) to a plain loop that has no packing overhead.
+//! worked example's 2×2) to a plain loop that has no packing overhead; a
+//! single row (`m = 1`) or an outer product (`k = 1`) to the streaming
+//! loops of [`super::gemv`].
 
 use super::scratch;
 use crate::float::Float;
@@ -60,6 +62,14 @@ pub fn matmul<F: Float>(a: &[F], b: &[F], out: &mut [F], d: MatMulDims) {
                     c[i * n + j] = acc;
                 }
             }
+        } else if m == 1 {
+            // A row vector (batch 1): op(A)'s k elements are contiguous
+            // whether A is stored [1, k] or [k, 1].
+            super::gemv::row_times_matrix(a, b, k, n, d.tb, c);
+        } else if k == 1 {
+            // An outer product (a weight gradient at batch 1): op(A) and
+            // op(B) are contiguous vectors whatever their flags.
+            super::gemv::outer(&a[..m], &b[..n], c);
         } else if d.tb && m * n * k < TRANSPOSE_BELOW {
             with_scratch(k * n, |bt: &mut [F]| {
                 // B is stored [n, k]; bt = Bᵀ, stored [k, n].

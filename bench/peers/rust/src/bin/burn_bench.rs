@@ -1,7 +1,7 @@
 //! burn (ndarray backend + autodiff, CPU) on the workloads W1-W4 of
 //! shared/WORKLOADS.md.
 //!
-//! Usage: burn_bench W1|W2|W3|W4 [--threads 2] [--steps N]
+//! Usage: burn_bench W1|W2|W3|W4|W5h64|...|W5b1024 [--threads 2] [--steps N]
 //! A step: forward, loss, `loss.backward()` (fresh Gradients), and a plain
 //! SGD update of every parameter (`p <- p - lr * grad`, on the inner
 //! backend, then re-marked as a gradient-requiring leaf). Prints one JSON
@@ -239,12 +239,13 @@ fn build(workload: &str) -> BurnBench {
                 lr: 0.5,
             }
         }
-        "W2" => {
-            let d = peers::w2();
+        w if w == "W2" || w.starts_with("W5") => {
+            // W2 and the W5 points: the same three-layer ReLU classifier.
+            let d = peers::classifier_workload(w).expect("a W2 or W5 workload name");
             let labels: Vec<i64> = d.labels.iter().map(|&l| l as i64).collect();
             let net = Net::W2 {
-                x: f2(d.x, peers::W2_BATCH, peers::W2_IN),
-                labels: Tensor::from_data(TensorData::new(labels, [peers::W2_BATCH, 1]), &dev),
+                x: f2(d.x, d.batch, d.inputs),
+                labels: Tensor::from_data(TensorData::new(labels, [d.batch, 1]), &dev),
             };
             BurnBench {
                 net,

@@ -1,6 +1,6 @@
 //! candle (CPU) on the workloads W1-W4 of shared/WORKLOADS.md.
 //!
-//! Usage: candle_bench W1|W2|W3|W4 [--threads 2] [--steps N]
+//! Usage: candle_bench W1|W2|W3|W4|W5h64|...|W5b1024 [--threads 2] [--steps N]
 //! A step: forward, loss, `loss.backward()` (a fresh GradStore), and
 //! candle-nn's plain SGD (`var <- var - lr * grad`), as a candle user would
 //! write it. Prints one JSON line like the Python peers.
@@ -89,11 +89,12 @@ fn build(workload: &str) -> Result<CandleBench> {
             });
             CandleBench::new(vars, 0.5, forward)
         }
-        "W2" => {
-            let d = peers::w2();
+        w if w == "W2" || w.starts_with("W5") => {
+            // W2 and the W5 points: the same three-layer ReLU classifier.
+            let d = peers::classifier_workload(w).expect("a W2 or W5 workload name");
             let vars = dense_vars(&d.layers, &dev)?;
-            let x = Tensor::from_vec(d.x, (peers::W2_BATCH, peers::W2_IN), &dev)?;
-            let labels = Tensor::from_vec(d.labels, peers::W2_BATCH, &dev)?;
+            let x = Tensor::from_vec(d.x, (d.batch, d.inputs), &dev)?;
+            let labels = Tensor::from_vec(d.labels, d.batch, &dev)?;
             let forward: Forward = Box::new(move |p| {
                 let mut h = x.clone();
                 for k in 0..3 {
