@@ -123,7 +123,8 @@ fn dot<F: Float>(x: &[F], y: &[F]) -> F {
     while width > 1 {
         width /= 2;
         for l in 0..width {
-            acc[l] = acc[l] + acc[l + width];
+            let upper = acc[l + width];
+            acc[l] += upper;
         }
     }
     acc[0] + tail
