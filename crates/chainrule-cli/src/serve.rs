@@ -15,6 +15,7 @@ mod limits;
 mod live;
 mod page;
 mod query;
+mod replay;
 mod runs;
 mod training;
 mod vanishing;
