@@ -17,6 +17,7 @@ mod page;
 mod query;
 mod replay;
 mod runs;
+mod train_form;
 mod training;
 mod vanishing;
 

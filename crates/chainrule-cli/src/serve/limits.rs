@@ -30,6 +30,10 @@ pub const MAX_CONCURRENT_REPLAYS: usize = 2;
 /// The largest `start.safetensors` or `checkpoint.safetensors` a replay
 /// reads.
 pub const MAX_CHECKPOINT_BYTES: u64 = 256 << 20;
+/// The longest architecture of the `/train` form, in characters.
+pub const MAX_ARCH_CHARS: usize = 400;
+/// The most parameters of a network the `/train` form starts.
+pub const MAX_FORM_PARAMETERS: usize = 5_000_000;
 /// Training runs this server runs at once.
 pub const MAX_TRAINING_JOBS: usize = 2;
 /// Runs streaming to this server at once.

@@ -283,6 +283,7 @@ pub fn replay(req: &StepRequest) -> Result<Replayed, ApiError> {
         "training_row": row,
         "batch_rows": at.rows,
         "recorded_loss": recorded[req.step - 1],
+        "run_steps": recorded.len(),
         "optimizer": args.optimizer,
         "run_lr": cfg.lr,
         "replayed_from": file,
