@@ -135,7 +135,9 @@
   function apply(ev) {
     if (ev.type === "start") {
       run.total = ev.epochs;
-      $("title").textContent = `${name}: ${ev.settings.data}, hidden ${ev.settings.hidden}, ${ev.settings.activation}, ${ev.settings.optimizer} lr ${ev.settings.lr}`;
+      const st = ev.settings;
+      const net = st.arch ? st.arch : `hidden ${st.hidden}, ${st.activation}`;
+      $("title").textContent = `${name}: ${st.data}, ${net}, ${st.optimizer} lr ${st.lr}`;
       setState("training");
     } else if (ev.type === "step") {
       run.steps.push(ev);
