@@ -49,7 +49,12 @@ pub fn model_row(
         ));
     }
     model.check_data(set)?;
-    Ok(dataset_example(set, row, model, &format!("row {row} of {}", set.name)))
+    Ok(dataset_example(
+        set,
+        row,
+        model,
+        &format!("row {row} of {}", set.name),
+    ))
 }
 
 /// Row `row` (in range) of `set`, its target as `model`'s loss reads it;

@@ -27,12 +27,22 @@ fn rows(v: &Value) -> Vec<Vec<f64>> {
     v.as_array()
         .unwrap()
         .iter()
-        .map(|r| r.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect())
+        .map(|r| {
+            r.as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap())
+                .collect()
+        })
         .collect()
 }
 
 fn flat(v: &Value) -> Vec<f64> {
-    v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect()
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -41,8 +51,18 @@ async fn clicking_the_loss_curve_opens_the_explorer_on_that_steps_weights() {
     {
         let streamed_to = Server::start(runs.path());
         let args = [
-            "--data", "iris", "--hidden", "3", "--epochs", "3", "--batch-size", "1", "--seed", "3",
-            "--lr", "0.01",
+            "--data",
+            "iris",
+            "--hidden",
+            "3",
+            "--epochs",
+            "3",
+            "--batch-size",
+            "1",
+            "--seed",
+            "3",
+            "--lr",
+            "0.01",
         ];
         train(runs.path(), "iris-click", Some(&streamed_to), &args);
     }
@@ -58,7 +78,10 @@ async fn clicking_the_loss_curve_opens_the_explorer_on_that_steps_weights() {
     assert_eq!(b.text(Locator::Id("epoch")).await, "epoch 3");
     b.open(&format!("{}/runs/iris-click", server.base)).await;
     assert_eq!(b.text(Locator::Id("epoch")).await, "epoch 3 of 3");
-    assert_eq!(b.js("return document.body.dataset.state;").await, "finished");
+    assert_eq!(
+        b.js("return document.body.dataset.state;").await,
+        "finished"
+    );
     // A click in the middle of the curve: the step under it.
     b.click(Locator::Css("#curve rect.hit")).await;
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -72,8 +95,15 @@ async fn clicking_the_loss_curve_opens_the_explorer_on_that_steps_weights() {
         assert!(Instant::now() < deadline, "the explorer never opened");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let error = b.js("return document.getElementById('error').hidden;").await;
-    assert_eq!(error, Value::Bool(true), "{}", b.text(Locator::Id("error")).await);
+    let error = b
+        .js("return document.getElementById('error').hidden;")
+        .await;
+    assert_eq!(
+        error,
+        Value::Bool(true),
+        "{}",
+        b.text(Locator::Id("error")).await
+    );
     let step: usize = b
         .js("return new URLSearchParams(location.search).get('train_step');")
         .await
@@ -81,7 +111,10 @@ async fn clicking_the_loss_curve_opens_the_explorer_on_that_steps_weights() {
         .unwrap()
         .parse()
         .unwrap();
-    assert!((100..260).contains(&step), "the middle of 360 steps: {step}");
+    assert!(
+        (100..260).contains(&step),
+        "the middle of 360 steps: {step}"
+    );
     let context = b.text(Locator::Id("context")).await;
     assert!(
         context.contains(&format!("weights before step {step}'s update")),
@@ -133,7 +166,8 @@ async fn the_train_page_starts_a_network_given_as_an_architecture() {
         .goto(&format!("{}/train", server.base))
         .await
         .unwrap();
-    b.click(Locator::Css("input[name=network][value=arch]")).await;
+    b.click(Locator::Css("input[name=network][value=arch]"))
+        .await;
     let set = |arch: &str| {
         format!(
             "document.querySelector('input[name=arch]').value = '{arch}'; \
@@ -141,10 +175,15 @@ async fn the_train_page_starts_a_network_given_as_an_architecture() {
              document.querySelector('input[name=lr]').value = '0.01'; return true;"
         )
     };
-    b.js(&set("conv2d(4,3),relu,maxpool(2),flatten,linear(10)")).await;
+    b.js(&set("conv2d(4,3),relu,maxpool(2),flatten,linear(10)"))
+        .await;
     b.click(Locator::Id("start")).await;
     let deadline = Instant::now() + Duration::from_secs(30);
-    while b.js("return document.getElementById('error').hidden;").await == Value::Bool(true) {
+    while b
+        .js("return document.getElementById('error').hidden;")
+        .await
+        == Value::Bool(true)
+    {
         assert!(Instant::now() < deadline, "no error shown");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -153,8 +192,10 @@ async fn the_train_page_starts_a_network_given_as_an_architecture() {
         error.starts_with("arch: unknown layer 'maxpool' at character 17"),
         "{error}"
     );
-    b.js(&set("conv2d(4,3,pad=1),relu,maxpool2d(2),flatten,linear(10)"))
-        .await;
+    b.js(&set(
+        "conv2d(4,3,pad=1),relu,maxpool2d(2),flatten,linear(10)",
+    ))
+    .await;
     b.click(Locator::Id("start")).await;
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {

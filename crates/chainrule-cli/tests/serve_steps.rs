@@ -65,7 +65,10 @@ fn a_training_step_opens_on_the_weights_before_its_update() {
         let want = net.w1_gradient(&x, class);
         let got = matrix(&node(&v, "W1")["grad"]);
         for (g, w) in got.iter().flatten().zip(want.iter().flatten()) {
-            assert!((g - w).abs() < 1e-6, "step {step}: ∂L/∂W1 {got:?} vs {want:?}");
+            assert!(
+                (g - w).abs() < 1e-6,
+                "step {step}: ∂L/∂W1 {got:?} vs {want:?}"
+            );
         }
         for c in v["check"].as_array().unwrap() {
             assert_eq!(c["verdict"], "correct", "{c}");
@@ -84,7 +87,16 @@ fn a_training_step_opens_on_the_weights_before_its_update() {
 fn training_steps_are_refused_with_4xx_naming_the_problem() {
     let runs = tempfile::tempdir().unwrap();
     let server = Server::start(runs.path());
-    let args = ["--data", "iris", "--hidden", "3", "--epochs", "1", "--batch-size", "16"];
+    let args = [
+        "--data",
+        "iris",
+        "--hidden",
+        "3",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "16",
+    ];
     train(runs.path(), "served", Some(&server), &args);
     // Trained without --serve: no start to replay from.
     train(runs.path(), "plain", None, &args);
@@ -107,7 +119,10 @@ fn training_steps_are_refused_with_4xx_naming_the_problem() {
     }
     let (status, v) = server.json("/api/explore?model=served&train_step=8&batch_row=7");
     assert_eq!(status, 200, "{v}");
-    assert_eq!(v["train_step"]["batch_size"], 8, "120 rows: the last batch has 8");
+    assert_eq!(
+        v["train_step"]["batch_size"], 8,
+        "120 rows: the last batch has 8"
+    );
     // A record the replay does not reproduce is refused, never shown.
     let path = runs.path().join("served/metrics.json");
     let mut m: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
@@ -116,7 +131,10 @@ fn training_steps_are_refused_with_4xx_naming_the_problem() {
     let (status, body) = server.json("/api/explore?model=served&train_step=5");
     assert_eq!(status, 409, "{body}");
     assert!(
-        body["error"].as_str().unwrap().contains("step 3 recorded loss 0.125"),
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("step 3 recorded loss 0.125"),
         "{body}"
     );
 }
@@ -131,8 +149,16 @@ fn the_train_form_takes_an_architecture() {
     let runs = tempfile::tempdir().unwrap();
     let server = Server::start(runs.path());
     for (arch, extra, needle) in [
-        ("conv2d(4,3),relu,maxpool(2),flatten,linear(10)", "", "at character 17"),
-        ("conv2d(4,3),relu,maxpool(2),flatten,linear(10)", "", "maxpool2d"),
+        (
+            "conv2d(4,3),relu,maxpool(2),flatten,linear(10)",
+            "",
+            "at character 17",
+        ),
+        (
+            "conv2d(4,3),relu,maxpool(2),flatten,linear(10)",
+            "",
+            "maxpool2d",
+        ),
         ("linear(10", "", "at character 6"),
         ("linear(7)", "", "digits needs 10"),
         ("linear(10)", "&hidden=4", "not both"),
@@ -164,9 +190,14 @@ fn the_train_form_takes_an_architecture() {
     let m = &info["metrics"];
     assert_eq!(m["epochs"].as_array().unwrap().len(), 2, "{m}");
     assert_eq!(m["epochs_planned"], 2);
-    assert!(m["epochs"][1]["test_accuracy"].as_f64().unwrap() > 0.5, "{m}");
+    assert!(
+        m["epochs"][1]["test_accuracy"].as_f64().unwrap() > 0.5,
+        "{m}"
+    );
     // The conv net's steps open too, layer by layer.
-    let (status, v) = server.json(&format!("/api/explore?model={name}&train_step=50&batch_row=3"));
+    let (status, v) = server.json(&format!(
+        "/api/explore?model={name}&train_step=50&batch_row=3"
+    ));
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["kind"], "layers");
     assert_eq!(v["train_step"]["epoch"], 2);

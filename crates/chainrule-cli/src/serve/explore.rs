@@ -44,8 +44,7 @@ pub const KEYS: [&str; 17] = [
 
 static TRACES: LazyLock<Semaphore> = LazyLock::new(|| Semaphore::new(MAX_CONCURRENT_TRACES));
 
-static REPLAYS: LazyLock<Semaphore> =
-    LazyLock::new(|| Semaphore::new(MAX_CONCURRENT_REPLAYS));
+static REPLAYS: LazyLock<Semaphore> = LazyLock::new(|| Semaphore::new(MAX_CONCURRENT_REPLAYS));
 
 /// What one explorer request traces.
 enum Subject {

@@ -44,15 +44,7 @@ pub struct StepRequest {
 /// The parameters that cannot go with `train_step`: the example is the
 /// batch's row, the network the run's.
 const NOT_WITH_STEP: [&str; 9] = [
-    "expr",
-    "at",
-    "example",
-    "layers",
-    "row",
-    "input",
-    "target",
-    "loss",
-    "seed",
+    "expr", "at", "example", "layers", "row", "input", "target", "loss", "seed",
 ];
 
 fn whole(params: &Params, key: &str, least: usize) -> Result<Option<usize>, ApiError> {
@@ -130,7 +122,11 @@ fn recorded_losses(req: &StepRequest) -> Result<Vec<f64>, ApiError> {
         .map_err(|e| conflict("model", format!("metrics.json of '{}': {e}", req.run)))?;
     Ok(m["steps"]
         .as_array()
-        .map(|s| s.iter().map(|s| s["loss"].as_f64().unwrap_or(f64::NAN)).collect())
+        .map(|s| {
+            s.iter()
+                .map(|s| s["loss"].as_f64().unwrap_or(f64::NAN))
+                .collect()
+        })
         .unwrap_or_default())
 }
 

@@ -73,7 +73,12 @@ fn number<T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy>(
 /// The `chainrule train` flags of a form, checked.
 pub fn train_flags(f: &TrainForm) -> Result<Vec<String>, ApiError> {
     let data = one_of("data", f.data.as_deref(), "digits", &DATA)?;
-    let given = |v: &Option<String>| v.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(str::to_string);
+    let given = |v: &Option<String>| {
+        v.as_deref()
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+    };
     let network = match (given(&f.arch), given(&f.hidden), given(&f.activation)) {
         (Some(_), Some(_), _) => {
             return Err(ApiError::bad("arch", "give hidden or arch, not both"));
@@ -131,7 +136,6 @@ pub fn train_flags(f: &TrainForm) -> Result<Vec<String>, ApiError> {
     flags.extend(network);
     Ok(flags)
 }
-
 
 /// Refuses an architecture the command line would refuse for built-in data
 /// set `data`: text it cannot parse (the parser's message and character),

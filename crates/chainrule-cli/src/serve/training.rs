@@ -7,11 +7,11 @@
 use super::error::ApiError;
 use super::limits::{MAX_METRICS_BYTES, MAX_TRAINING_JOBS};
 use super::runs::{run_folder, valid_name};
+use super::train_form::{train_flags, TrainForm};
 use super::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::{Form, Json};
-use super::train_form::{train_flags, TrainForm};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::process::Stdio;

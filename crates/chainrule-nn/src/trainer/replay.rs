@@ -105,9 +105,18 @@ mod tests {
 
     fn data() -> Dataset {
         let n = 23;
-        let features: Vec<f64> = (0..n * 3).map(|i| ((i * 7919) % 97) as f64 / 50.0 - 1.0).collect();
+        let features: Vec<f64> = (0..n * 3)
+            .map(|i| ((i * 7919) % 97) as f64 / 50.0 - 1.0)
+            .collect();
         let labels: Vec<usize> = (0..n).map(|i| (i * 5) % 3).collect();
-        Dataset::new("t", 3, features, Targets::Classes { labels, classes: 3 }, vec![]).unwrap()
+        Dataset::new(
+            "t",
+            3,
+            features,
+            Targets::Classes { labels, classes: 3 },
+            vec![],
+        )
+        .unwrap()
     }
 
     fn weights(m: &Model<f64>) -> Vec<Vec<f64>> {

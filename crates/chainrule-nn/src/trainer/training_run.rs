@@ -421,7 +421,7 @@ pub fn write_metrics(
     let text = serde_json::to_string_pretty(
         &json!({"epochs_planned": epochs_planned, "steps": steps, "epochs": epochs}),
     )
-        .map_err(|e| Error::config("metrics", e.to_string()))?;
+    .map_err(|e| Error::config("metrics", e.to_string()))?;
     crate::atomic::write_atomically(path, text.as_bytes())
         .map_err(|e| Error::config("out", format!("{}: {e}", path.display())))
 }

@@ -57,7 +57,7 @@
       <text x="4" y="16" class="tick">${fmt(hi)}</text><text x="4" y="${h - pad}" class="tick">${fmt(lo)}</text>
       <text x="${pad}" y="${h - 12}" class="tick">step ${steps[0].step}</text><text x="${w - 8}" y="${h - 12}" class="tick" text-anchor="end">step ${steps[steps.length - 1].step}</text>
       <polyline points="${pts}" class="loss-line"/>
-      <g class="pick" hidden><line class="pick-line" y1="8" y2="${h - pad}"/><circle class="pick-dot" r="4"/><text class="pick-text" y="${h - 30}"></text></g>
+      <g class="pick" style="display: none"><line class="pick-line" y1="8" y2="${h - pad}"/><circle class="pick-dot" r="4"/><text class="pick-text" y="${h - 30}"></text></g>
       <rect class="hit" x="${pad}" y="0" width="${w - pad}" height="${h - pad}" fill="transparent"/></svg>`;
     const svg = holder.querySelector("svg");
     svg.classList.toggle("steppable", steppable());
@@ -71,7 +71,7 @@
     };
     hit.addEventListener("pointermove", (ev) => {
       const i = at(ev), x = stepX(i, ys.length);
-      pick.hidden = false;
+      pick.style.display = "";
       pick.querySelector("line").setAttribute("x1", x);
       pick.querySelector("line").setAttribute("x2", x);
       pick.querySelector("circle").setAttribute("cx", x);
@@ -81,7 +81,7 @@
       t.setAttribute("x", x);
       t.setAttribute("text-anchor", x > w / 2 ? "end" : "start");
     });
-    hit.addEventListener("pointerleave", () => { pick.hidden = true; });
+    hit.addEventListener("pointerleave", () => { pick.style.display = "none"; });
     hit.addEventListener("click", (ev) => {
       if (steppable()) location.href = stepUrl(steps[at(ev)].step);
     });
