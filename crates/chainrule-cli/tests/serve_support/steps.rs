@@ -95,17 +95,20 @@ impl Mlp {
     /// ∂loss/∂W1 by central differences.
     pub fn w1_gradient(&mut self, x: &[f64], class: usize) -> Vec<Vec<f64>> {
         let h = 1e-6;
-        let mut g = self.w1.clone();
-        for i in 0..self.w1.len() {
-            for j in 0..self.w1[i].len() {
+        let shape: Vec<usize> = self.w1.iter().map(Vec::len).collect();
+        let mut g = Vec::new();
+        for (i, n) in shape.into_iter().enumerate() {
+            let mut row = Vec::with_capacity(n);
+            for j in 0..n {
                 let keep = self.w1[i][j];
                 self.w1[i][j] = keep + h;
                 let up = self.loss(x, class);
                 self.w1[i][j] = keep - h;
                 let down = self.loss(x, class);
                 self.w1[i][j] = keep;
-                g[i][j] = (up - down) / (2.0 * h);
+                row.push((up - down) / (2.0 * h));
             }
+            g.push(row);
         }
         g
     }

@@ -123,7 +123,7 @@ mod tests {
         m.network
             .parameters()
             .iter()
-            .map(|(_, p)| m.graph.param_value(*p).unwrap().to_vec())
+            .map(|(_, p)| m.graph.param_value(*p).unwrap().into_vec())
             .collect()
     }
 
