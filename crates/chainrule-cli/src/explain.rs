@@ -5,7 +5,8 @@
 //! full with `--element`), or a scalar expression (`--expr "(x + y) * (x -
 //! 1)" --at x=3,y=2`).
 
-use crate::explain_source::{arch_model, model_row, Example};
+pub use crate::explain_source::Example;
+use crate::explain_source::{arch_model, model_row};
 use crate::numeric_args;
 use chainrule_inspect::expr::ExprError;
 use chainrule_inspect::trace::{self, LayersSetup, NetworkSetup, Show, Trace};
@@ -176,7 +177,7 @@ pub fn trace_source_with(src: &Source, lr: f64, element: Option<&str>) -> Result
         .map(|s| numbers("input", s))
         .transpose()?;
     let mut example: Option<Example> = None;
-    let (mut model, mut setup) = match (&src.model, &src.layers, &src.arch) {
+    let (model, mut setup) = match (&src.model, &src.layers, &src.arch) {
         (Some(path), _, _) => {
             let (model, record) = model_io::load_model_with_data::<f64>(path, None)?;
             if let Some(row) = src.row {
@@ -271,14 +272,44 @@ pub fn trace_source_with(src: &Source, lr: f64, element: Option<&str>) -> Result
         }
         (None, None) => {}
     }
-    if mlp.is_some() {
+    trace_setup(model, setup, example.map(|e| e.source), element)
+}
+
+/// Traces one example (`example`: its input as the network reads it, its
+/// target) through `model`, named `title`: an MLP node by node, any other
+/// network layer by layer.
+pub fn trace_example(
+    model: Model<f64>,
+    title: String,
+    example: Example,
+    lr: f64,
+) -> Result<Traced> {
+    let setup = NetworkSetup {
+        title,
+        input: example.input,
+        target: example.target,
+        loss: model.loss,
+        lr,
+    };
+    trace_setup(model, setup, Some(example.source), None)
+}
+
+/// The trace of `setup` through `model` (layer by layer, and element
+/// `element` written out, if given or if the network is not an MLP).
+fn trace_setup(
+    mut model: Model<f64>,
+    setup: NetworkSetup,
+    source: Option<String>,
+    element: Option<&str>,
+) -> Result<Traced> {
+    if model.network.as_mlp().is_some() && element.is_none() {
         let x = trace::explain_network(&mut model, &setup)?;
         return Ok(Traced::Network(Box::new(x)));
     }
     let layers = LayersSetup {
         title: setup.title,
         input: setup.input,
-        source: example.map(|e| e.source),
+        source,
         target: setup.target,
         loss: setup.loss,
         lr: setup.lr,

@@ -49,6 +49,22 @@ pub fn model_row(
         ));
     }
     model.check_data(set)?;
+    Ok(dataset_example(
+        set,
+        row,
+        model,
+        &format!("row {row} of {}", set.name),
+    ))
+}
+
+/// Row `row` (in range) of `set`, its target as `model`'s loss reads it;
+/// `source` says where it came from.
+pub fn dataset_example<F: chainrule::Float>(
+    set: &chainrule_nn::data::Dataset,
+    row: usize,
+    model: &Model<F>,
+    source: &str,
+) -> Example {
     let outputs = model.network.out_features();
     let (target, what) = match (&set.targets, model.loss) {
         (Targets::Real(v), _) => (vec![v[row]], format!("target {}", v[row])),
@@ -62,11 +78,11 @@ pub fn model_row(
             (vec![labels[row] as f64], format!("class {}", labels[row]))
         }
     };
-    Ok(Example {
+    Example {
         input: set.row(row).to_vec(),
         target,
-        source: format!("row {row} of {}, {what}", set.name),
-    })
+        source: format!("{source}, {what}"),
+    }
 }
 
 /// The per-example input shape of `--input-shape` (`1x8x8`, `1,8,8`), or

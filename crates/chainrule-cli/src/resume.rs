@@ -120,35 +120,8 @@ fn given_flags() -> Vec<String> {
 pub fn open(current: &Args, dir: &Path) -> Result<(Args, Checkpoint<f32>)> {
     let path = dir.join(CHECKPOINT_FILE);
     let ck = checkpoint::load::<f32>(&path)?;
-    let at = |detail: String| Error::Checkpoint {
-        path: path.display().to_string(),
-        detail,
-    };
-    let saved: BTreeMap<String, Option<String>> = ck
-        .extra
-        .get(SETTINGS_KEY)
-        .and_then(|s| serde_json::from_str::<Map<String, Value>>(s).ok())
-        .map(|m| {
-            m.into_iter()
-                .map(|(k, v)| (k, v.as_str().map(str::to_string)))
-                .collect()
-        })
-        .ok_or_else(|| {
-            at(format!(
-                "the checkpoint has no '{SETTINGS_KEY}' entry: not written by chainrule train"
-            ))
-        })?;
-    let mut tokens = vec!["train".to_string()];
-    for (flag, value) in &saved {
-        match (SWITCHES.contains(&flag.as_str()), value) {
-            (_, None) => {}
-            (true, Some(_)) => tokens.push(format!("--{flag}")),
-            (false, Some(v)) => tokens.extend([format!("--{flag}"), v.clone()]),
-        }
-    }
-    let mut args = TrainOnly::try_parse_from(&tokens)
-        .map_err(|e| at(format!("its settings do not parse: {}", e.kind())))?
-        .args;
+    let saved = saved_settings(&ck, &path)?;
+    let mut args = args_of(&saved, &path)?;
     let given = given_flags();
     for (flag, value) in settings(current) {
         let id = flag.replace('-', "_");
@@ -198,6 +171,52 @@ pub fn open(current: &Args, dir: &Path) -> Result<(Args, Checkpoint<f32>)> {
     args.resume = Some(dir.to_path_buf());
     remove_stale_temp_files(dir);
     Ok((args, ck))
+}
+
+/// The deciding flags a checkpoint (at `path`) recorded, by flag name.
+fn saved_settings<F: chainrule::Float>(
+    ck: &Checkpoint<F>,
+    path: &Path,
+) -> Result<BTreeMap<String, Option<String>>> {
+    ck.extra
+        .get(SETTINGS_KEY)
+        .and_then(|s| serde_json::from_str::<Map<String, Value>>(s).ok())
+        .map(|m| {
+            m.into_iter()
+                .map(|(k, v)| (k, v.as_str().map(str::to_string)))
+                .collect()
+        })
+        .ok_or_else(|| Error::Checkpoint {
+            path: path.display().to_string(),
+            detail: format!(
+                "the checkpoint has no '{SETTINGS_KEY}' entry: not written by chainrule train"
+            ),
+        })
+}
+
+/// The arguments of `chainrule train` with the flags `saved`, parsed as
+/// the command line parses them.
+fn args_of(saved: &BTreeMap<String, Option<String>>, path: &Path) -> Result<Args> {
+    let mut tokens = vec!["train".to_string()];
+    for (flag, value) in saved {
+        match (SWITCHES.contains(&flag.as_str()), value) {
+            (_, None) => {}
+            (true, Some(_)) => tokens.push(format!("--{flag}")),
+            (false, Some(v)) => tokens.extend([format!("--{flag}"), v.clone()]),
+        }
+    }
+    TrainOnly::try_parse_from(&tokens)
+        .map(|t| t.args)
+        .map_err(|e| Error::Checkpoint {
+            path: path.display().to_string(),
+            detail: format!("its settings do not parse: {}", e.kind()),
+        })
+}
+
+/// The arguments a checkpoint (read from `path`) was written with: what
+/// replaying its run needs.
+pub fn checkpoint_args<F: chainrule::Float>(ck: &Checkpoint<F>, path: &Path) -> Result<Args> {
+    args_of(&saved_settings(ck, path)?, path)
 }
 
 /// Removes the temporary files that a killed run left next to its files

@@ -15,7 +15,9 @@ mod limits;
 mod live;
 mod page;
 mod query;
+mod replay;
 mod runs;
+mod train_form;
 mod training;
 mod vanishing;
 

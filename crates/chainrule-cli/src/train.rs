@@ -10,12 +10,14 @@ mod args;
 mod console;
 mod fan_out;
 mod live;
+mod replay_start;
 mod tensorboard;
 
 pub use args::{config, parse_input_shape, Args};
 use console::{curves_path, report_rows, Console};
 use fan_out::FanOut;
 use live::Live;
+pub use replay_start::START_FILE;
 use tensorboard::TensorBoard;
 
 use crate::data_args::{self, is_builtin, Prepared};
@@ -53,30 +55,7 @@ fn train(args: &Args, dist: Option<&Session>) -> Result<()> {
     let args = &args;
     let cfg = config(args)?;
     cfg.validate()?;
-    let standardize = if args.no_standardize {
-        false
-    } else {
-        args.standardize || is_builtin(&args.data)
-    };
-    let mut data = data_args::prepare(
-        &args.data,
-        cfg.loss,
-        &data_args::Reading {
-            task: args.task.clone(),
-            delimiter: args.delimiter.clone(),
-        },
-        args.test_fraction,
-        args.seed,
-        standardize,
-        None,
-    )?;
-    if let Some(text) = &args.input_shape {
-        let shape = parse_input_shape(text, data.train.d)?;
-        data.train.input_shape = shape.clone();
-        if let Some(t) = data.test.as_mut() {
-            t.input_shape = shape;
-        }
-    }
+    let data = prepare_data(args, &cfg)?;
     let specs = args.arch.as_deref().map(network::parse_arch).transpose()?;
     if checkpoint.is_none()
         && args.input_shape.is_some()
@@ -138,6 +117,10 @@ fn train(args: &Args, dist: Option<&Session>) -> Result<()> {
             &run_dir::default_name(&args.data, run_dir::now_secs()),
         )?,
     };
+    if let Err(e) = replay_start::write(args, &run, &data, run_dir.path()) {
+        run_dir.discard_if_empty();
+        return Err(e);
+    }
     let mut console = Console::new(args, &data);
     let mut board = args
         .tensorboard
@@ -162,6 +145,37 @@ fn train(args: &Args, dist: Option<&Session>) -> Result<()> {
         run_dir.discard_if_empty();
     }
     result
+}
+
+/// The run's data as the flags decide it: loaded, split, standardized
+/// (built-in sets by default) and shaped (`--input-shape`); what a replay
+/// of the run ([`crate::serve`]) loads again.
+pub fn prepare_data(args: &Args, cfg: &TrainConfig) -> Result<Prepared> {
+    let standardize = if args.no_standardize {
+        false
+    } else {
+        args.standardize || is_builtin(&args.data)
+    };
+    let mut data = data_args::prepare(
+        &args.data,
+        cfg.loss,
+        &data_args::Reading {
+            task: args.task.clone(),
+            delimiter: args.delimiter.clone(),
+        },
+        args.test_fraction,
+        args.seed,
+        standardize,
+        None,
+    )?;
+    if let Some(text) = &args.input_shape {
+        let shape = parse_input_shape(text, data.train.d)?;
+        data.train.input_shape = shape.clone();
+        if let Some(t) = data.test.as_mut() {
+            t.input_shape = shape;
+        }
+    }
+    Ok(data)
 }
 
 /// The result and where it was written (even with `--quiet`), as text or

@@ -6,6 +6,7 @@
 //! - `model`: [`Model`], its evaluation and predictions; `batch`: mini-batches;
 //! - `run`: [`Trainer`], one epoch at a time, with its resumable state;
 //! - `training_run`: [`TrainingRun`], a whole run in its folder;
+//! - `replay`: [`replay_to_step`], a run moved to just before one step's update;
 //! - `data_parallel`: [`GradientReducer`], one replica of a run on several
 //!   processes.
 
@@ -19,6 +20,7 @@ mod batch;
 mod config;
 mod data_parallel;
 mod model;
+mod replay;
 mod run;
 mod training_run;
 
@@ -28,6 +30,7 @@ pub use config::{
 };
 pub use data_parallel::{shard, GradientReducer};
 pub use model::{Evaluation, Model};
+pub use replay::{replay_to_step, steps_per_epoch, ReplayedStep};
 pub use run::{TrainState, Trainer};
 pub use training_run::{
     write_metrics, RunData, RunFiles, RunObserver, RunStart, Start, TrainingRun, GRAD_REPORTS_KEY,

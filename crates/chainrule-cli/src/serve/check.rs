@@ -49,16 +49,22 @@ fn one_row(n: &NetworkExplanation, outputs: usize) -> Result<Option<Dataset>> {
 
 /// `[{"name", "analytic", "numeric", "rel_error", "verdict", "passed"}]`,
 /// one entry per parameter (its worst element), or `null` where the
-/// check does not apply (a model file; several MSE outputs).
+/// check does not apply (a model file; several MSE outputs); a run's
+/// training step is checked on its replayed weights ([`of_model`]).
 pub fn network(src: &Source, n: &NetworkExplanation) -> Value {
+    match rebuild(src, n) {
+        Ok(Some(model)) => of_model(&model, n),
+        Ok(None) | Err(_) => Value::Null,
+    }
+}
+
+/// [`network`] for `model`, the network `n` explains.
+pub fn of_model(model: &Model<f64>, n: &NetworkExplanation) -> Value {
     let attempt = || -> Result<Option<Value>> {
-        let Some(model) = rebuild(src, n)? else {
-            return Ok(None);
-        };
         let Some(data) = one_row(n, model.network.out_features())? else {
             return Ok(None);
         };
-        let report = check_model(&model, &data, &[0], ModelCheckOptions::default())?;
+        let report = check_model(model, &data, &[0], ModelCheckOptions::default())?;
         let params: Vec<Value> = report
             .params
             .iter()

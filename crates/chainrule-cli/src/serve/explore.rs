@@ -7,6 +7,7 @@
 use super::error::ApiError;
 use super::limits::*;
 use super::query::{self, Params};
+use super::replay::{self, StepRequest};
 use super::runs::model_file;
 use super::AppState;
 use crate::explain::{trace_source, Source, Traced};
@@ -21,7 +22,7 @@ use std::sync::LazyLock;
 use tokio::sync::Semaphore;
 
 /// The query parameters of `/explore` and `/api/explore`.
-pub const KEYS: [&str; 15] = [
+pub const KEYS: [&str; 17] = [
     "expr",
     "at",
     "example",
@@ -37,29 +38,68 @@ pub const KEYS: [&str; 15] = [
     "row",
     "step",
     "check",
+    "train_step",
+    "batch_row",
 ];
 
 static TRACES: LazyLock<Semaphore> = LazyLock::new(|| Semaphore::new(MAX_CONCURRENT_TRACES));
+
+static REPLAYS: LazyLock<Semaphore> = LazyLock::new(|| Semaphore::new(MAX_CONCURRENT_REPLAYS));
+
+/// What one explorer request traces.
+enum Subject {
+    Source(Box<Source>, f64),
+    Step(Box<StepRequest>),
+}
 
 pub async fn api(
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
     let params = query::parse(raw.as_deref().unwrap_or(""), &KEYS)?;
-    let (source, lr) = source(&params, &state)?;
-    let _permit = TRACES.acquire().await.map_err(|_| ApiError {
+    let subject = match replay::requested(&params, &state.runs, lr_param(&params)?)? {
+        Some(req) => Subject::Step(Box::new(req)),
+        None => {
+            let (source, lr) = source(&params, &state)?;
+            Subject::Source(Box::new(source), lr)
+        }
+    };
+    let closing = |_| ApiError {
         status: StatusCode::SERVICE_UNAVAILABLE,
         setting: None,
         message: "the server is shutting down".into(),
-    })?;
-    let value = tokio::task::spawn_blocking(move || explore(&source, lr))
-        .await
-        .map_err(|e| ApiError {
-            status: StatusCode::INTERNAL_SERVER_ERROR,
-            setting: None,
-            message: format!("the trace failed: {e}"),
-        })??;
+    };
+    // A replay (many training steps) waits for one of its own few slots
+    // first, so that replays never hold up plain traces.
+    let _replay = match &subject {
+        Subject::Step(_) => Some(REPLAYS.acquire().await.map_err(closing)?),
+        Subject::Source(..) => None,
+    };
+    let _permit = TRACES.acquire().await.map_err(closing)?;
+    let value = tokio::task::spawn_blocking(move || match subject {
+        Subject::Source(source, lr) => explore(&source, lr),
+        Subject::Step(req) => explore_step(&req),
+    })
+    .await
+    .map_err(|e| ApiError {
+        status: StatusCode::INTERNAL_SERVER_ERROR,
+        setting: None,
+        message: format!("the trace failed: {e}"),
+    })??;
     Ok(Json(value))
+}
+
+/// `lr`, if given: a number in (0, 100].
+fn lr_param(params: &Params) -> Result<Option<f64>, ApiError> {
+    params
+        .get("lr")
+        .map(|s| {
+            s.parse::<f64>()
+                .ok()
+                .filter(|v| v.is_finite() && *v > 0.0 && *v <= 100.0)
+                .ok_or_else(|| ApiError::bad("lr", format!("'{s}' is not a number in (0, 100]")))
+        })
+        .transpose()
 }
 
 fn list(params: &Params, key: &str) -> Result<Option<String>, ApiError> {
@@ -145,14 +185,7 @@ pub fn source(params: &Params, state: &AppState) -> Result<(Source, f64), ApiErr
         target: list(params, "target")?,
         loss: params.get("loss").map(str::to_string),
     };
-    let lr = match params.get("lr") {
-        Some(s) => s
-            .parse::<f64>()
-            .ok()
-            .filter(|v| v.is_finite() && *v > 0.0 && *v <= 100.0)
-            .ok_or_else(|| ApiError::bad("lr", format!("'{s}' is not a number in (0, 100]")))?,
-        None => 0.5,
-    };
+    let lr = lr_param(params)?.unwrap_or(0.5);
     let given: Vec<&str> = ["expr", "example", "layers", "model"]
         .into_iter()
         .filter(|k| params.get(k).is_some())
@@ -304,8 +337,6 @@ fn check_expression(e: &trace::ExpressionExplanation) -> Vec<Value> {
 /// Everything the explorer page shows for `src`.
 pub fn explore(src: &Source, lr: f64) -> Result<Value, ApiError> {
     let traced = trace_source(src, lr)?;
-    let show = Show { full: true };
-    let mut title = traced.title();
     // A model of the runs folder is named by its run, not by a path on
     // the server's disk, in every title the page gets.
     let hide_path = |text: String| -> String {
@@ -320,34 +351,47 @@ pub fn explore(src: &Source, lr: f64) -> Result<Value, ApiError> {
             None => text,
         }
     };
-    title = hide_path(title);
-    let (kind, explain, report, check) = match &traced {
-        Traced::Expression(e) => (
-            "expression",
-            e.to_json(show),
-            e.report(show),
-            json!(check_expression(e)),
-        ),
-        Traced::Network(n) => (
-            "network",
-            n.to_json(show),
-            n.report(show),
-            super::check::network(src, n),
-        ),
-        Traced::Layers(l) => ("layers", l.to_json(show), l.report(show), Value::Null),
+    let check = match &traced {
+        Traced::Expression(e) => json!(check_expression(e)),
+        Traced::Network(n) => super::check::network(src, n),
+        Traced::Layers(_) => Value::Null,
     };
-    let mut explain = explain;
+    Ok(page_json(&traced, &hide_path, check))
+}
+
+/// The explorer on a run's training step ([`replay`]): the page's JSON
+/// with `train_step`, what the page says about the step.
+fn explore_step(req: &StepRequest) -> Result<Value, ApiError> {
+    let r = replay::replay(req)?;
+    let check = match &r.traced {
+        Traced::Network(n) => super::check::of_model(&r.model, n),
+        Traced::Expression(_) | Traced::Layers(_) => Value::Null,
+    };
+    let mut value = page_json(&r.traced, &|t| t, check);
+    value["train_step"] = r.facts;
+    Ok(value)
+}
+
+/// The JSON of `/api/explore` for a trace, every title passed through
+/// `hide_path`.
+fn page_json(traced: &Traced, hide_path: &dyn Fn(String) -> String, check: Value) -> Value {
+    let show = Show { full: true };
+    let title = hide_path(traced.title());
+    let (kind, mut explain, mut report) = match traced {
+        Traced::Expression(e) => ("expression", e.to_json(show), e.report(show)),
+        Traced::Network(n) => ("network", n.to_json(show), n.report(show)),
+        Traced::Layers(l) => ("layers", l.to_json(show), l.report(show)),
+    };
     if let Some(t) = explain.get("title").and_then(Value::as_str) {
         explain["title"] = json!(hide_path(t.to_string()));
     }
-    let mut report = report;
     report.title = hide_path(report.title);
-    Ok(json!({
+    json!({
         "kind": kind,
         "title": title,
         "explain": explain,
         "report": report_json(&report),
         "layout": layout_json(traced.trace(), &title),
         "check": check,
-    }))
+    })
 }

@@ -22,6 +22,18 @@ pub const MAX_LAYER_SIZE: usize = 16;
 pub const MAX_LIST_CHARS: usize = 400;
 /// Explorer traces computed at once; more requests wait their turn.
 pub const MAX_CONCURRENT_TRACES: usize = 16;
+/// Training steps one `train_step` request may replay from the run's
+/// last saved state.
+pub const MAX_REPLAY_STEPS: usize = 200_000;
+/// Replays computed at once; more requests wait their turn.
+pub const MAX_CONCURRENT_REPLAYS: usize = 2;
+/// The largest `start.safetensors` or `checkpoint.safetensors` a replay
+/// reads.
+pub const MAX_CHECKPOINT_BYTES: u64 = 256 << 20;
+/// The longest architecture of the `/train` form, in characters.
+pub const MAX_ARCH_CHARS: usize = 400;
+/// The most parameters of a network the `/train` form starts.
+pub const MAX_FORM_PARAMETERS: usize = 5_000_000;
 /// Training runs this server runs at once.
 pub const MAX_TRAINING_JOBS: usize = 2;
 /// Runs streaming to this server at once.

@@ -7,13 +7,11 @@
 use super::error::ApiError;
 use super::limits::{MAX_METRICS_BYTES, MAX_TRAINING_JOBS};
 use super::runs::{run_folder, valid_name};
+use super::train_form::{train_flags, TrainForm};
 use super::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::{Form, Json};
-use chainrule_nn::mlp::parse_sizes;
-use chainrule_nn::Activation;
-use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::process::Stdio;
@@ -29,111 +27,23 @@ pub struct Jobs {
     started: AtomicUsize,
 }
 
-/// The form of `/train`: every field optional, as `chainrule train`'s defaults.
-#[derive(Deserialize, Debug, Default)]
-pub struct TrainForm {
-    pub data: Option<String>,
-    pub hidden: Option<String>,
-    pub activation: Option<String>,
-    pub loss: Option<String>,
-    pub optimizer: Option<String>,
-    pub lr: Option<String>,
-    pub epochs: Option<String>,
-    pub batch_size: Option<String>,
-    pub seed: Option<String>,
-}
-
-const DATA: [&str; 4] = ["digits", "iris", "breast-cancer", "diabetes"];
-const LOSSES: [&str; 4] = ["auto", "mse", "bce", "cce"];
-const OPTIMIZERS: [&str; 3] = ["sgd", "adam", "adamw"];
-
-fn one_of(
-    setting: &str,
-    v: Option<&str>,
-    default: &str,
-    allowed: &[&str],
-) -> Result<String, ApiError> {
-    let v = v
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-        .unwrap_or(default);
-    if allowed.contains(&v) {
-        Ok(v.to_string())
-    } else {
-        Err(ApiError::bad(
-            setting,
-            format!("'{v}' is not one of {}", allowed.join(", ")),
-        ))
-    }
-}
-
-fn number<T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy>(
-    setting: &str,
-    v: Option<&str>,
-    default: T,
-    (lo, hi): (T, T),
-) -> Result<T, ApiError> {
-    let Some(s) = v.map(str::trim).filter(|v| !v.is_empty()) else {
-        return Ok(default);
-    };
-    s.parse::<T>()
-        .ok()
-        .filter(|x| *x >= lo && *x <= hi)
-        .ok_or_else(|| ApiError::bad(setting, format!("'{s}' is not a number from {lo} to {hi}")))
-}
-
-/// The `chainrule train` flags of a form, checked.
-pub fn train_flags(f: &TrainForm) -> Result<Vec<String>, ApiError> {
-    let data = one_of("data", f.data.as_deref(), "digits", &DATA)?;
-    let hidden = f
-        .hidden
-        .as_deref()
-        .map(str::trim)
-        .unwrap_or("64,32")
-        .to_string();
-    let sizes = parse_sizes("hidden", &hidden)?;
-    if sizes.len() > 4 || sizes.iter().any(|&n| n == 0 || n > 512) {
-        return Err(ApiError::bad(
-            "hidden",
-            "at most 4 hidden layers of 1 to 512 units",
-        ));
-    }
-    let activation = f.activation.as_deref().unwrap_or("relu").trim().to_string();
-    Activation::parse(&activation)?;
-    let loss = one_of("loss", f.loss.as_deref(), "auto", &LOSSES)?;
-    let optimizer = one_of("optimizer", f.optimizer.as_deref(), "adam", &OPTIMIZERS)?;
-    let lr: f64 = number("lr", f.lr.as_deref(), 1e-3, (1e-9, 10.0))?;
-    let epochs: usize = number("epochs", f.epochs.as_deref(), 10, (1, 200))?;
-    let batch: usize = number("batch_size", f.batch_size.as_deref(), 32, (1, 4096))?;
-    let seed: u64 = number("seed", f.seed.as_deref(), 0, (0, u64::MAX))?;
-    let mut flags = vec![
-        "--data".into(),
-        data,
-        "--activation".into(),
-        activation,
-        "--loss".into(),
-        loss,
-        "--optimizer".into(),
-        optimizer,
-        "--lr".into(),
-        lr.to_string(),
-        "--epochs".into(),
-        epochs.to_string(),
-        "--batch-size".into(),
-        batch.to_string(),
-        "--seed".into(),
-        seed.to_string(),
-    ];
-    flags.push(format!("--hidden={hidden}"));
-    Ok(flags)
-}
-
 /// `POST /api/train`: starts a run; `{"name", "url"}`.
 pub async fn start(
     State(state): State<AppState>,
     Form(form): Form<TrainForm>,
 ) -> Result<Json<Value>, ApiError> {
-    let flags = train_flags(&form)?;
+    // Checking an architecture loads the data set: off the async threads.
+    let checked = tokio::task::spawn_blocking({
+        let form = form.clone();
+        move || train_flags(&form)
+    })
+    .await
+    .map_err(|e| ApiError {
+        status: StatusCode::INTERNAL_SERVER_ERROR,
+        setting: None,
+        message: format!("checking the form failed: {e}"),
+    })?;
+    let flags = checked?;
     let jobs = &state.jobs;
     let n = jobs.started.fetch_add(1, Ordering::Relaxed) + 1;
     let secs = std::time::SystemTime::now()

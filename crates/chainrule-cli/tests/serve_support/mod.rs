@@ -6,6 +6,8 @@
 // Each test file uses a different subset.
 #![allow(dead_code)]
 
+pub mod steps;
+
 use fantoccini::wd::WebDriverCompatibleCommand;
 use fantoccini::{Client, ClientBuilder};
 use serde_json::{json, Value};

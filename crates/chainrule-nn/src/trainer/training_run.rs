@@ -338,7 +338,12 @@ impl<'d, F: Float> TrainingRun<'d, F> {
 
     fn save_model_and_metrics(&self, files: &RunFiles) -> Result<()> {
         save_model_with_data(&files.model, &self.model, self.data.record.as_ref())?;
-        write_metrics(&files.metrics, self.trainer.history(), &self.grad_reports)
+        write_metrics(
+            &files.metrics,
+            self.trainer.history(),
+            &self.grad_reports,
+            self.config().epochs,
+        )
     }
 }
 
@@ -380,9 +385,16 @@ fn saved_grad_reports<F: Float>(ck: &Checkpoint<F>) -> Vec<Value> {
         .unwrap_or_default()
 }
 
-/// `{"steps": [{"epoch", "step", "loss"}...], "epochs": [{"epoch", "train_loss", "test_loss", "test_accuracy"}...]}`,
-/// each epoch with its `"grad_report"` when `grad_reports` has one.
-pub fn write_metrics(path: &Path, h: &History, grad_reports: &[Value]) -> Result<()> {
+/// `{"epochs_planned", "steps": [{"epoch", "step", "loss"}...], "epochs": [{"epoch", "train_loss", "test_loss", "test_accuracy"}...]}`,
+/// each epoch with its `"grad_report"` when `grad_reports` has one;
+/// `epochs_planned` is the run's `--epochs` (files written before it was
+/// recorded lack it: readers take a missing one as unknown).
+pub fn write_metrics(
+    path: &Path,
+    h: &History,
+    grad_reports: &[Value],
+    epochs_planned: usize,
+) -> Result<()> {
     let steps: Vec<_> = h
         .steps
         .iter()
@@ -406,8 +418,10 @@ pub fn write_metrics(path: &Path, h: &History, grad_reports: &[Value]) -> Result
             o
         })
         .collect();
-    let text = serde_json::to_string_pretty(&json!({"steps": steps, "epochs": epochs}))
-        .map_err(|e| Error::config("metrics", e.to_string()))?;
+    let text = serde_json::to_string_pretty(
+        &json!({"epochs_planned": epochs_planned, "steps": steps, "epochs": epochs}),
+    )
+    .map_err(|e| Error::config("metrics", e.to_string()))?;
     crate::atomic::write_atomically(path, text.as_bytes())
         .map_err(|e| Error::config("out", format!("{}: {e}", path.display())))
 }

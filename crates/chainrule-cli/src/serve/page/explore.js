@@ -240,6 +240,41 @@
     box.appendChild(el("p", "note", "Central differences, step 1e-6. Relative error below 1e-5: correct; 1e-5 to 1e-3: look closer; above 1e-3: a bug."));
   }
 
+  // A run's training step: what the numbers are, and the way to the
+  // steps and rows beside it.
+  function renderContext(t) {
+    const box = $("context");
+    box.hidden = false;
+    box.innerHTML = "";
+    const run = encodeURIComponent(t.run);
+    const link = (text, step, row) => {
+      const a = el("a", null, text);
+      a.href = `/explore?model=${run}&train_step=${step}&batch_row=${row}` + ($("check").checked ? "&check=1" : "");
+      return a;
+    };
+    const head = el("p");
+    head.appendChild(el("strong", null, `Run ${t.run}, step ${t.step} (epoch ${t.epoch}), row ${t.batch_row} of its batch of ${t.batch_size}`));
+    head.appendChild(document.createTextNode(` (training row ${t.training_row})`));
+    box.appendChild(head);
+    box.appendChild(el("p", "before", `These are the weights before step ${t.step}'s update: the weights the trainer computed step ${t.step}'s loss with, replayed exactly from ${t.replayed_from}.`));
+    const loss = el("p", "recorded");
+    loss.dataset.recordedLoss = String(t.recorded_loss);
+    loss.textContent = t.batch_size === 1
+      ? `The trainer recorded loss ${t.recorded_loss} for this step; its batch is this one row, so the loss below is that loss (computed here in f64 on the run's f32 numbers).`
+      : `The trainer recorded loss ${t.recorded_loss} for this step, the mean over its ${t.batch_size} rows; the loss below is this row's alone.`;
+    box.appendChild(loss);
+    box.appendChild(el("p", "muted", `The update at the end is plain gradient descent with lr ${param("lr") || t.run_lr}; the run itself stepped with ${t.optimizer} (lr ${t.run_lr}).`));
+    const nav = el("p", "nav");
+    if (t.step > 1) nav.appendChild(link(`← step ${t.step - 1}`, t.step - 1, 0));
+    if (t.step < t.run_steps) nav.appendChild(link(`step ${t.step + 1} →`, t.step + 1, 0));
+    if (t.batch_row > 0) nav.appendChild(link(`← row ${t.batch_row - 1}`, t.step, t.batch_row - 1));
+    if (t.batch_row + 1 < t.batch_size) nav.appendChild(link(`row ${t.batch_row + 1} →`, t.step, t.batch_row + 1));
+    const back = el("a", null, "the run's page");
+    back.href = `/runs/${run}`;
+    nav.appendChild(back);
+    box.appendChild(nav);
+  }
+
   function go(to) {
     state.at = Math.max(0, Math.min(state.steps.length, to));
     setParam("step", String(state.at === state.steps.length && state.at > 0 ? "last" : state.at));
@@ -296,6 +331,7 @@
       $("expr").value = data.explain.expression;
       $("at").value = Object.entries(data.explain.at).map(([k, v]) => `${k}=${v}`).join(",");
     }
+    if (data.train_step) renderContext(data.train_step);
     prepareGraph(data);
     state.steps = buildSteps(data.report);
     const step = param("step");

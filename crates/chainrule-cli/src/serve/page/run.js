@@ -17,6 +17,7 @@
 
   function setState(s) {
     run.state = s;
+    if (run.steps.length) drawCurve();
     const link = $("explore");
     link.hidden = s !== "finished";
     link.href = `/explore?model=${encodeURIComponent(name)}&row=0`;
@@ -25,9 +26,20 @@
     document.body.dataset.state = s;
   }
 
+  // The curve's geometry, shared by drawing and clicking.
+  const curve = { w: 640, h: 240, pad: 52 };
+  const stepX = (i, n) => curve.pad + (i / Math.max(n - 1, 1)) * (curve.w - curve.pad - 8);
+
+  // The explorer on step `step`'s weights (before its update), row 0 of its batch.
+  const stepUrl = (step) => `/explore?model=${encodeURIComponent(name)}&train_step=${step}&batch_row=0`;
+  // Steps open in the explorer once the run has finished (the server
+  // replays the run to the step and checks it against metrics.json).
+  const steppable = () => run.state === "finished";
+
   function drawCurve() {
-    const w = 640, h = 240, pad = 52;
-    const raw = run.steps.map((s) => s.loss).filter(Number.isFinite);
+    const { w, h, pad } = curve;
+    const steps = run.steps.filter((s) => Number.isFinite(s.loss));
+    const raw = steps.map((s) => s.loss);
     let ys = raw;
     if ($("smooth").checked) {
       let m = null;
@@ -37,14 +49,44 @@
     if (!ys.length) { holder.textContent = "No steps yet."; return; }
     const lo = Math.min(...ys), hi = Math.max(...ys);
     const span = hi - lo || 1;
-    const n = Math.max(ys.length - 1, 1);
-    const pts = ys.map((v, i) => `${(pad + (i / n) * (w - pad - 8)).toFixed(1)},${(8 + (1 - (v - lo) / span) * (h - pad - 8)).toFixed(1)}`).join(" ");
+    const y = (v) => 8 + (1 - (v - lo) / span) * (h - pad - 8);
+    const pts = ys.map((v, i) => `${stepX(i, ys.length).toFixed(1)},${y(v).toFixed(1)}`).join(" ");
     holder.innerHTML = `<svg viewBox="0 0 ${w} ${h}" role="img" aria-label="loss per step">
       <line x1="${pad}" y1="${h - pad}" x2="${w - 8}" y2="${h - pad}" class="axis"/>
       <line x1="${pad}" y1="8" x2="${pad}" y2="${h - pad}" class="axis"/>
       <text x="4" y="16" class="tick">${fmt(hi)}</text><text x="4" y="${h - pad}" class="tick">${fmt(lo)}</text>
-      <text x="${pad}" y="${h - 12}" class="tick">step 1</text><text x="${w - 8}" y="${h - 12}" class="tick" text-anchor="end">step ${ys.length}</text>
-      <polyline points="${pts}" class="loss-line"/></svg>`;
+      <text x="${pad}" y="${h - 12}" class="tick">step ${steps[0].step}</text><text x="${w - 8}" y="${h - 12}" class="tick" text-anchor="end">step ${steps[steps.length - 1].step}</text>
+      <polyline points="${pts}" class="loss-line"/>
+      <g class="pick" style="display: none"><line class="pick-line" y1="8" y2="${h - pad}"/><circle class="pick-dot" r="4"/><text class="pick-text" y="${h - 30}"></text></g>
+      <rect class="hit" x="${pad}" y="0" width="${w - pad}" height="${h - pad}" fill="transparent"/></svg>`;
+    const svg = holder.querySelector("svg");
+    svg.classList.toggle("steppable", steppable());
+    const hit = svg.querySelector("rect.hit"), pick = svg.querySelector("g.pick");
+    // The step under a pointer: the nearest point of the curve.
+    const at = (ev) => {
+      const box = svg.getBoundingClientRect();
+      const x = ((ev.clientX - box.left) / box.width) * w;
+      const i = Math.round(((x - pad) / (w - pad - 8)) * Math.max(ys.length - 1, 1));
+      return Math.max(0, Math.min(ys.length - 1, i));
+    };
+    hit.addEventListener("pointermove", (ev) => {
+      const i = at(ev), x = stepX(i, ys.length);
+      pick.style.display = "";
+      pick.querySelector("line").setAttribute("x1", x);
+      pick.querySelector("line").setAttribute("x2", x);
+      pick.querySelector("circle").setAttribute("cx", x);
+      pick.querySelector("circle").setAttribute("cy", y(ys[i]));
+      const t = pick.querySelector("text");
+      t.textContent = `step ${steps[i].step}: loss ${fmt(raw[i])}${steppable() ? " · click to explore" : ""}`;
+      t.setAttribute("x", x);
+      t.setAttribute("text-anchor", x > w / 2 ? "end" : "start");
+    });
+    hit.addEventListener("pointerleave", () => { pick.style.display = "none"; });
+    hit.addEventListener("click", (ev) => {
+      if (steppable()) location.href = stepUrl(steps[at(ev)].step);
+    });
+    $("step-form").hidden = !steppable();
+    $("step-input").max = String(steps[steps.length - 1].step);
   }
 
   function drawEpochs() {
@@ -93,7 +135,9 @@
   function apply(ev) {
     if (ev.type === "start") {
       run.total = ev.epochs;
-      $("title").textContent = `${name}: ${ev.settings.data}, hidden ${ev.settings.hidden}, ${ev.settings.activation}, ${ev.settings.optimizer} lr ${ev.settings.lr}`;
+      const st = ev.settings;
+      const net = st.arch ? st.arch : `hidden ${st.hidden}, ${st.activation}`;
+      $("title").textContent = `${name}: ${st.data}, ${net}, ${st.optimizer} lr ${st.lr}`;
       setState("training");
     } else if (ev.type === "step") {
       run.steps.push(ev);
@@ -121,6 +165,11 @@
 
   async function load() {
     $("smooth").addEventListener("change", drawCurve);
+    $("step-form").addEventListener("submit", (e) => {
+      e.preventDefault();
+      const n = parseInt($("step-input").value, 10);
+      if (Number.isInteger(n) && n >= 1) location.href = stepUrl(n);
+    });
     $("stop").addEventListener("click", async () => {
       $("stop").disabled = true;
       await fetch(`/api/runs/${encodeURIComponent(name)}/stop`, { method: "POST" });
@@ -143,6 +192,8 @@
     } else if (info.metrics) {
       run.steps = info.metrics.steps || [];
       run.epochs = info.metrics.epochs || [];
+      // Older metrics.json files do not record the planned epochs.
+      run.total = Number.isInteger(info.metrics.epochs_planned) ? info.metrics.epochs_planned : null;
       setState("finished");
       drawEpochs();
       drawCurve();

@@ -3,13 +3,26 @@
 
 (function () {
   const form = document.getElementById("train");
+  // Hidden layers or an architecture: the other's fields are disabled, so
+  // the form sends one of them (as the command line takes one).
+  function showNetwork() {
+    const arch = form.querySelector("input[name=network][value=arch]").checked;
+    form.querySelector(".network-arch").hidden = !arch;
+    form.querySelector(".network-hidden").hidden = arch;
+    form.querySelector("input[name=arch]").disabled = !arch;
+    form.querySelector("input[name=hidden]").disabled = arch;
+    form.querySelector("select[name=activation]").disabled = arch;
+  }
   if (form) {
+    for (const r of form.querySelectorAll("input[name=network]")) r.addEventListener("change", showNetwork);
+    showNetwork();
     form.addEventListener("submit", async (e) => {
       e.preventDefault();
       const box = document.getElementById("error");
       box.hidden = true;
       document.getElementById("start").disabled = true;
       const body = new URLSearchParams(new FormData(form));
+      body.delete("network");
       const res = await fetch("/api/train", { method: "POST", body });
       const data = await res.json();
       if (!res.ok) {
