@@ -122,10 +122,13 @@ fn train(args: &Args, dist: Option<&Session>) -> Result<()> {
         .checkpoint_extra(resume::SETTINGS_KEY, resume::settings_json(args))
         .remove_stale_checkpoint(args.overwrite && args.resume.is_none());
     let mut run = match dist {
-        Some(d) => run.distributed(d.reducer(args.bucket_kib)).allreduce(match args.allreduce.as_str() {
-            "after" => AllReduce::AfterBackward,
-            _ => AllReduce::Overlap,
-        }),
+        Some(d) => {
+            run.distributed(d.reducer(args.bucket_kib))
+                .allreduce(match args.allreduce.as_str() {
+                    "after" => AllReduce::AfterBackward,
+                    _ => AllReduce::Overlap,
+                })
+        }
         None => run,
     };
     if dist.is_some_and(|d| d.rank() != 0) {
