@@ -52,6 +52,13 @@ tag="crmpi$$"
 export NETNS_MPI_A="$tag-a" NETNS_MPI_B="$tag-b"
 work=$(mktemp -d)
 cleanup() {
+    # Processes left in the namespaces (a rank that outlived a timeout)
+    # are this script's own: end them before the namespaces go.
+    for ns in "$NETNS_MPI_A" "$NETNS_MPI_B"; do
+        for pid in $(ip netns pids "$ns" 2>/dev/null); do
+            kill -9 "$pid" 2>/dev/null || true
+        done
+    done
     ip netns del "$NETNS_MPI_A" 2>/dev/null || true
     ip netns del "$NETNS_MPI_B" 2>/dev/null || true
     rm -rf "$work"
