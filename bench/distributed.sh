@@ -62,7 +62,7 @@ measure() { # name steps_short steps_long epochs_short epochs_long config flags.
 for r in $(seq "$repeats"); do
     for config in ${CONFIGS:-N1x2 N2x1-overlap N2x1-overlap512 N2x1-after N1x1}; do
         # W2: 8 steps per epoch; digits: 1438 rows / 32 = 45 steps.
-        measure W2 $((8 * 5)) $((8 * 25)) 5 25 "$config" "${w2[@]}"
+        measure W2 $((8 * 10)) $((8 * 60)) 10 60 "$config" "${w2[@]}"
         measure digits $((45 * 20)) $((45 * 100)) 20 100 "$config" "${digits[@]}"
     done
 done
