@@ -44,7 +44,10 @@ impl Session {
         match *self {}
     }
 
-    pub fn reducer(&self) -> Box<dyn chainrule_nn::trainer::GradientReducer<f32>> {
+    pub fn reducer(
+        &self,
+        _bucket_kib: usize,
+    ) -> Box<dyn chainrule_nn::trainer::GradientReducer<f32>> {
         match *self {}
     }
 
@@ -58,12 +61,14 @@ impl Session {
 }
 
 #[cfg(feature = "mpi")]
+mod reducer;
+
+#[cfg(feature = "mpi")]
 mod with_mpi {
+    use super::reducer::{MpiReducer, Traffic};
     use chainrule_nn::trainer::GradientReducer;
     use chainrule_nn::{Error, Result};
-    use mpi::collective::SystemOperation;
     use mpi::environment::Universe;
-    use mpi::topology::SimpleCommunicator;
     use mpi::traits::*;
     use std::cell::Cell;
     use std::io::Write;
@@ -72,14 +77,6 @@ mod with_mpi {
 
     /// The fingerprint's length on the wire (an XXH3-128 in hex is 32).
     const FINGERPRINT_BYTES: usize = 64;
-
-    /// What the reducer measured: seconds in `MPI_Allreduce`, values summed.
-    #[derive(Default)]
-    struct Traffic {
-        seconds: Cell<f64>,
-        values: Cell<u64>,
-        calls: Cell<u64>,
-    }
 
     /// An MPI run: the environment (finalized when dropped), this rank.
     pub struct Session {
@@ -148,15 +145,15 @@ mod with_mpi {
             ))
         }
 
-        /// The gradient reducer of this rank.
-        pub fn reducer(&self) -> Box<dyn GradientReducer<f32>> {
-            Box::new(MpiReducer {
-                world: self.universe.world(),
-                rank: self.rank,
-                size: self.size,
-                send: Vec::new(),
-                traffic: Rc::clone(&self.traffic),
-            })
+        /// The gradient reducer of this rank, summing buckets of
+        /// `bucket_kib` KiB.
+        pub fn reducer(&self, bucket_kib: usize) -> Box<dyn GradientReducer<f32>> {
+            Box::new(MpiReducer::new(
+                self.universe.world(),
+                (self.rank, self.size),
+                bucket_kib * 1024 / 4,
+                Rc::clone(&self.traffic),
+            ))
         }
 
         /// Ends the run: rank 0 reports the time spent communicating (on
@@ -171,11 +168,13 @@ mod with_mpi {
                         let t = &self.traffic;
                         let total = self.started.elapsed().as_secs_f64();
                         eprintln!(
-                            "distributed: {} processes; {:.3} s of {:.3} s in MPI_Allreduce \
-                             ({} calls, {} bytes summed per rank)",
+                            "distributed: {} processes; {:.3} s of {:.3} s in the sums \
+                             (of which {:.3} s waiting for sums started during the backward \
+                             pass; {} sums, {} bytes summed per rank)",
                             self.size,
                             t.seconds.get(),
                             total,
+                            t.waiting.get(),
                             t.calls.get(),
                             t.values.get() * 4
                         );
@@ -205,58 +204,6 @@ mod with_mpi {
                     self.universe.world().abort(2)
                 }
             }
-        }
-    }
-
-    /// `MPI_Allreduce` with `MPI_SUM` on `MPI_COMM_WORLD`, timed.
-    struct MpiReducer {
-        world: SimpleCommunicator,
-        rank: usize,
-        size: usize,
-        send: Vec<f32>,
-        traffic: Rc<Traffic>,
-    }
-
-    impl MpiReducer {
-        fn timed<R>(&self, values: usize, f: impl FnOnce() -> R) -> R {
-            let t = Instant::now();
-            let r = f();
-            let tr = &self.traffic;
-            tr.seconds.set(tr.seconds.get() + t.elapsed().as_secs_f64());
-            tr.values.set(tr.values.get() + values as u64);
-            tr.calls.set(tr.calls.get() + 1);
-            r
-        }
-    }
-
-    impl GradientReducer<f32> for MpiReducer {
-        fn rank(&self) -> usize {
-            self.rank
-        }
-
-        fn size(&self) -> usize {
-            self.size
-        }
-
-        fn all_reduce_sum(&mut self, values: &mut [f32]) -> Result<()> {
-            let mut send = std::mem::take(&mut self.send);
-            send.clear();
-            send.extend_from_slice(values);
-            self.timed(values.len(), || {
-                self.world
-                    .all_reduce_into(&send[..], values, SystemOperation::sum())
-            });
-            self.send = send;
-            Ok(())
-        }
-
-        fn all_reduce_sum_f64(&mut self, values: &mut [f64]) -> Result<()> {
-            let send = values.to_vec();
-            self.timed(0, || {
-                self.world
-                    .all_reduce_into(&send[..], values, SystemOperation::sum())
-            });
-            Ok(())
         }
     }
 }

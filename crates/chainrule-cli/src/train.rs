@@ -26,7 +26,7 @@ use crate::number_text::metric;
 use crate::resume;
 use crate::run_dir::{self, RunDir};
 use chainrule_nn::network;
-use chainrule_nn::trainer::{self, RunData, RunFiles, Start, TrainConfig, TrainingRun};
+use chainrule_nn::trainer::{self, AllReduce, RunData, RunFiles, Start, TrainConfig, TrainingRun};
 use chainrule_nn::Result;
 use serde_json::json;
 use std::path::Path;
@@ -101,7 +101,13 @@ fn train(args: &Args, dist: Option<&Session>) -> Result<()> {
         .checkpoint_extra(resume::SETTINGS_KEY, resume::settings_json(args))
         .remove_stale_checkpoint(args.overwrite && args.resume.is_none());
     let mut run = match dist {
-        Some(d) => run.distributed(d.reducer()),
+        Some(d) => {
+            run.distributed(d.reducer(args.bucket_kib))
+                .allreduce(match args.allreduce.as_str() {
+                    "after" => AllReduce::AfterBackward,
+                    _ => AllReduce::Overlap,
+                })
+        }
         None => run,
     };
     if dist.is_some_and(|d| d.rank() != 0) {

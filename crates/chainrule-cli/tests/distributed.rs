@@ -1,7 +1,9 @@
 //! `chainrule train --distributed` under `mpiexec` (built with `--features
 //! mpi`; `.ci/run` runs it): 2 and 3 ranks (3 with uneven shards) give the
-//! losses and weights of one process to 1e-5 relative, 1 rank is bit for
-//! bit a plain run, `--resume` continues under `mpiexec`, a rank killed
+//! losses and weights of one process to 1e-5 relative, with the sums
+//! started during the backward pass (`--allreduce overlap`, in several
+//! buckets) as after it (`--allreduce after`), 1 rank is bit for bit a
+//! plain run in both modes, `--resume` continues under `mpiexec`, a rank killed
 //! with SIGKILL ends the job within seconds leaving a loadable checkpoint,
 //! and a rank with other data stops the run before the first step, named.
 //!
@@ -11,10 +13,11 @@
 #![cfg(all(unix, feature = "mpi"))]
 
 mod common;
+mod distributed_support;
 
 use chainrule_nn::checkpoint::{self, CHECKPOINT_FILE};
-use chainrule_nn::model_io::load_model;
-use common::{json_file, stderr};
+use common::stderr;
+use distributed_support::{assert_close, losses, weights};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -62,62 +65,33 @@ fn ok(o: &Output, what: &str) {
     assert!(o.status.success(), "{what} failed: {}", stderr(o));
 }
 
-fn losses(dir: &Path) -> Vec<f64> {
-    json_file(&dir.join("metrics.json"))["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["loss"].as_f64().unwrap())
-        .collect()
-}
-
-/// Every parameter of the model in `dir`, by name, in order.
-fn weights(dir: &Path) -> Vec<(String, Vec<f32>)> {
-    let m = load_model::<f32>(&dir.join("model.safetensors"), None).unwrap();
-    m.network
-        .parameters()
-        .into_iter()
-        .map(|(name, p)| (name, m.graph.param_value(p).unwrap().into_vec()))
-        .collect()
-}
-
-fn assert_close(a: &Path, b: &Path, rel: f64) {
-    let (la, lb) = (losses(a), losses(b));
-    assert_eq!(la.len(), lb.len());
-    for (i, (x, y)) in la.iter().zip(&lb).enumerate() {
-        assert!(
-            (x - y).abs() <= rel * x.abs().max(1e-12),
-            "step {}: loss {x} against {y}",
-            i + 1
-        );
-    }
-    let (wa, wb) = (weights(a), weights(b));
-    assert_eq!(wa.len(), wb.len());
-    let scale = wa
-        .iter()
-        .flat_map(|(_, v)| v.iter())
-        .fold(0f32, |m, v| m.max(v.abs()));
-    for ((na, va), (nb, vb)) in wa.iter().zip(&wb) {
-        assert_eq!(na, nb);
-        for (x, y) in va.iter().zip(vb) {
-            // Relative to the tensor's scale: weights near 0 differ by the
-            // rounding of their larger neighbours.
-            let tol = rel as f32 * x.abs().max(y.abs()).max(1e-2 * scale);
-            assert!((x - y).abs() <= tol, "{na}: {x} against {y}");
-        }
-    }
-}
+/// The two ways of summing: during the backward pass, in buckets of 1 KiB
+/// (256 values: the network's parameters, 64×32 + 32, 32×16 + 16, 16×10 +
+/// 10 values, make two buckets, {b3, W3, b2, W2} and {b1, W1}), and after
+/// it with the default buckets.
+const MODES: [&[&str]; 2] = [
+    &[
+        "--distributed",
+        "--allreduce",
+        "overlap",
+        "--bucket-kib",
+        "1",
+    ],
+    &["--distributed", "--allreduce", "after"],
+];
 
 #[test]
 fn two_and_three_ranks_match_one_process() {
     let tmp = tempfile::tempdir().unwrap();
     let one = tmp.path().join("one");
     ok(&plain(&with_out(&FLAGS, &[], &one)), "the plain run");
-    for np in [2, 3] {
-        let dir = tmp.path().join(format!("np{np}"));
-        let o = mpiexec(np, &with_out(&FLAGS, &["--distributed"], &dir));
-        ok(&o, &format!("mpiexec -n {np}"));
-        assert_close(&one, &dir, 1e-5);
+    for (m, mode) in MODES.iter().enumerate() {
+        for np in [2, 3] {
+            let dir = tmp.path().join(format!("np{np}-{m}"));
+            let o = mpiexec(np, &with_out(&FLAGS, mode, &dir));
+            ok(&o, &format!("mpiexec -n {np} {mode:?}"));
+            assert_close(&one, &dir, 1e-5);
+        }
     }
     // Batch norm and SGD with momentum, 3 uneven shards (30 = 10+10+10,
     // last batch 1437 % 31 = 11 = 4+4+3).
@@ -159,17 +133,17 @@ fn two_and_three_ranks_match_one_process() {
 #[test]
 fn one_rank_is_bit_identical_to_a_plain_run() {
     let tmp = tempfile::tempdir().unwrap();
-    let (a, b) = (tmp.path().join("plain"), tmp.path().join("mpi1"));
+    let a = tmp.path().join("plain");
     ok(&plain(&with_out(&FLAGS, &[], &a)), "the plain run");
-    ok(
-        &mpiexec(1, &with_out(&FLAGS, &["--distributed"], &b)),
-        "mpiexec -n 1",
-    );
-    for f in ["model.safetensors", "metrics.json"] {
-        assert!(
-            std::fs::read(a.join(f)).unwrap() == std::fs::read(b.join(f)).unwrap(),
-            "{f} differs"
-        );
+    for (m, mode) in MODES.iter().enumerate() {
+        let b = tmp.path().join(format!("mpi1-{m}"));
+        ok(&mpiexec(1, &with_out(&FLAGS, mode, &b)), "mpiexec -n 1");
+        for f in ["model.safetensors", "metrics.json"] {
+            assert!(
+                std::fs::read(a.join(f)).unwrap() == std::fs::read(b.join(f)).unwrap(),
+                "{f} differs ({mode:?})"
+            );
+        }
     }
 }
 

@@ -20,6 +20,7 @@ mod batch;
 mod config;
 mod data_parallel;
 mod model;
+mod overlap;
 mod replay;
 mod run;
 mod training_run;
@@ -28,7 +29,7 @@ pub use batch::loss_on_rows;
 pub use config::{
     make_optimizer, mean_baseline, output_size, resolve_loss, OptimizerKind, TrainConfig,
 };
-pub use data_parallel::{shard, GradientReducer};
+pub use data_parallel::{shard, AllReduce, GradientReducer};
 pub use model::{Evaluation, Model};
 pub use replay::{replay_to_step, steps_per_epoch, ReplayedStep};
 pub use run::{TrainState, Trainer};

@@ -42,7 +42,8 @@ pub use anomaly::{Anomaly, Phase};
 pub use error::{Error, ErrorKind, Result};
 pub use float::Float;
 pub use graph::{
-    BackwardCtx, BackwardTrace, Contribution, Grads, Graph, NoGradGuard, NodeInfo, ParamId, Var,
+    BackwardCtx, BackwardTrace, Contribution, Grads, Graph, NoGradGuard, NodeInfo, ParamId,
+    ReadyHook, Var,
 };
 pub use ops::{BatchNormTrain, BiasAct, Conv2dParams, CustomOp, CustomOpId, Op, Pool2dParams};
 pub use shape::Shape;

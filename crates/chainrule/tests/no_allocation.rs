@@ -140,3 +140,49 @@ fn a_warm_conv_pool_norm_step_allocates_nothing() {
         "50 warm steps made {allocations} allocations"
     );
 }
+
+/// A warm step whose backward pass reports each parameter's gradient as it
+/// becomes final (`backward_notify`, what data-parallel overlap uses)
+/// allocates nothing either: the schedule keeps its capacity on the tape.
+#[test]
+fn a_warm_step_with_a_gradient_ready_hook_allocates_nothing() {
+    let mut g = Graph::<f32>::new();
+    let net = TinyNet::new(&mut g).unwrap();
+    let (x, t) = TinyNet::example_data::<f32>().unwrap();
+    let mut reported = 0usize;
+    let mut total = 0.0f32;
+    let step = |g: &mut Graph<f32>, reported: &mut usize, total: &mut f32| {
+        g.zero_grad();
+        {
+            let trace = net.forward(g, &x, &t).unwrap();
+            trace
+                .loss
+                .backward_notify(&mut |_, grad| {
+                    *reported += 1;
+                    *total += grad.iter().sum::<f32>();
+                })
+                .unwrap();
+        }
+        g.zero_grad();
+        g.clear();
+    };
+    for _ in 0..10 {
+        step(&mut g, &mut reported, &mut total);
+    }
+    let warm_up = reported;
+    assert!(
+        warm_up >= 10,
+        "the hook was called {warm_up} times in 10 steps"
+    );
+    COUNTING.with(|c| c.set(true));
+    for _ in 0..1_000 {
+        step(&mut g, &mut reported, &mut total);
+    }
+    COUNTING.with(|c| c.set(false));
+    assert_eq!(reported, warm_up / 10 * 1_010);
+    let allocations = ALLOCATIONS.load(Ordering::Relaxed);
+    assert_eq!(
+        allocations, 0,
+        "1,000 warm steps with a hook made {allocations} allocations"
+    );
+}

@@ -131,6 +131,17 @@ pub struct Args {
     /// train --distributed ...`; needs a build with `--features mpi`).
     #[arg(long)]
     pub distributed: bool,
+    /// With --distributed, when the gradients are summed across the
+    /// processes: `overlap`, each bucket as soon as the backward pass has
+    /// completed it (non-blocking, while the backward pass goes on), or
+    /// `after` the backward pass (blocking). The sums are the same.
+    #[arg(long, default_value = "overlap", value_parser = ["overlap", "after"])]
+    pub allreduce: String,
+    /// With --distributed, the size of a bucket of gradients summed at once,
+    /// in KiB (in `overlap`, a bucket holds whole parameters: at least this
+    /// size, or one larger parameter).
+    #[arg(long, default_value_t = 4096, allow_negative_numbers = true, value_parser = numeric_args::at_least_one)]
+    pub bucket_kib: usize,
 }
 
 /// `--input-shape C,H,W` (or any number of sizes) for examples of `d`

@@ -11,9 +11,12 @@
 //! batch's `n`, and scales its gradients by `n_r / n` before the sum: the sum
 //! is then the gradient of the mean loss over the whole batch, uneven shards
 //! included. The gradients are laid out in one buffer in parameter order and
-//! summed in buckets of [`GradientReducer::bucket_len`] values from the last
-//! parameter to the first (the order in which backward completes them, as
-//! PyTorch's DistributedDataParallel does), every rank in the same order.
+//! summed in buckets of about [`GradientReducer::bucket_len`] values from
+//! the last parameter to the first (the order in which backward completes
+//! them, as PyTorch's DistributedDataParallel does), every rank in the same
+//! order: either each bucket as soon as its gradients are final, while the
+//! backward pass goes on ([`AllReduce::Overlap`], `overlap.rs`), or all of
+//! them after it ([`AllReduce::AfterBackward`]).
 //!
 //! Batch norm keeps per-rank statistics (each rank normalizes its shard by
 //! the shard's mean and variance, as DistributedDataParallel does by
@@ -44,6 +47,34 @@ pub trait GradientReducer<F: Float> {
     fn bucket_len(&self) -> usize {
         (4 << 20) / std::mem::size_of::<F>()
     }
+
+    /// Starts summing `values` over every process without waiting for the
+    /// sums (an immediate all-reduce, `MPI_Iallreduce`), so that they travel
+    /// while this process goes on computing; [`GradientReducer::wait_started`]
+    /// hands them over. Every process must start the same lengths in the
+    /// same order. `values` may be reused as soon as this returns.
+    fn start_sum(&mut self, values: &[F]) -> Result<()>;
+
+    /// Lets the sums started so far progress (MPI moves an immediate
+    /// all-reduce forward inside MPI calls); called each time a gradient
+    /// is ready. Default: nothing.
+    fn progress(&mut self) {}
+
+    /// Waits for every sum started since the last call and passes each to
+    /// `done(k, sums)`, `k` counting the starts from 0.
+    fn wait_started(&mut self, done: &mut dyn FnMut(usize, &[F])) -> Result<()>;
+}
+
+/// When the gradients are summed across the processes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum AllReduce {
+    /// Each bucket as soon as the backward pass has completed its
+    /// gradients, while the backward pass goes on (non-blocking sums,
+    /// waited for before the optimizer step).
+    #[default]
+    Overlap,
+    /// Every bucket after the backward pass, one blocking sum each.
+    AfterBackward,
 }
 
 /// The rows of `rows` that rank `rank` of `size` trains on: consecutive
@@ -83,6 +114,17 @@ impl<F: Float> Trainer<F> {
     /// update. With one process, the run is exactly a plain one.
     pub fn set_reducer(&mut self, reducer: Box<dyn GradientReducer<F>>) {
         self.reducer = Some(reducer);
+    }
+
+    /// When the gradients are summed (default [`AllReduce::Overlap`]); both
+    /// give the same sums.
+    pub fn set_allreduce(&mut self, mode: AllReduce) {
+        self.allreduce = mode;
+    }
+
+    /// When the gradients are summed.
+    pub fn allreduce(&self) -> AllReduce {
+        self.allreduce
     }
 
     /// The data-parallel reducer, if any.

@@ -9,7 +9,8 @@
 //! the learning rate of epoch `e` is the schedule's closed form at `e − 1`.
 
 use super::batch::Batch;
-use super::data_parallel::{check_shards, reduce_gradients, shard, GradientReducer};
+use super::data_parallel::{check_shards, reduce_gradients, shard, AllReduce, GradientReducer};
+use super::overlap::Overlap;
 use super::{epoch_order, make_optimizer, EpochRecord, History, Model, StepRecord, TrainConfig};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
@@ -39,8 +40,12 @@ pub struct Trainer<F: Float> {
     batch: Batch<F>,
     /// Data-parallel training's reducer (see [`Trainer::set_reducer`]).
     pub(super) reducer: Option<Box<dyn GradientReducer<F>>>,
+    /// When the gradients are summed (see [`Trainer::set_allreduce`]).
+    pub(super) allreduce: AllReduce,
     /// The gradients laid out for the reducer.
     flat: Vec<F>,
+    /// The buckets of [`AllReduce::Overlap`].
+    overlap: Overlap<F>,
 }
 
 impl<F: Float> Trainer<F> {
@@ -55,7 +60,9 @@ impl<F: Float> Trainer<F> {
             steps_done: 0,
             batch: Batch::new(),
             reducer: None,
+            allreduce: AllReduce::default(),
             flat: Vec::new(),
+            overlap: Overlap::default(),
         })
     }
 
@@ -156,6 +163,9 @@ impl<F: Float> Trainer<F> {
         if let Some(r) = &reducer {
             check_shards(train.n, config.batch_size, r.size())?;
             check_batch_norm_shards(model, train.n, config.batch_size, r.size())?;
+            if self.allreduce == AllReduce::Overlap {
+                self.overlap.prepare(&model.graph, r.bucket_len())?;
+            }
         }
         model.graph.set_detect_anomaly(config.detect_anomaly);
         let epoch = self.epochs_done + 1;
@@ -202,7 +212,16 @@ impl<F: Float> Trainer<F> {
                 if reducer.is_none() && !value.is_finite() {
                     return Err(Error::NonFinite { value, epoch, step });
                 }
-                l.backward().map_err(|e| at(model, e))?;
+                match reducer.as_deref_mut() {
+                    // The buckets start during the backward pass.
+                    Some(r) if self.allreduce == AllReduce::Overlap => {
+                        let overlap = &mut self.overlap;
+                        overlap.begin(rows.len() as f64 / batch_rows.len() as f64);
+                        l.backward_notify(&mut |p, g| overlap.ready(r, p, g))
+                    }
+                    _ => l.backward(),
+                }
+                .map_err(|e| at(model, e))?;
                 value
             };
             let loss = match reducer.as_deref_mut() {
@@ -212,13 +231,21 @@ impl<F: Float> Trainer<F> {
                     // rows: the batch's mean loss, checked on every rank
                     // alike before the update.
                     let share = rows.len() as f64 / batch_rows.len() as f64;
+                    if self.allreduce == AllReduce::Overlap {
+                        self.overlap.finish(model, r)?;
+                    }
                     let mut total = [loss * share];
                     r.all_reduce_sum_f64(&mut total)?;
                     let value = total[0];
                     if !value.is_finite() {
                         return Err(Error::NonFinite { value, epoch, step });
                     }
-                    reduce_gradients(model, r, &mut self.flat, share)?;
+                    match self.allreduce {
+                        AllReduce::Overlap => {}
+                        AllReduce::AfterBackward => {
+                            reduce_gradients(model, r, &mut self.flat, share)?
+                        }
+                    }
                     value
                 }
             };

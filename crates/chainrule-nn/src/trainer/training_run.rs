@@ -14,7 +14,7 @@
 //! in `metrics.json` and in checkpoints), every checkpoint and its end.
 
 use super::{
-    output_size, resolve_loss, EpochRecord, GradientReducer, History, Model, StepRecord,
+    output_size, resolve_loss, AllReduce, EpochRecord, GradientReducer, History, Model, StepRecord,
     TrainConfig, Trainer,
 };
 use crate::arch::LayerSpec;
@@ -237,6 +237,13 @@ impl<'d, F: Float> TrainingRun<'d, F> {
     pub fn distributed(mut self, reducer: Box<dyn GradientReducer<F>>) -> Self {
         self.writes_files = reducer.rank() == 0;
         self.trainer.set_reducer(reducer);
+        self
+    }
+
+    /// When a distributed run sums its gradients (default
+    /// [`AllReduce::Overlap`]: during the backward pass).
+    pub fn allreduce(mut self, mode: AllReduce) -> Self {
+        self.trainer.set_allreduce(mode);
         self
     }
 

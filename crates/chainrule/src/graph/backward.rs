@@ -7,6 +7,7 @@
 //! `create_graph` the backward pass is recorded like any computation and can
 //! be differentiated again (higher-order gradients).
 
+use super::ready::Ready;
 use super::tape::{Graph, NONE};
 use super::var::Var;
 use crate::anomaly::Phase;
@@ -69,7 +70,7 @@ impl<'g, F: Float> Var<'g, F> {
     }
 
     /// The seed gradient node: ones for a scalar, else the given tensor.
-    fn seed(&self, seed: Option<&Tensor<F>>) -> Result<Var<'g, F>> {
+    pub(super) fn seed(&self, seed: Option<&Tensor<F>>) -> Result<Var<'g, F>> {
         if !self.requires_grad() {
             return Err(Error::from(ErrorKind::NoGradRequired {
                 what: format!(
@@ -194,6 +195,29 @@ fn run<'g, F: Float>(
     create_graph: bool,
     delivery: Delivery,
 ) -> Result<()> {
+    run_with(graph, root, seed, create_graph, delivery, None)
+}
+
+/// [`run`] storing the gradients, with `ready` told of each parameter's
+/// gradient as soon as it is final (see `ready.rs`).
+pub(super) fn run_notify<'g, F: Float>(
+    graph: &'g Graph<F>,
+    root: Var<'g, F>,
+    seed: Var<'g, F>,
+    mut ready: Ready<'_, F>,
+) -> Result<()> {
+    ready.plan(graph, root.id as usize);
+    run_with(graph, root, seed, false, Delivery::Store, Some(&mut ready))
+}
+
+fn run_with<'g, F: Float>(
+    graph: &'g Graph<F>,
+    root: Var<'g, F>,
+    seed: Var<'g, F>,
+    create_graph: bool,
+    delivery: Delivery,
+    ready: Option<&mut Ready<'_, F>>,
+) -> Result<()> {
     let top = root.id as usize;
     {
         let mut tape = graph.tape.borrow_mut();
@@ -206,7 +230,7 @@ fn run<'g, F: Float>(
     }
     graph.check_anomaly()?;
     let previous = graph.set_grad_enabled(create_graph);
-    let result = reverse_loop(graph, top, create_graph).and_then(|()| match delivery {
+    let result = reverse_loop(graph, top, create_graph, ready).and_then(|()| match delivery {
         Delivery::Store => deliver(graph, top),
         Delivery::Return => Ok(()),
     });
@@ -215,53 +239,68 @@ fn run<'g, F: Float>(
     result
 }
 
-fn reverse_loop<F: Float>(graph: &Graph<F>, top: usize, create_graph: bool) -> Result<()> {
+fn reverse_loop<F: Float>(
+    graph: &Graph<F>,
+    top: usize,
+    create_graph: bool,
+    mut ready: Option<&mut Ready<'_, F>>,
+) -> Result<()> {
     for i in (0..=top).rev() {
-        let (node, slot, needs) = {
-            let tape = graph.tape.borrow();
-            let slot = tape.slots[i];
-            let node = &tape.nodes[i];
-            if slot == NONE || !node.requires_grad {
-                continue;
+        backward_node(graph, i, create_graph)?;
+        if let Some(r) = ready.as_deref_mut() {
+            r.passed(graph, i);
+        }
+    }
+    Ok(())
+}
+
+/// Node `i`'s backward rule, its gradients added into its inputs' slots
+/// (nothing when no gradient reached it or none of its inputs needs one).
+fn backward_node<F: Float>(graph: &Graph<F>, i: usize, create_graph: bool) -> Result<()> {
+    let (node, slot, needs) = {
+        let tape = graph.tape.borrow();
+        let slot = tape.slots[i];
+        let node = &tape.nodes[i];
+        if slot == NONE || !node.requires_grad {
+            return Ok(());
+        }
+        let needs = node
+            .inputs
+            .map(|k| k != NONE && tape.nodes[k as usize].requires_grad);
+        ((node.op, node.inputs), slot, needs)
+    };
+    if !(needs[0] || needs[1]) {
+        return Ok(());
+    }
+    let (op, inputs) = node;
+    let a = Var::new(graph, inputs[0]);
+    let b = if inputs[1] == NONE {
+        a
+    } else {
+        Var::new(graph, inputs[1])
+    };
+    let ctx = BackwardCtx {
+        out: Var::new(graph, i as u32),
+        grad: Var::new(graph, slot),
+        a,
+        b,
+        needs,
+    };
+    graph.phase.set(Phase::Backward {
+        of_node: i,
+        of_op: op,
+    });
+    let grads = op.backward(&ctx)?;
+    for (k, g) in grads.into_iter().enumerate() {
+        if let (true, Some(g)) = (needs[k], g) {
+            if let Some(trace) = graph.tape.borrow_mut().trace.as_mut() {
+                trace.push([i as u32, inputs[k], k as u32, g.id]);
             }
-            let needs = node
-                .inputs
-                .map(|k| k != NONE && tape.nodes[k as usize].requires_grad);
-            ((node.op, node.inputs), slot, needs)
-        };
-        if !(needs[0] || needs[1]) {
-            continue;
+            accumulate(graph, op, inputs[k], g, create_graph)?;
         }
-        let (op, inputs) = node;
-        let a = Var::new(graph, inputs[0]);
-        let b = if inputs[1] == NONE {
-            a
-        } else {
-            Var::new(graph, inputs[1])
-        };
-        let ctx = BackwardCtx {
-            out: Var::new(graph, i as u32),
-            grad: Var::new(graph, slot),
-            a,
-            b,
-            needs,
-        };
-        graph.phase.set(Phase::Backward {
-            of_node: i,
-            of_op: op,
-        });
-        let grads = op.backward(&ctx)?;
-        for (k, g) in grads.into_iter().enumerate() {
-            if let (true, Some(g)) = (needs[k], g) {
-                if let Some(trace) = graph.tape.borrow_mut().trace.as_mut() {
-                    trace.push([i as u32, inputs[k], k as u32, g.id]);
-                }
-                accumulate(graph, op, inputs[k], g, create_graph)?;
-            }
-        }
-        if graph.detect_anomaly() {
-            graph.check_anomaly()?;
-        }
+    }
+    if graph.detect_anomaly() {
+        graph.check_anomaly()?;
     }
     Ok(())
 }

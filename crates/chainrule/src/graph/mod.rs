@@ -5,10 +5,12 @@
 
 mod backward;
 mod param_grads;
+mod ready;
 mod tape;
 mod var;
 
 pub use backward::Grads;
 pub use backward::{BackwardCtx, BackwardTrace, Contribution};
+pub use ready::ReadyHook;
 pub use tape::{Graph, NoGradGuard, NodeInfo, ParamId};
 pub use var::Var;

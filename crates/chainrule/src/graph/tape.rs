@@ -94,6 +94,10 @@ pub(crate) struct Tape<F: Float> {
     /// While tracing a backward pass: every gradient contribution as
     /// `(consumer, input, position, gradient node)`.
     pub trace: Option<Vec<[u32; 4]>>,
+    /// A backward pass with a gradient-ready hook: per parameter, the node
+    /// after whose backward rule its gradient is final, in the order the
+    /// reverse loop reaches them (see `ready.rs`).
+    pub ready: Vec<(u32, u32)>,
 }
 
 /// A computational graph of `F` values, recorded as operations run.
@@ -136,6 +140,7 @@ impl<F: Float> Graph<F> {
                 slot_owned: Vec::new(),
                 indices: Vec::new(),
                 trace: None,
+                ready: Vec::new(),
             }),
             grad_enabled: Cell::new(true),
             id: NEXT_GRAPH_ID.fetch_add(1, Ordering::Relaxed),
