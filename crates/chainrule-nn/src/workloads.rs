@@ -19,7 +19,7 @@
 
 use crate::error::{Error, Result};
 use crate::loss::{self, Reduction};
-use chainrule::worked::{sgd_update, TinyNet};
+use chainrule::worked::TinyNet;
 use chainrule::{rng, BiasAct, Conv2dParams, Graph, ParamId, Pool2dParams, Tensor, Var};
 
 /// Which workload.
@@ -417,12 +417,13 @@ impl Workload {
                     loss::cross_entropy(net.forward(g, g.input(x))?, labels, Reduction::Mean)?
                 }
             };
-            l.backward()?;
+            // Backward and the plain SGD step in one pass: each weight is
+            // stepped inside the product that computes its gradient.
+            l.backward_sgd(self.lr)?;
             l.item()?
         };
-        sgd_update(g, self.lr);
-        // Spent gradients: dropped before `clear`, which would otherwise
-        // move them out of the arena.
+        // Spent gradients (of the biases): dropped before `clear`, which
+        // would otherwise move them out of the arena.
         g.zero_grad();
         g.clear();
         Ok(loss)

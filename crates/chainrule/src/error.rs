@@ -109,6 +109,10 @@ pub enum ErrorKind {
     /// Asking for a gradient that was never computed.
     #[error("grad: no gradient has been computed for {what}; call backward first (and retain_grad for intermediate values)")]
     NoGrad { what: String },
+    /// A fused step (`backward_sgd`) while gradients of an earlier backward
+    /// pass are still held.
+    #[error("{op}: parameter {param} already holds a gradient from an earlier backward pass; call zero_grad first")]
+    GradientsPending { op: &'static str, param: usize },
     /// A scalar was expected (`item`).
     #[error("{op}: expected a single value, found shape {shape}")]
     NotAScalar { op: &'static str, shape: Shape },

@@ -210,6 +210,18 @@ pub(super) fn run_notify<'g, F: Float>(
     run_with(graph, root, seed, false, Delivery::Store, Some(&mut ready))
 }
 
+/// [`run`] storing the gradients, with the weights that `fused_sgd.rs`
+/// planned as fusable stepped in place by learning rate `fuse` (none
+/// when `None`).
+pub(super) fn run_fused<'g, F: Float>(
+    graph: &'g Graph<F>,
+    root: Var<'g, F>,
+    seed: Var<'g, F>,
+    fuse: Option<F>,
+) -> Result<()> {
+    run_steps(graph, root, seed, false, Delivery::Store, None, fuse)
+}
+
 fn run_with<'g, F: Float>(
     graph: &'g Graph<F>,
     root: Var<'g, F>,
@@ -217,6 +229,18 @@ fn run_with<'g, F: Float>(
     create_graph: bool,
     delivery: Delivery,
     ready: Option<&mut Ready<'_, F>>,
+) -> Result<()> {
+    run_steps(graph, root, seed, create_graph, delivery, ready, None)
+}
+
+fn run_steps<'g, F: Float>(
+    graph: &'g Graph<F>,
+    root: Var<'g, F>,
+    seed: Var<'g, F>,
+    create_graph: bool,
+    delivery: Delivery,
+    ready: Option<&mut Ready<'_, F>>,
+    fuse: Option<F>,
 ) -> Result<()> {
     let top = root.id as usize;
     {
@@ -230,10 +254,11 @@ fn run_with<'g, F: Float>(
     }
     graph.check_anomaly()?;
     let previous = graph.set_grad_enabled(create_graph);
-    let result = reverse_loop(graph, top, create_graph, ready).and_then(|()| match delivery {
-        Delivery::Store => deliver(graph, top),
-        Delivery::Return => Ok(()),
-    });
+    let result =
+        reverse_loop(graph, top, create_graph, ready, fuse).and_then(|()| match delivery {
+            Delivery::Store => deliver(graph, top),
+            Delivery::Return => Ok(()),
+        });
     graph.set_grad_enabled(previous);
     graph.phase.set(Phase::Forward);
     result
@@ -244,9 +269,10 @@ fn reverse_loop<F: Float>(
     top: usize,
     create_graph: bool,
     mut ready: Option<&mut Ready<'_, F>>,
+    fuse: Option<F>,
 ) -> Result<()> {
     for i in (0..=top).rev() {
-        backward_node(graph, i, create_graph)?;
+        backward_node(graph, i, create_graph, fuse)?;
         if let Some(r) = ready.as_deref_mut() {
             r.passed(graph, i);
         }
@@ -256,8 +282,15 @@ fn reverse_loop<F: Float>(
 
 /// Node `i`'s backward rule, its gradients added into its inputs' slots
 /// (nothing when no gradient reached it or none of its inputs needs one).
-fn backward_node<F: Float>(graph: &Graph<F>, i: usize, create_graph: bool) -> Result<()> {
-    let (node, slot, needs) = {
+/// With `fuse` (a learning rate), a product whose weight `fused_sgd.rs`
+/// may step in place leaves that weight's gradient to the fused step.
+fn backward_node<F: Float>(
+    graph: &Graph<F>,
+    i: usize,
+    create_graph: bool,
+    fuse: Option<F>,
+) -> Result<()> {
+    let (node, slot, mut needs, fused) = {
         let tape = graph.tape.borrow();
         let slot = tape.slots[i];
         let node = &tape.nodes[i];
@@ -267,8 +300,61 @@ fn backward_node<F: Float>(graph: &Graph<F>, i: usize, create_graph: bool) -> Re
         let needs = node
             .inputs
             .map(|k| k != NONE && tape.nodes[k as usize].requires_grad);
-        ((node.op, node.inputs), slot, needs)
+        let fused = match fuse {
+            Some(lr) if needs[1] && super::fused_sgd::fusable(&tape, i) => Some(lr),
+            _ => None,
+        };
+        ((node.op, node.inputs), slot, needs, fused)
     };
+    if fused.is_some() {
+        needs[1] = false;
+    }
+    let result = backward_rule(graph, i, node, slot, needs, create_graph);
+    if let (Some(lr), Op::MatMul { ta, tb }) = (fused, node.0) {
+        // After the rule: ∂A, computed above, read the weight before its step.
+        step_weight(graph, node.1, slot, (ta, tb), lr);
+    }
+    result
+}
+
+/// The fused step of a product's weight (input 1), from `A` (input 0) and
+/// the gradient in `slot`; `fused_sgd::fusable` checked that `A` lies in
+/// the arena, above the parameters.
+fn step_weight<F: Float>(
+    graph: &Graph<F>,
+    inputs: [u32; 2],
+    slot: u32,
+    flags: (bool, bool),
+    lr: F,
+) {
+    let mut tape = graph.tape.borrow_mut();
+    let t = &mut *tape;
+    let (a, w, g) = (
+        t.nodes[inputs[0] as usize],
+        t.nodes[inputs[1] as usize],
+        t.nodes[slot as usize],
+    );
+    let (params, arena) = t.values.split_at_mut(t.params_len);
+    let at =
+        |n: super::tape::Node| n.offset - t.params_len..n.offset - t.params_len + n.shape.numel();
+    crate::ops::matmul::step_weight(
+        (&arena[at(a)], a.shape),
+        &arena[at(g)],
+        (&mut params[w.offset..w.offset + w.shape.numel()], w.shape),
+        flags,
+        lr,
+    );
+}
+
+/// The backward rule of node `i` with the inputs `needs` marks.
+fn backward_rule<F: Float>(
+    graph: &Graph<F>,
+    i: usize,
+    node: (Op, [u32; 2]),
+    slot: u32,
+    needs: [bool; 2],
+    create_graph: bool,
+) -> Result<()> {
     if !(needs[0] || needs[1]) {
         return Ok(());
     }

@@ -4,6 +4,7 @@
 //! forward kernel and backward rule are in [`crate::ops`].
 
 mod backward;
+mod fused_sgd;
 mod param_grads;
 mod ready;
 mod tape;

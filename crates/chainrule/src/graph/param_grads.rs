@@ -44,8 +44,13 @@ impl<F: Float> Tape<F> {
         }
     }
 
+    /// The first parameter that holds a gradient, if any.
+    pub(super) fn first_param_with_grad(&self) -> Option<usize> {
+        (0..self.n_params).find(|&i| self.param_grad_at[i] != GradAt::None)
+    }
+
     /// Parameter `i`'s value (writable) and gradient.
-    fn value_and_grad(&mut self, i: usize) -> Option<(&mut [F], &[F])> {
+    pub(super) fn value_and_grad(&mut self, i: usize) -> Option<(&mut [F], &[F])> {
         let range = self.param_range(i);
         match self.param_grad_at[i] {
             GradAt::None => None,

@@ -98,6 +98,9 @@ pub(crate) struct Tape<F: Float> {
     /// after whose backward rule its gradient is final, in the order the
     /// reverse loop reaches them (see `ready.rs`).
     pub ready: Vec<(u32, u32)>,
+    /// A fused gradient-descent step: per parameter, how many nodes up to
+    /// the output use it (see `fused_sgd.rs`).
+    pub uses: Vec<u32>,
 }
 
 /// A computational graph of `F` values, recorded as operations run.
@@ -141,6 +144,7 @@ impl<F: Float> Graph<F> {
                 indices: Vec::new(),
                 trace: None,
                 ready: Vec::new(),
+                uses: Vec::new(),
             }),
             grad_enabled: Cell::new(true),
             id: NEXT_GRAPH_ID.fetch_add(1, Ordering::Relaxed),

@@ -46,6 +46,42 @@ pub fn outer<F: Float>(a: &[F], b: &[F], out: &mut [F]) {
     }
 }
 
+/// `out[i·n + j] += (s·a[i]) · b[j]`: the outer product added, scaled, to
+/// `out` (a fused gradient-descent step at a batch of one row).
+pub fn outer_add<F: Float>(a: &[F], b: &[F], s: F, out: &mut [F]) {
+    debug_assert!(out.len() >= a.len() * b.len());
+    match width(out.len()) {
+        // SAFETY: `width` checked that the processor has the features.
+        #[cfg(target_arch = "x86_64")]
+        Width::Avx512 => unsafe { outer_add_avx512(a, b, s, out) },
+        #[cfg(target_arch = "x86_64")]
+        Width::Avx2 => unsafe { outer_add_avx2(a, b, s, out) },
+        _ => outer_add_loop(a, b, s, out),
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,fma")]
+unsafe fn outer_add_avx512<F: Float>(a: &[F], b: &[F], s: F, out: &mut [F]) {
+    outer_add_loop(a, b, s, out);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn outer_add_avx2<F: Float>(a: &[F], b: &[F], s: F, out: &mut [F]) {
+    outer_add_loop(a, b, s, out);
+}
+
+#[inline(always)]
+fn outer_add_loop<F: Float>(a: &[F], b: &[F], s: F, out: &mut [F]) {
+    for (row, &ai) in out.chunks_exact_mut(b.len()).zip(a) {
+        let sa = s * ai;
+        for (o, &bj) in row.iter_mut().zip(b) {
+            *o = bj.mul_add(sa, *o);
+        }
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,fma")]
 unsafe fn row_times_matrix_avx512<F: Float>(x: &[F], b: &[F], tb: bool, out: &mut [F]) {

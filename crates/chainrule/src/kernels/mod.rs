@@ -8,6 +8,7 @@ pub mod elementwise;
 mod gemv;
 pub mod layout;
 pub mod matmul;
+pub mod matmul_add;
 pub mod pool;
 pub mod reduce;
 mod scratch;

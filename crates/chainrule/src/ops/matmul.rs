@@ -9,6 +9,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::float::Float;
 use crate::graph::{BackwardCtx, Grads, Var};
 use crate::kernels::matmul::{matmul, MatMulDims};
+use crate::kernels::matmul_add::matmul_add;
 use crate::ops::Op;
 use crate::shape::Shape;
 
@@ -112,6 +113,38 @@ fn product<'g, F: Float>(
         .record(Op::MatMul { ta, tb }, &[a, b], out, |[x, y], o| {
             matmul(x, y, o, dims)
         })
+}
+
+/// The fused gradient-descent step of the product's second operand `B`
+/// (see `graph/fused_sgd.rs`): `B ← B − lr·∂L/∂B`, where `∂L/∂B` is the
+/// product [`matmul_backward`] records for input 1 (`op(A)ᵀ·G`, or
+/// `Gᵀ·op(A)` when `B` is used transposed), added straight into `B`. For
+/// 2-D operands: `a` is `A`'s values, `g` the gradient of the product.
+pub(crate) fn step_weight<F: Float>(
+    (a, a_shape): (&[F], Shape),
+    g: &[F],
+    (w, w_shape): (&mut [F], Shape),
+    (ta, tb): (bool, bool),
+    lr: F,
+) {
+    // op(A) is m×k, op(B) k×n, G m×n.
+    let (m, k) = matrix_dims(a_shape, ta);
+    let (_, n) = matrix_dims(w_shape, tb);
+    let single = |m, k, n, ta, tb| MatMulDims {
+        batch: 1,
+        m,
+        k,
+        n,
+        ta,
+        tb,
+        a_batched: false,
+        b_batched: false,
+    };
+    if tb {
+        matmul_add(g, a, w, single(n, m, k, true, ta), -lr);
+    } else {
+        matmul_add(a, g, w, single(k, m, n, !ta, false), -lr);
+    }
 }
 
 /// Gradients of `op(A) · op(B)` as flagged products (see the module doc).

@@ -16,7 +16,7 @@ mod layout;
 mod local;
 mod loss;
 mod math;
-mod matmul;
+pub(crate) mod matmul;
 mod norm;
 mod pool;
 mod reduce;
