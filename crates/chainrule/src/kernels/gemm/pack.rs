@@ -1,0 +1,158 @@
+//! Packing: copies a block of a strided operand into the sliver layout the
+//! microkernels read with unit stride.
+//!
+//! - `op(A)`'s `mc × kc` block becomes `⌈mc / mr⌉` slivers of `kc` steps of
+//!   `mr` values: step `p` of sliver `s` holds `op(A)[s·mr + i][p]` for
+//!   `i < mr`.
+//! - `op(B)`'s `kc × nc` block becomes `⌈nc / nr⌉` slivers of `kc` steps of
+//!   `nr` values: step `p` of sliver `s` holds `op(B)[p][s·nr + j]`.
+//!
+//! Rows (columns) past the block's edge are zeros, so that the kernels
+//! always compute whole tiles; only the store is cut to the edge.
+//!
+//! Both operands are a [`Strided`] view: element `(i, j)` at
+//! `ptr + i·rs + j·cs`. A sliver is read along whichever stride is 1 (the
+//! loops keep the reads contiguous and let the writes stride), so a
+//! transposed operand packs as fast as a plain one.
+
+/// A strided matrix view: element `(i, j)` at `ptr + i·rs + j·cs`.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Strided<T> {
+    pub ptr: *const T,
+    pub rs: usize,
+    pub cs: usize,
+}
+
+impl<T> Strided<T> {
+    /// The view from element `(i, j)` on.
+    ///
+    /// # Safety
+    /// `(i, j)` must address an element of the allocation.
+    pub unsafe fn at(self, i: usize, j: usize) -> Self {
+        Strided {
+            // SAFETY: the caller's contract.
+            ptr: unsafe { self.ptr.add(i * self.rs + j * self.cs) },
+            ..self
+        }
+    }
+
+    /// The transposed view.
+    pub fn t(self) -> Self {
+        Strided {
+            ptr: self.ptr,
+            rs: self.cs,
+            cs: self.rs,
+        }
+    }
+}
+
+/// Packs `rows × depth` of `src` (rows along `src`'s first index, depth
+/// along its second) into slivers of `w` rows: step `p` of sliver `s` is
+/// `dst[(s·depth + p)·w ..][..w]` = `src[s·w + i][p]`, zeros past `rows`.
+/// `op(A)` packs as is (`rows = mc`, `depth = kc`, `w = MR`); `op(B)` as
+/// its transpose (`rows = nc`, `w = NR`).
+///
+/// # Safety
+/// Every `src` element `(i, p)` with `i < rows`, `p < depth` must be
+/// readable; `dst` must hold `⌈rows / w⌉ · depth · w` values.
+pub(super) unsafe fn pack<T: Copy + Default>(
+    dst: &mut [T],
+    src: Strided<T>,
+    rows: usize,
+    depth: usize,
+    w: usize,
+) {
+    let slivers = rows.div_ceil(w);
+    debug_assert!(dst.len() >= slivers * depth * w);
+    for s in 0..slivers {
+        let r0 = s * w;
+        let live = w.min(rows - r0);
+        let out = &mut dst[s * depth * w..(s + 1) * depth * w];
+        if src.rs == 1 {
+            // The sliver's rows are adjacent: each step copies `live`
+            // contiguous values.
+            for (p, step) in out.chunks_exact_mut(w).enumerate() {
+                // SAFETY: (r0 .. r0 + live, p) lie inside the block.
+                let col = unsafe { std::slice::from_raw_parts(src.ptr.add(r0 + p * src.cs), live) };
+                step[..live].copy_from_slice(col);
+                step[live..].fill(T::default());
+            }
+        } else if src.cs == 1 {
+            // Each row is contiguous along the depth: read rows, write
+            // with stride w.
+            for i in 0..live {
+                // SAFETY: row r0 + i's `depth` values lie inside the block.
+                let row =
+                    unsafe { std::slice::from_raw_parts(src.ptr.add((r0 + i) * src.rs), depth) };
+                for (p, &v) in row.iter().enumerate() {
+                    out[p * w + i] = v;
+                }
+            }
+            if live < w {
+                for step in out.chunks_exact_mut(w) {
+                    step[live..].fill(T::default());
+                }
+            }
+        } else {
+            for (p, step) in out.chunks_exact_mut(w).enumerate() {
+                for (i, v) in step.iter_mut().enumerate() {
+                    *v = if i < live {
+                        // SAFETY: (r0 + i, p) lies inside the block.
+                        unsafe { *src.ptr.add((r0 + i) * src.rs + p * src.cs) }
+                    } else {
+                        T::default()
+                    };
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slivers_hold_the_block_in_kernel_order_with_zero_padding() {
+        // A 5×3 matrix with value 10·i + j, packed 2 rows per sliver, read
+        // through each stride pattern (row-major, column-major, strided).
+        let rows = 5;
+        let depth = 3;
+        let row_major: Vec<f64> = (0..rows * depth)
+            .map(|x| (10 * (x / depth) + x % depth) as f64)
+            .collect();
+        let col_major: Vec<f64> = (0..rows * depth)
+            .map(|x| (10 * (x % rows) + x / rows) as f64)
+            .collect();
+        // Every fourth element of a 5×12 buffer: (i, j) at 12·i + 4·j.
+        let spread: Vec<f64> = (0..rows * depth * 4)
+            .map(|x| {
+                if x % 4 == 0 {
+                    (10 * (x / 12) + (x % 12) / 4) as f64
+                } else {
+                    f64::NAN
+                }
+            })
+            .collect();
+        let expected = [
+            0., 10., 1., 11., 2., 12., // sliver 0
+            20., 30., 21., 31., 22., 32., // sliver 1
+            40., 0., 41., 0., 42., 0., // sliver 2, padded
+        ];
+        for (data, rs, cs) in [
+            (&row_major, depth, 1),
+            (&col_major, 1, rows),
+            (&spread, 4 * depth, 4),
+        ] {
+            let mut dst = vec![f64::NAN; 18];
+            let src = Strided {
+                ptr: data.as_ptr(),
+                rs,
+                cs,
+            };
+            // SAFETY: the view addresses the 5×3 elements of `data`.
+            unsafe { pack(&mut dst, src, rows, depth, 2) };
+            assert_eq!(dst, expected, "rs {rs}, cs {cs}");
+        }
+    }
+}
