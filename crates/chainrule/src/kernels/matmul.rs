@@ -6,6 +6,7 @@
 //! loops of [`super::gemv`].
 
 use super::scratch;
+use std::sync::atomic::{AtomicU8, Ordering};
 use crate::float::Float;
 
 /// Products with fewer multiply-adds than this use the plain loop.
@@ -70,7 +71,7 @@ pub fn matmul<F: Float>(a: &[F], b: &[F], out: &mut [F], d: MatMulDims) {
             // An outer product (a weight gradient at batch 1): op(A) and
             // op(B) are contiguous vectors whatever their flags.
             super::gemv::outer(&a[..m], &b[..n], c);
-        } else if d.tb && m * n * k < TRANSPOSE_BELOW {
+        } else if d.tb && m * n * k < TRANSPOSE_BELOW && !own_gemm(m, k, n) {
             with_scratch(k * n, |bt: &mut [F]| {
                 // B is stored [n, k]; bt = Bᵀ, stored [k, n].
                 super::transpose::transpose(b, n, k, bt);
@@ -108,6 +109,35 @@ struct Shared<F>(*mut F);
 unsafe impl<F> Send for Shared<F> {}
 unsafe impl<F> Sync for Shared<F> {}
 
+/// Which GEMM the large products use: [`Backend::Auto`] (the default)
+/// picks by shape (see [`own_gemm`]); the others force one, for the A/B
+/// benchmark (`examples/gemm_ab.rs`).
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Auto = 0,
+    Own = 1,
+    Crate = 2,
+}
+
+static BACKEND: AtomicU8 = AtomicU8::new(Backend::Auto as u8);
+
+/// Sets the GEMM behind [`matmul`] (benchmarks only).
+#[doc(hidden)]
+pub fn set_backend(b: Backend) {
+    BACKEND.store(b as u8, Ordering::Relaxed);
+}
+
+/// Whether an `m × k × n` product runs on our GEMM ([`super::gemm`]) rather
+/// than the gemm crate's.
+fn own_gemm(m: usize, k: usize, n: usize) -> bool {
+    let _ = (m, k, n);
+    match BACKEND.load(Ordering::Relaxed) {
+        2 => false,
+        _ => true,
+    }
+}
+
 /// `c = op(A) op(B)` through the tuned GEMM. A large product is split over
 /// threads along the dimension whose operand is larger, so that no thread
 /// packs the big operand whole: by rows of `c` when `op(A)` is the larger,
@@ -127,6 +157,7 @@ fn gemm_rows<F: Float>(
         .min(span.div_ceil(16))
         .max(1);
     let block = span.div_ceil(threads);
+    let own = own_gemm(m, k, n);
     let (pa, pb, pc) = (
         a.as_ptr() as usize,
         b.as_ptr() as usize,
@@ -143,6 +174,11 @@ fn gemm_rows<F: Float>(
         // join below.
         unsafe {
             let c = pc;
+            let gemm_strided = if own {
+                super::gemm::gemm::<F>
+            } else {
+                gemm_strided::<F>
+            };
             if by_columns {
                 gemm_strided(
                     m,

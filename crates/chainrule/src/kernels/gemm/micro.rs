@@ -28,30 +28,41 @@ pub(super) struct Tile<T> {
     pub accumulate: bool,
 }
 
-/// A microkernel: `(kc, ã, b̃, tile)`.
+/// A microkernel: `(kc, ã, ars, aps, b̃, tile)`, where row `i` of step `p`
+/// of `Ã` is at `ã + i·ars + p·aps` (a packed sliver: `ars = 1`,
+/// `aps = MR`, which the packed kernels assume; the direct ones read a
+/// row-major `op(A)` in place, `ars` its row stride and `aps = 1`).
 ///
 /// # Safety
-/// `ã` holds `kc · MR` and `b̃` `kc · NR` readable values; the tile's
+/// `ã` addresses `kc · MR` readable values as above and `b̃` holds
+/// `kc · NR` readable values; the tile's
 /// `rows × cols` elements of `C` are valid for writes (and reads when
 /// accumulating) and touched by no other thread; the processor has the
 /// kernel's target features.
-pub(super) type MicroFn<T> = unsafe fn(usize, *const T, *const T, &Tile<T>);
+pub(super) type MicroFn<T> = unsafe fn(usize, *const T, usize, usize, *const T, &Tile<T>);
 
 /// Writes a finished `MR × NR` tile (row-major, `nr` per row) to the
-/// valid part of `C`: the edge tiles and non-unit column strides.
+/// valid part of `C`: the tiles cut at the last columns and those with a
+/// non-unit column stride.
 ///
 /// # Safety
 /// As [`MicroFn`] for `tile`.
 #[inline(always)]
 unsafe fn scatter<T: Copy + std::ops::Add<Output = T>>(acc: &[T], nr: usize, tile: &Tile<T>) {
     for i in 0..tile.rows {
-        for j in 0..tile.cols {
-            // SAFETY: i < rows and j < cols address the tile's part of C,
-            // which the caller vouches for.
-            unsafe {
-                let dst = tile.c.add(i * tile.rsc + j * tile.csc);
-                let v = acc[i * nr + j];
-                *dst = if tile.accumulate { *dst + v } else { v };
+        let row = &acc[i * nr..i * nr + tile.cols];
+        // SAFETY: i < rows and j < cols address the tile's part of C,
+        // which the caller vouches for.
+        unsafe {
+            let dst = tile.c.add(i * tile.rsc);
+            if tile.accumulate {
+                for (j, &v) in row.iter().enumerate() {
+                    *dst.add(j * tile.csc) = *dst.add(j * tile.csc) + v;
+                }
+            } else {
+                for (j, &v) in row.iter().enumerate() {
+                    *dst.add(j * tile.csc) = v;
+                }
             }
         }
     }
@@ -65,18 +76,24 @@ pub(super) const PORTABLE_NR: usize = 8;
 ///
 /// # Safety
 /// See [`MicroFn`].
-pub(super) unsafe fn portable<T>(kc: usize, a: *const T, b: *const T, tile: &Tile<T>)
-where
+pub(super) unsafe fn portable<T>(
+    kc: usize,
+    a: *const T,
+    ars: usize,
+    aps: usize,
+    b: *const T,
+    tile: &Tile<T>,
+) where
     T: Copy + Default + std::ops::Add<Output = T> + std::ops::Mul<Output = T>,
 {
     const MR: usize = PORTABLE_MR;
     const NR: usize = PORTABLE_NR;
     let mut acc = [[T::default(); NR]; MR];
     for p in 0..kc {
-        // SAFETY: p < kc, and the slivers hold kc·MR and kc·NR values.
+        // SAFETY: p < kc, and the slivers address kc·MR and kc·NR values.
         let (av, bv) = unsafe {
             (
-                *(a.add(p * MR) as *const [T; MR]),
+                std::array::from_fn::<T, MR, _>(|i| *a.add(i * ars + p * aps)),
                 *(b.add(p * NR) as *const [T; NR]),
             )
         };
@@ -92,65 +109,105 @@ where
     unsafe { scatter(flat, NR, tile) }
 }
 
-/// One x86 kernel: `$mr` rows × 2 vectors of `$lanes` lanes.
+/// The body of an x86 kernel: `$mr` rows × 2 vectors of `$lanes` lanes,
+/// row `i` of `Ã` at `a + i·ars`, step `p` at `a + p·aps`.
+#[cfg(target_arch = "x86_64")]
+macro_rules! x86_body {
+    ($t:ty, $mr:expr, $lanes:expr, $kc:ident, $a:ident, $ars:expr, $aps:expr, $b:ident, $tile:ident,
+     $zero:ident, $load:ident, $set1:ident, $fma:ident, $add:ident, $store:ident) => {{
+        use std::arch::x86_64::*;
+        const MR: usize = $mr;
+        const L: usize = $lanes;
+        const NR: usize = 2 * L;
+        let (ars, aps) = ($ars, $aps);
+        let mut acc = [[$zero(); 2]; MR];
+        let (mut a, mut b) = ($a, $b);
+        for _ in 0..$kc {
+            // SAFETY: each of the kc steps reads MR values of ã and NR of
+            // b̃, which the slivers hold; unaligned loads.
+            unsafe {
+                let b0 = $load(b);
+                let b1 = $load(b.add(L));
+                for (i, row) in acc.iter_mut().enumerate() {
+                    let ai = $set1(*a.add(i * ars));
+                    row[0] = $fma(ai, b0, row[0]);
+                    row[1] = $fma(ai, b1, row[1]);
+                }
+                a = a.add(aps);
+                b = b.add(NR);
+            }
+        }
+        let tile = $tile;
+        if tile.cols == NR && tile.csc == 1 {
+            // Whole rows with unit column stride (the edge tile of the
+            // last rows too): vector stores.
+            for (i, row) in acc.iter().enumerate().take(tile.rows) {
+                // SAFETY: row i < rows of the tile, NR contiguous elements
+                // of C, the caller's.
+                unsafe {
+                    let dst = tile.c.add(i * tile.rsc);
+                    let (mut v0, mut v1) = (row[0], row[1]);
+                    if tile.accumulate {
+                        v0 = $add(v0, $load(dst));
+                        v1 = $add(v1, $load(dst.add(L)));
+                    }
+                    $store(dst, v0);
+                    $store(dst.add(L), v1);
+                }
+            }
+        } else {
+            let mut flat = [0.0 as $t; MR * NR];
+            for (i, row) in acc.iter().enumerate() {
+                // SAFETY: row i's NR values lie inside `flat`.
+                unsafe {
+                    $store(flat.as_mut_ptr().add(i * NR), row[0]);
+                    $store(flat.as_mut_ptr().add(i * NR + L), row[1]);
+                }
+            }
+            // SAFETY: the caller's contract covers the tile.
+            unsafe { scatter(&flat, NR, tile) }
+        }
+    }};
+}
+
+/// Two x86 kernels: `$packed` reads a packed `Ã` sliver, `$direct` reads
+/// `Ã` in place (see [`MicroFn`]).
 #[cfg(target_arch = "x86_64")]
 macro_rules! x86_kernel {
-    ($name:ident, $t:ty, $feat:literal, $mr:expr, $lanes:expr,
-     $zero:ident, $load:ident, $set1:ident, $fma:ident, $add:ident, $store:ident) => {
-        /// A register-blocked kernel (see the module's notes).
+    ($packed:ident, $direct:ident, $t:ty, $feat:literal, $mr:expr, $lanes:expr,
+     $($intr:ident),*) => {
+        /// A register-blocked kernel on a packed `Ã` (see the module's
+        /// notes).
         ///
         /// # Safety
         /// See [`MicroFn`]; the processor must have the named features.
         #[target_feature(enable = $feat)]
-        pub(super) unsafe fn $name(kc: usize, a: *const $t, b: *const $t, tile: &Tile<$t>) {
-            use std::arch::x86_64::*;
-            const MR: usize = $mr;
-            const L: usize = $lanes;
-            const NR: usize = 2 * L;
-            let mut acc = [[$zero(); 2]; MR];
-            let (mut a, mut b) = (a, b);
-            for _ in 0..kc {
-                // SAFETY: each of the kc steps reads MR values of ã and NR
-                // of b̃, which the slivers hold; unaligned loads.
-                unsafe {
-                    let b0 = $load(b);
-                    let b1 = $load(b.add(L));
-                    for row in acc.iter_mut() {
-                        let ai = $set1(*a);
-                        row[0] = $fma(ai, b0, row[0]);
-                        row[1] = $fma(ai, b1, row[1]);
-                        a = a.add(1);
-                    }
-                    b = b.add(NR);
-                }
-            }
-            if tile.rows == MR && tile.cols == NR && tile.csc == 1 {
-                for (i, row) in acc.iter().enumerate() {
-                    // SAFETY: a full tile with unit column stride: row i's
-                    // NR elements are contiguous and the caller's.
-                    unsafe {
-                        let dst = tile.c.add(i * tile.rsc);
-                        let (mut v0, mut v1) = (row[0], row[1]);
-                        if tile.accumulate {
-                            v0 = $add(v0, $load(dst));
-                            v1 = $add(v1, $load(dst.add(L)));
-                        }
-                        $store(dst, v0);
-                        $store(dst.add(L), v1);
-                    }
-                }
-            } else {
-                let mut flat = [0.0 as $t; MR * NR];
-                for (i, row) in acc.iter().enumerate() {
-                    // SAFETY: row i's NR values lie inside `flat`.
-                    unsafe {
-                        $store(flat.as_mut_ptr().add(i * NR), row[0]);
-                        $store(flat.as_mut_ptr().add(i * NR + L), row[1]);
-                    }
-                }
-                // SAFETY: the caller's contract covers the tile.
-                unsafe { scatter(&flat, NR, tile) }
-            }
+        pub(super) unsafe fn $packed(
+            kc: usize,
+            a: *const $t,
+            _ars: usize,
+            _aps: usize,
+            b: *const $t,
+            tile: &Tile<$t>,
+        ) {
+            x86_body!($t, $mr, $lanes, kc, a, 1, $mr, b, tile, $($intr),*)
+        }
+
+        /// A register-blocked kernel on `Ã` read in place (see the
+        /// module's notes).
+        ///
+        /// # Safety
+        /// See [`MicroFn`]; the processor must have the named features.
+        #[target_feature(enable = $feat)]
+        pub(super) unsafe fn $direct(
+            kc: usize,
+            a: *const $t,
+            ars: usize,
+            aps: usize,
+            b: *const $t,
+            tile: &Tile<$t>,
+        ) {
+            x86_body!($t, $mr, $lanes, kc, a, ars, aps, b, tile, $($intr),*)
         }
     };
 }
@@ -163,6 +220,7 @@ pub(super) const AVX2_MR: usize = 6;
 #[cfg(target_arch = "x86_64")]
 x86_kernel!(
     avx512_f32,
+    avx512_f32_direct,
     f32,
     "avx512f,fma",
     AVX512_MR,
@@ -177,6 +235,7 @@ x86_kernel!(
 #[cfg(target_arch = "x86_64")]
 x86_kernel!(
     avx512_f64,
+    avx512_f64_direct,
     f64,
     "avx512f,fma",
     AVX512_MR,
@@ -191,6 +250,7 @@ x86_kernel!(
 #[cfg(target_arch = "x86_64")]
 x86_kernel!(
     avx2_f32,
+    avx2_f32_direct,
     f32,
     "avx2,fma",
     AVX2_MR,
@@ -205,6 +265,7 @@ x86_kernel!(
 #[cfg(target_arch = "x86_64")]
 x86_kernel!(
     avx2_f64,
+    avx2_f64_direct,
     f64,
     "avx2,fma",
     AVX2_MR,

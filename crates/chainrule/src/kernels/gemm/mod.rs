@@ -43,21 +43,31 @@ struct Kernel<T> {
     kc: usize,
     mc: usize,
     nc: usize,
+    /// The kernel on packed `Ã` slivers.
     run: MicroFn<T>,
+    /// The kernel reading a row-major `op(A)` in place.
+    direct: MicroFn<T>,
 }
+
+static TUNE: std::sync::OnceLock<(usize, usize, usize)> = std::sync::OnceLock::new();
 
 impl<T> Kernel<T> {
     /// A kernel of `mr × nr` with the blocking of the module's notes (the
     /// same bytes per block for f32 and f64).
-    fn new(mr: usize, nr: usize, run: MicroFn<T>) -> Self {
+    fn new(mr: usize, nr: usize, run: MicroFn<T>, direct: MicroFn<T>) -> Self {
         let per_f32 = std::mem::size_of::<T>() / 4;
+        let (kc, mc, nc) = *TUNE.get_or_init(|| {
+            let v = |name: &str, d: usize| std::env::var(name).ok().and_then(|s| s.parse().ok()).unwrap_or(d);
+            (v("GEMM_KC", 256), v("GEMM_MC", 192), v("GEMM_NC", 512))
+        });
         Kernel {
             mr,
             nr,
-            kc: 256,
-            mc: 192 / per_f32,
-            nc: 512 / per_f32,
+            kc,
+            mc: mc / per_f32,
+            nc: nc / per_f32,
             run,
+            direct,
         }
     }
 }
@@ -77,13 +87,18 @@ fn best_f32() -> Kernel<f32> {
     #[cfg(target_arch = "x86_64")]
     {
         if has_avx512() {
-            return Kernel::new(micro::AVX512_MR, 32, micro::avx512_f32);
+            return Kernel::new(micro::AVX512_MR, 32, micro::avx512_f32, micro::avx512_f32_direct);
         }
         if has_avx2() {
-            return Kernel::new(micro::AVX2_MR, 16, micro::avx2_f32);
+            return Kernel::new(micro::AVX2_MR, 16, micro::avx2_f32, micro::avx2_f32_direct);
         }
     }
-    Kernel::new(micro::PORTABLE_MR, micro::PORTABLE_NR, micro::portable::<f32>)
+    Kernel::new(
+        micro::PORTABLE_MR,
+        micro::PORTABLE_NR,
+        micro::portable::<f32>,
+        micro::portable::<f32>,
+    )
 }
 
 /// The fastest f64 kernel this processor runs.
@@ -91,13 +106,18 @@ fn best_f64() -> Kernel<f64> {
     #[cfg(target_arch = "x86_64")]
     {
         if has_avx512() {
-            return Kernel::new(micro::AVX512_MR, 16, micro::avx512_f64);
+            return Kernel::new(micro::AVX512_MR, 16, micro::avx512_f64, micro::avx512_f64_direct);
         }
         if has_avx2() {
-            return Kernel::new(micro::AVX2_MR, 8, micro::avx2_f64);
+            return Kernel::new(micro::AVX2_MR, 8, micro::avx2_f64, micro::avx2_f64_direct);
         }
     }
-    Kernel::new(micro::PORTABLE_MR, micro::PORTABLE_NR, micro::portable::<f64>)
+    Kernel::new(
+        micro::PORTABLE_MR,
+        micro::PORTABLE_NR,
+        micro::portable::<f64>,
+        micro::portable::<f64>,
+    )
 }
 
 thread_local! {
@@ -230,10 +250,31 @@ unsafe fn blocked<T: Float>(
                     unsafe { pack(bbuf, b.at(pc, jc).t(), ncb, kcb, nr) };
                     for ic in (0..m).step_by(mc) {
                         let mcb = mc.min(m - ic);
-                        // SAFETY: as for B.
-                        unsafe { pack(abuf, a.at(ic, pc), mcb, kcb, mr) };
+                        // A row-major op(A) is read in place, all but a
+                        // last partial sliver (which would read past it):
+                        // packing it would be a transposition.
+                        let direct = a.cs == 1 && a.rs != 1;
+                        let packed_from = if direct { mcb / mr * mr } else { 0 };
+                        // SAFETY: op(A)[ic + packed_from.., pc..] and its
+                        // (mcb − packed_from) × kcb block are inside A.
+                        unsafe {
+                            pack(
+                                abuf,
+                                a.at(ic + packed_from, pc),
+                                mcb - packed_from,
+                                kcb,
+                                mr,
+                            )
+                        };
                         for ir in (0..mcb).step_by(mr) {
-                            let sa = &abuf[ir * kcb..(ir + mr) * kcb];
+                            let (run, sa, ars, aps) = if ir < packed_from {
+                                // SAFETY: row ic + ir of op(A) is in A.
+                                let sa = unsafe { a.at(ic + ir, pc).ptr };
+                                (kern.direct, sa, a.rs, 1)
+                            } else {
+                                let s = &abuf[(ir - packed_from) * kcb..][..mr * kcb];
+                                (kern.run, s.as_ptr(), 1, mr)
+                            };
                             for jr in (0..ncb).step_by(nr) {
                                 let sb = &bbuf[jr * kcb..(jr + nr) * kcb];
                                 let tile = Tile {
@@ -245,11 +286,14 @@ unsafe fn blocked<T: Float>(
                                     cols: nr.min(ncb - jr),
                                     accumulate: pc > 0,
                                 };
-                                // SAFETY: the slivers hold kcb·mr and kcb·nr
-                                // values; the tile is inside C, which the
-                                // caller reserved to this thread; the
-                                // caller checked the kernel's features.
-                                unsafe { (kern.run)(kcb, sa.as_ptr(), sb.as_ptr(), &tile) };
+                                // SAFETY: the Ã sliver addresses kcb·mr
+                                // values of op(A) or of the packed buffer
+                                // (whole rows: the direct ones are full),
+                                // the B̃ one holds kcb·nr; the tile is
+                                // inside C, which the caller reserved to
+                                // this thread; the caller checked the
+                                // kernel's features.
+                                unsafe { run(kcb, sa, ars, aps, sb.as_ptr(), &tile) };
                             }
                         }
                     }

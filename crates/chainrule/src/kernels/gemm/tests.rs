@@ -24,14 +24,16 @@ fn kernels<T: Float>() -> Vec<Kernel<T>> {
     // each pointer is a `MicroFn<T>`.
     let cast = |p: *const ()| unsafe { std::mem::transmute::<*const (), MicroFn<T>>(p) };
     let lanes = if f32 { 16 } else { 8 };
+    let portable = cast(if f32 {
+        micro::portable::<f32> as MicroFn<f32> as *const ()
+    } else {
+        micro::portable::<f64> as MicroFn<f64> as *const ()
+    });
     all.push(Kernel::new(
         micro::PORTABLE_MR,
         micro::PORTABLE_NR,
-        cast(if f32 {
-            micro::portable::<f32> as MicroFn<f32> as *const ()
-        } else {
-            micro::portable::<f64> as MicroFn<f64> as *const ()
-        }),
+        portable,
+        portable,
     ));
     #[cfg(target_arch = "x86_64")]
     {
@@ -44,6 +46,11 @@ fn kernels<T: Float>() -> Vec<Kernel<T>> {
                 } else {
                     micro::avx2_f64 as MicroFn<f64> as *const ()
                 }),
+                cast(if f32 {
+                    micro::avx2_f32_direct as MicroFn<f32> as *const ()
+                } else {
+                    micro::avx2_f64_direct as MicroFn<f64> as *const ()
+                }),
             ));
         }
         if has_avx512() {
@@ -54,6 +61,11 @@ fn kernels<T: Float>() -> Vec<Kernel<T>> {
                     micro::avx512_f32 as MicroFn<f32> as *const ()
                 } else {
                     micro::avx512_f64 as MicroFn<f64> as *const ()
+                }),
+                cast(if f32 {
+                    micro::avx512_f32_direct as MicroFn<f32> as *const ()
+                } else {
+                    micro::avx512_f64_direct as MicroFn<f64> as *const ()
                 }),
             ));
         }
