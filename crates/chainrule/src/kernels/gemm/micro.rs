@@ -28,18 +28,20 @@ pub(super) struct Tile<T> {
     pub accumulate: bool,
 }
 
-/// A microkernel: `(kc, ã, ars, aps, b̃, tile)`, where row `i` of step `p`
-/// of `Ã` is at `ã + i·ars + p·aps` (a packed sliver: `ars = 1`,
+/// A microkernel: `(kc, ã, ars, aps, b̃, bps, tile)`, where row `i` of step
+/// `p` of `Ã` is at `ã + i·ars + p·aps` (a packed sliver: `ars = 1`,
 /// `aps = MR`, which the packed kernels assume; the direct ones read a
-/// row-major `op(A)` in place, `ars` its row stride and `aps = 1`).
+/// row-major `op(A)` in place, `ars` its row stride and `aps = 1`), and
+/// step `p` of `B̃` is the `NR` contiguous values at `b̃ + p·bps` (packed:
+/// `bps = NR`; a row-major `op(B)` read in place: its row stride).
 ///
 /// # Safety
-/// `ã` addresses `kc · MR` readable values as above and `b̃` holds
-/// `kc · NR` readable values; the tile's
+/// `ã` and `b̃` address `kc · MR` and `kc · NR` readable values as
+/// above; the tile's
 /// `rows × cols` elements of `C` are valid for writes (and reads when
 /// accumulating) and touched by no other thread; the processor has the
 /// kernel's target features.
-pub(super) type MicroFn<T> = unsafe fn(usize, *const T, usize, usize, *const T, &Tile<T>);
+pub(super) type MicroFn<T> = unsafe fn(usize, *const T, usize, usize, *const T, usize, &Tile<T>);
 
 /// Writes a finished `MR × NR` tile (row-major, `nr` per row) to the
 /// valid part of `C`: the tiles cut at the last columns and those with a
@@ -82,6 +84,7 @@ pub(super) unsafe fn portable<T>(
     ars: usize,
     aps: usize,
     b: *const T,
+    bps: usize,
     tile: &Tile<T>,
 ) where
     T: Copy + Default + std::ops::Add<Output = T> + std::ops::Mul<Output = T>,
@@ -94,7 +97,7 @@ pub(super) unsafe fn portable<T>(
         let (av, bv) = unsafe {
             (
                 std::array::from_fn::<T, MR, _>(|i| *a.add(i * ars + p * aps)),
-                *(b.add(p * NR) as *const [T; NR]),
+                *(b.add(p * bps) as *const [T; NR]),
             )
         };
         for i in 0..MR {
@@ -113,7 +116,8 @@ pub(super) unsafe fn portable<T>(
 /// row `i` of `Ã` at `a + i·ars`, step `p` at `a + p·aps`.
 #[cfg(target_arch = "x86_64")]
 macro_rules! x86_body {
-    ($t:ty, $mr:expr, $lanes:expr, $kc:ident, $a:ident, $ars:expr, $aps:expr, $b:ident, $tile:ident,
+    ($t:ty, $mr:expr, $lanes:expr, $kc:ident, $a:ident, $ars:expr, $aps:expr, $b:ident, $bps:ident,
+     $tile:ident,
      $zero:ident, $load:ident, $set1:ident, $fma:ident, $add:ident, $store:ident) => {{
         use std::arch::x86_64::*;
         const MR: usize = $mr;
@@ -134,7 +138,7 @@ macro_rules! x86_body {
                     row[1] = $fma(ai, b1, row[1]);
                 }
                 a = a.add(aps);
-                b = b.add(NR);
+                b = b.add($bps);
             }
         }
         let tile = $tile;
@@ -188,9 +192,10 @@ macro_rules! x86_kernel {
             _ars: usize,
             _aps: usize,
             b: *const $t,
+            bps: usize,
             tile: &Tile<$t>,
         ) {
-            x86_body!($t, $mr, $lanes, kc, a, 1, $mr, b, tile, $($intr),*)
+            x86_body!($t, $mr, $lanes, kc, a, 1, $mr, b, bps, tile, $($intr),*)
         }
 
         /// A register-blocked kernel on `Ã` read in place (see the
@@ -205,15 +210,16 @@ macro_rules! x86_kernel {
             ars: usize,
             aps: usize,
             b: *const $t,
+            bps: usize,
             tile: &Tile<$t>,
         ) {
-            x86_body!($t, $mr, $lanes, kc, a, ars, aps, b, tile, $($intr),*)
+            x86_body!($t, $mr, $lanes, kc, a, ars, aps, b, bps, tile, $($intr),*)
         }
     };
 }
 
 /// Rows of the AVX-512 kernels (f32: 12 × 32, f64: 12 × 16).
-pub(super) const AVX512_MR: usize = 12;
+pub(super) const AVX512_MR: usize = 8;
 /// Rows of the AVX2 kernels (f32: 6 × 16, f64: 6 × 8).
 pub(super) const AVX2_MR: usize = 6;
 

@@ -34,6 +34,7 @@ use crate::float::Float;
 use micro::{MicroFn, Tile};
 use pack::{pack, Strided};
 use std::any::TypeId;
+use std::mem::size_of;
 
 /// A microkernel and the blocking it runs under.
 #[derive(Clone, Copy)]
@@ -245,9 +246,23 @@ unsafe fn blocked<T: Float>(
                 let ncb = nc.min(n - jc);
                 for pc in (0..k).step_by(kc) {
                     let kcb = kc.min(k - pc);
-                    // SAFETY: op(B)[pc.., jc..] is inside B, and its
-                    // kcb × ncb block too (the caller's contract).
-                    unsafe { pack(bbuf, b.at(pc, jc).t(), ncb, kcb, nr) };
+                    // A small row-major op(B) is read in place, all but a
+                    // last partial sliver (which would read past it): its
+                    // rows then span few pages, and the copy would cost
+                    // more than it saves.
+                    let b_direct = b.cs == 1 && kcb * b.rs * size_of::<T>() <= DIRECT_B_BYTES;
+                    let b_packed_from = if b_direct { ncb / nr * nr } else { 0 };
+                    // SAFETY: op(B)[pc.., jc + b_packed_from..] is inside B,
+                    // and its block too (the caller's contract).
+                    unsafe {
+                        pack(
+                            bbuf,
+                            b.at(pc, jc + b_packed_from).t(),
+                            ncb - b_packed_from,
+                            kcb,
+                            nr,
+                        )
+                    };
                     for ic in (0..m).step_by(mc) {
                         let mcb = mc.min(m - ic);
                         // A row-major op(A) is read in place, all but a
@@ -276,7 +291,13 @@ unsafe fn blocked<T: Float>(
                                 (kern.run, s.as_ptr(), 1, mr)
                             };
                             for jr in (0..ncb).step_by(nr) {
-                                let sb = &bbuf[jr * kcb..(jr + nr) * kcb];
+                                let (sb, bps) = if jr < b_packed_from {
+                                    // SAFETY: op(B)[pc, jc + jr] is in B.
+                                    (unsafe { b.at(pc, jc + jr).ptr }, b.rs)
+                                } else {
+                                    let s = &bbuf[(jr - b_packed_from) * kcb..][..nr * kcb];
+                                    (s.as_ptr(), nr)
+                                };
                                 let tile = Tile {
                                     // SAFETY: (ic + ir, jc + jr) is in C.
                                     c: unsafe { c.add((ic + ir) * rsc + (jc + jr) * csc) },
@@ -286,14 +307,14 @@ unsafe fn blocked<T: Float>(
                                     cols: nr.min(ncb - jr),
                                     accumulate: pc > 0,
                                 };
-                                // SAFETY: the Ã sliver addresses kcb·mr
-                                // values of op(A) or of the packed buffer
-                                // (whole rows: the direct ones are full),
-                                // the B̃ one holds kcb·nr; the tile is
+                                // SAFETY: the slivers address kcb·mr and
+                                // kcb·nr values of op(A), op(B) or the
+                                // packed buffers (the direct slivers are
+                                // whole, inside the matrices); the tile is
                                 // inside C, which the caller reserved to
                                 // this thread; the caller checked the
                                 // kernel's features.
-                                unsafe { run(kcb, sa, ars, aps, sb.as_ptr(), &tile) };
+                                unsafe { run(kcb, sa, ars, aps, sb, bps, &tile) };
                             }
                         }
                     }
@@ -302,6 +323,9 @@ unsafe fn blocked<T: Float>(
         })
     })
 }
+
+/// The most bytes of a `kc` block of `op(B)`'s rows read in place.
+const DIRECT_B_BYTES: usize = 64 << 10;
 
 /// `len` values of `buf` from its first 64-byte boundary on.
 fn aligned<T>(buf: &mut [T], len: usize) -> &mut [T] {
