@@ -1,6 +1,6 @@
 //! A/B benchmark of the two GEMMs behind `matmul`: ours
 //! (`kernels/gemm`) against the gemm crate's, at the shapes of the
-//! training steps (W2, W3, W5's widths, forward `X·W`, weight gradient
+//! training steps (W2, W3, W4, W5's widths, forward `X·W`, weight gradient
 //! `Xᵀ·dY` with `ta`, input gradient `dY·Wᵀ` with `tb`) and 2048³.
 //!
 //! On a shared machine timings are noisy, so the two run interleaved in
@@ -29,6 +29,16 @@ const SHAPES: &[(&str, usize, usize, usize, bool, bool, usize)] = &[
     ("W3 fwd", 32, 64, 64, false, false, 1),
     ("W3 dW", 64, 32, 64, true, false, 1),
     ("W3 dX", 32, 64, 64, false, true, 1),
+    // W4's convolutions as im2col products over chunks of 13 (conv1) and
+    // 17 (conv2) images, and its first dense layer.
+    ("W4 c1 fwd", 6, 25, 10192, false, false, 1),
+    ("W4 c1 dW", 6, 10192, 25, false, true, 1),
+    ("W4 c2 fwd", 16, 150, 1700, false, false, 1),
+    ("W4 c2 dX", 150, 16, 1700, true, false, 1),
+    ("W4 c2 dW", 16, 1700, 150, false, true, 1),
+    ("W4 d1 fwd", 64, 400, 120, false, false, 1),
+    ("W4 d1 dW", 400, 64, 120, true, false, 1),
+    ("W4 d2 dX", 64, 120, 400, false, true, 1),
     ("W5 1024 fwd", 128, 1024, 1024, false, false, 1),
     ("W5 1024 dW", 1024, 128, 1024, true, false, 1),
     ("W5 1024 dX", 128, 1024, 1024, false, true, 1),

@@ -31,7 +31,7 @@ pub(super) struct Tile<T> {
 /// A microkernel: `(kc, ã, ars, aps, b̃, bps, tile)`, where row `i` of step
 /// `p` of `Ã` is at `ã + i·ars + p·aps` (a packed sliver: `ars = 1`,
 /// `aps = MR`, which the packed kernels assume; the direct ones read a
-/// row-major `op(A)` in place, `ars` its row stride and `aps = 1`), and
+/// strided `op(A)` in place, `ars` and `aps` its row and column strides), and
 /// step `p` of `B̃` is the `NR` contiguous values at `b̃ + p·bps` (packed:
 /// `bps = NR`; a row-major `op(B)` read in place: its row stride).
 ///

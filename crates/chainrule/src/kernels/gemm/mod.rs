@@ -250,7 +250,7 @@ unsafe fn blocked<T: Float>(
                     // last partial sliver (which would read past it): its
                     // rows then span few pages, and the copy would cost
                     // more than it saves.
-                    let b_direct = b.cs == 1 && kcb * b.rs * size_of::<T>() <= DIRECT_B_BYTES;
+                    let b_direct = b.cs == 1 && kcb * b.rs * size_of::<T>() <= DIRECT_BYTES;
                     let b_packed_from = if b_direct { ncb / nr * nr } else { 0 };
                     // SAFETY: op(B)[pc.., jc + b_packed_from..] is inside B,
                     // and its block too (the caller's contract).
@@ -265,10 +265,13 @@ unsafe fn blocked<T: Float>(
                     };
                     for ic in (0..m).step_by(mc) {
                         let mcb = mc.min(m - ic);
-                        // A row-major op(A) is read in place, all but a
-                        // last partial sliver (which would read past it):
-                        // packing it would be a transposition.
-                        let direct = a.cs == 1 && a.rs != 1;
+                        // A row-major op(A) is read in place (packing it
+                        // would be a transposition), and a small
+                        // column-major one (whose copy would cost more than
+                        // it saves), all but a last partial sliver (which
+                        // would read past it).
+                        let direct = (a.cs == 1 && a.rs != 1)
+                            || (a.rs == 1 && kcb * a.cs * size_of::<T>() <= DIRECT_BYTES);
                         let packed_from = if direct { mcb / mr * mr } else { 0 };
                         // SAFETY: op(A)[ic + packed_from.., pc..] and its
                         // (mcb − packed_from) × kcb block are inside A.
@@ -285,7 +288,7 @@ unsafe fn blocked<T: Float>(
                             let (run, sa, ars, aps) = if ir < packed_from {
                                 // SAFETY: row ic + ir of op(A) is in A.
                                 let sa = unsafe { a.at(ic + ir, pc).ptr };
-                                (kern.direct, sa, a.rs, 1)
+                                (kern.direct, sa, a.rs, a.cs)
                             } else {
                                 let s = &abuf[(ir - packed_from) * kcb..][..mr * kcb];
                                 (kern.run, s.as_ptr(), 1, mr)
@@ -324,8 +327,9 @@ unsafe fn blocked<T: Float>(
     })
 }
 
-/// The most bytes of a `kc` block of `op(B)`'s rows read in place.
-const DIRECT_B_BYTES: usize = 64 << 10;
+/// The most bytes of a `kc` block of `op(B)`'s rows (`op(A)`'s columns)
+/// read in place.
+const DIRECT_BYTES: usize = 64 << 10;
 
 /// `len` values of `buf` from its first 64-byte boundary on.
 fn aligned<T>(buf: &mut [T], len: usize) -> &mut [T] {
