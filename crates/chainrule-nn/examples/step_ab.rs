@@ -22,7 +22,10 @@ fn main() {
             Err(_) => Workload::sweep(W5Point::parse(name).unwrap()).unwrap(),
         }
     };
-    println!("{:<10} {:>12} {:>12} {:>6}", "workload", "own µs", "crate µs", "ratio");
+    println!(
+        "{:<10} {:>12} {:>12} {:>6}",
+        "workload", "own µs", "crate µs", "ratio"
+    );
     for name in ["W2", "W3", "W4", "W5h1024", "W5h4096"] {
         let mut w = [make(name), make(name)];
         let backends = [Backend::Own, Backend::Crate];

@@ -84,6 +84,11 @@ fn warm_steps_of_w1_to_w4_allocate_nothing() {
         (WorkloadId::W4, 2),
     ] {
         let n = warm_allocations(id, 3, steps);
-        assert_eq!(n, 0, "{steps} warm steps of {} made {n} allocations", id.name());
+        assert_eq!(
+            n,
+            0,
+            "{steps} warm steps of {} made {n} allocations",
+            id.name()
+        );
     }
 }

@@ -55,7 +55,10 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let rounds: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(7);
     let filter = args.get(2).cloned().unwrap_or_default();
-    println!("{:<12} {:>16} {:>3} {:>9} {:>9} {:>6}", "shape", "m×k×n flags", "thr", "own", "crate", "ratio");
+    println!(
+        "{:<12} {:>16} {:>3} {:>9} {:>9} {:>6}",
+        "shape", "m×k×n flags", "thr", "own", "crate", "ratio"
+    );
     // GEMM_SHAPE=m,k,n,ta,tb,threads (0/1 flags) measures one other shape.
     let custom: Vec<usize> = std::env::var("GEMM_SHAPE")
         .map(|s| s.split(',').filter_map(|x| x.parse().ok()).collect())
@@ -69,16 +72,33 @@ fn main() {
         custom.get(4) == Some(&1),
         custom.get(5).copied().unwrap_or(1),
     )];
-    let shapes = if custom.len() == 6 { &extra[..] } else { SHAPES };
+    let shapes = if custom.len() == 6 {
+        &extra[..]
+    } else {
+        SHAPES
+    };
     for &(name, m, k, n, ta, tb, threads) in shapes {
         if !name.contains(filter.as_str()) {
             continue;
         }
         set_num_threads(threads);
-        let a: Vec<f32> = (0..m * k).map(|i| ((i * 7919) % 1000) as f32 * 1e-3 - 0.5).collect();
-        let b: Vec<f32> = (0..k * n).map(|i| ((i * 104729) % 1000) as f32 * 1e-3 - 0.5).collect();
+        let a: Vec<f32> = (0..m * k)
+            .map(|i| ((i * 7919) % 1000) as f32 * 1e-3 - 0.5)
+            .collect();
+        let b: Vec<f32> = (0..k * n)
+            .map(|i| ((i * 104729) % 1000) as f32 * 1e-3 - 0.5)
+            .collect();
         let mut c = vec![0.0f32; m * n];
-        let d = MatMulDims { batch: 1, m, k, n, ta, tb, a_batched: false, b_batched: false };
+        let d = MatMulDims {
+            batch: 1,
+            m,
+            k,
+            n,
+            ta,
+            tb,
+            a_batched: false,
+            b_batched: false,
+        };
         let mut once = |backend| {
             set_backend(backend);
             matmul(black_box(&a), black_box(&b), &mut c, d);

@@ -26,6 +26,7 @@
 //! bytes are the same. A product with few columns (W2's 10 outputs) runs
 //! transposed (`Cᵀ = op(B)ᵀ op(A)ᵀ`) when that wastes fewer padded lanes.
 
+mod dot;
 mod micro;
 mod pack;
 
@@ -50,23 +51,17 @@ struct Kernel<T> {
     direct: MicroFn<T>,
 }
 
-static TUNE: std::sync::OnceLock<(usize, usize, usize)> = std::sync::OnceLock::new();
-
 impl<T> Kernel<T> {
     /// A kernel of `mr × nr` with the blocking of the module's notes (the
     /// same bytes per block for f32 and f64).
     fn new(mr: usize, nr: usize, run: MicroFn<T>, direct: MicroFn<T>) -> Self {
         let per_f32 = std::mem::size_of::<T>() / 4;
-        let (kc, mc, nc) = *TUNE.get_or_init(|| {
-            let v = |name: &str, d: usize| std::env::var(name).ok().and_then(|s| s.parse().ok()).unwrap_or(d);
-            (v("GEMM_KC", 256), v("GEMM_MC", 192), v("GEMM_NC", 512))
-        });
         Kernel {
             mr,
             nr,
-            kc,
-            mc: mc / per_f32,
-            nc: nc / per_f32,
+            kc: 256,
+            mc: 192 / per_f32,
+            nc: 512 / per_f32,
             run,
             direct,
         }
@@ -88,7 +83,12 @@ fn best_f32() -> Kernel<f32> {
     #[cfg(target_arch = "x86_64")]
     {
         if has_avx512() {
-            return Kernel::new(micro::AVX512_MR, 32, micro::avx512_f32, micro::avx512_f32_direct);
+            return Kernel::new(
+                micro::AVX512_MR,
+                32,
+                micro::avx512_f32,
+                micro::avx512_f32_direct,
+            );
         }
         if has_avx2() {
             return Kernel::new(micro::AVX2_MR, 16, micro::avx2_f32, micro::avx2_f32_direct);
@@ -107,7 +107,12 @@ fn best_f64() -> Kernel<f64> {
     #[cfg(target_arch = "x86_64")]
     {
         if has_avx512() {
-            return Kernel::new(micro::AVX512_MR, 16, micro::avx512_f64, micro::avx512_f64_direct);
+            return Kernel::new(
+                micro::AVX512_MR,
+                16,
+                micro::avx512_f64,
+                micro::avx512_f64_direct,
+            );
         }
         if has_avx2() {
             return Kernel::new(micro::AVX2_MR, 8, micro::avx2_f64, micro::avx2_f64_direct);
@@ -155,14 +160,30 @@ pub(crate) unsafe fn gemm<F: Float>(
     // casts below only relabel the pointers' element type as itself.
     let id = TypeId::of::<F>();
     if id == TypeId::of::<f32>() {
-        let a = Strided { ptr: a as *const f32, rs: rsa, cs: csa };
-        let b = Strided { ptr: b as *const f32, rs: rsb, cs: csb };
+        let a = Strided {
+            ptr: a as *const f32,
+            rs: rsa,
+            cs: csa,
+        };
+        let b = Strided {
+            ptr: b as *const f32,
+            rs: rsb,
+            cs: csb,
+        };
         // SAFETY: the caller's contract is `drive`'s; `best_f32` checked
         // the processor's features.
         unsafe { drive(&best_f32(), m, k, n, a, b, c as *mut f32, rsc, csc) }
     } else if id == TypeId::of::<f64>() {
-        let a = Strided { ptr: a as *const f64, rs: rsa, cs: csa };
-        let b = Strided { ptr: b as *const f64, rs: rsb, cs: csb };
+        let a = Strided {
+            ptr: a as *const f64,
+            rs: rsa,
+            cs: csa,
+        };
+        let b = Strided {
+            ptr: b as *const f64,
+            rs: rsb,
+            cs: csb,
+        };
         // SAFETY: as for f32.
         unsafe { drive(&best_f64(), m, k, n, a, b, c as *mut f64, rsc, csc) }
     } else {
@@ -208,6 +229,10 @@ unsafe fn drive<T: Float>(
         }
         return;
     }
+    if dot::suits(m, k, n, &a, &b) {
+        // SAFETY: the caller's contract, and `suits` holds.
+        return unsafe { dot::dots(m, k, n, a, b, c, rsc, csc) };
+    }
     if run_transposed(m, n, kern.mr, kern.nr) {
         // SAFETY: Cᵀ = op(B)ᵀ op(A)ᵀ addresses the same elements.
         return unsafe { blocked(kern, n, k, m, b.t(), a.t(), c, csc, rsc) };
@@ -246,11 +271,15 @@ unsafe fn blocked<T: Float>(
                 let ncb = nc.min(n - jc);
                 for pc in (0..k).step_by(kc) {
                     let kcb = kc.min(k - pc);
-                    // A small row-major op(B) is read in place, all but a
-                    // last partial sliver (which would read past it): its
-                    // rows then span few pages, and the copy would cost
-                    // more than it saves.
-                    let b_direct = b.cs == 1 && kcb * b.rs * size_of::<T>() <= DIRECT_BYTES;
+                    // A row-major op(B) is read in place, all but a last
+                    // partial sliver (which would read past it), when it
+                    // is small (its rows span few pages, and the copy
+                    // would cost more than it saves) or when at most two
+                    // slivers of op(A) use it (W4's convolutions, 6 and 16
+                    // channels: the copy would cost a good part of the
+                    // product).
+                    let b_direct =
+                        b.cs == 1 && (kcb * b.rs * size_of::<T>() <= DIRECT_BYTES || m <= 2 * mr);
                     let b_packed_from = if b_direct { ncb / nr * nr } else { 0 };
                     // SAFETY: op(B)[pc.., jc + b_packed_from..] is inside B,
                     // and its block too (the caller's contract).
@@ -276,13 +305,7 @@ unsafe fn blocked<T: Float>(
                         // SAFETY: op(A)[ic + packed_from.., pc..] and its
                         // (mcb − packed_from) × kcb block are inside A.
                         unsafe {
-                            pack(
-                                abuf,
-                                a.at(ic + packed_from, pc),
-                                mcb - packed_from,
-                                kcb,
-                                mr,
-                            )
+                            pack(abuf, a.at(ic + packed_from, pc), mcb - packed_from, kcb, mr)
                         };
                         for ir in (0..mcb).step_by(mr) {
                             let (run, sa, ars, aps) = if ir < packed_from {

@@ -36,6 +36,16 @@ impl<T> Strided<T> {
         }
     }
 
+    /// The same view with its element type relabelled (for a caller that
+    /// checked that `U` is `T`).
+    pub fn cast<U>(self) -> Strided<U> {
+        Strided {
+            ptr: self.ptr as *const U,
+            rs: self.rs,
+            cs: self.cs,
+        }
+    }
+
     /// The transposed view.
     pub fn t(self) -> Self {
         Strided {

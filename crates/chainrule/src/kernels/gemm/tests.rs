@@ -7,10 +7,14 @@ use super::*;
 
 /// Deterministic integers in −4..=4 (a linear congruential generator).
 fn ints(len: usize, seed: u64) -> Vec<f64> {
-    let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut s = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
     (0..len)
         .map(|_| {
-            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             ((s >> 33) % 9) as f64 - 4.0
         })
         .collect()
@@ -118,8 +122,16 @@ fn check<T: Float>(kern: &Kernel<T>, m: usize, k: usize, n: usize, la: u8, lb: u
             m,
             k,
             n,
-            Strided { ptr: sa.as_ptr(), rs: rsa, cs: csa },
-            Strided { ptr: sb.as_ptr(), rs: rsb, cs: csb },
+            Strided {
+                ptr: sa.as_ptr(),
+                rs: rsa,
+                cs: csa,
+            },
+            Strided {
+                ptr: sb.as_ptr(),
+                rs: rsb,
+                cs: csb,
+            },
             c.as_mut_ptr(),
             rsc,
             1,
@@ -141,8 +153,13 @@ fn check<T: Float>(kern: &Kernel<T>, m: usize, k: usize, n: usize, la: u8, lb: u
 
 /// Shapes with remainders of every block: MR (4, 6, 12), NR (8, 16, 32),
 /// KC (256), MC (f32 192, f64 96), NC (f32 512, f64 256), the transposed
-/// orientation (few columns), and degenerate sizes.
-const SHAPES: [(usize, usize, usize); 14] = [
+/// orientation (few columns), the dot-product path (long depth), and
+/// degenerate sizes.
+const SHAPES: [(usize, usize, usize); 16] = [
+    // Long depth next to a small C: the dot-product path when op(A) is
+    // row-major and op(B) column-major.
+    (3, 300, 5),
+    (6, 1100, 9),
     (1, 1, 1),
     (2, 3, 5),
     (12, 8, 32),
@@ -184,6 +201,21 @@ fn zero_depth_gives_zeros() {
     let mut c = [f32::NAN; 6];
     let none: [f32; 0] = [];
     // SAFETY: k = 0 reads nothing; c holds 2×3.
-    unsafe { gemm(2, 0, 3, none.as_ptr(), 0, 1, none.as_ptr(), 3, 1, c.as_mut_ptr(), 3, 1) };
+    unsafe {
+        gemm(
+            2,
+            0,
+            3,
+            none.as_ptr(),
+            0,
+            1,
+            none.as_ptr(),
+            3,
+            1,
+            c.as_mut_ptr(),
+            3,
+            1,
+        )
+    };
     assert_eq!(c, [0.0; 6]);
 }
