@@ -147,6 +147,8 @@ unsafe fn dots_avx512_f32(
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,fma")]
 #[inline]
+// Index loops over the fixed R × S register block read clearest.
+#[allow(clippy::needless_range_loop)]
 unsafe fn block_avx512<const R: usize, const S: usize>(
     a: Strided<f32>,
     b: Strided<f32>,
@@ -240,6 +242,8 @@ unsafe fn dots_loop<T: Float>(
 /// (unit stride along the depth); the `R × S` elements of `c` are the
 /// caller's.
 #[inline(always)]
+// Index loops over the fixed R × S register block read clearest.
+#[allow(clippy::needless_range_loop)]
 unsafe fn block<T: Float, const R: usize, const S: usize>(
     a: Strided<T>,
     b: Strided<T>,
@@ -275,7 +279,8 @@ unsafe fn block<T: Float, const R: usize, const S: usize>(
             while width > 1 {
                 width /= 2;
                 for l in 0..width {
-                    lanes[l] = lanes[l] + lanes[l + width];
+                    let upper = lanes[l + width];
+                    lanes[l] += upper;
                 }
             }
             let mut sum = lanes[0];

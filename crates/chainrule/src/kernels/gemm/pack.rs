@@ -98,7 +98,7 @@ pub(super) unsafe fn pack<T: Copy + Default>(
             // eight reads are one contiguous run.
             let full = depth / 8 * 8;
             #[cfg(target_arch = "x86_64")]
-            if live == w && w % 8 == 0 && transpose8::<T>() {
+            if live == w && w.is_multiple_of(8) && transpose8::<T>() {
                 for p0 in (0..full).step_by(8) {
                     for i0 in (0..w).step_by(8) {
                         // SAFETY: rows r0 + i0 .. + 8 and steps p0 .. p0 + 8
