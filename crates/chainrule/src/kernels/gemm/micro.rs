@@ -5,11 +5,14 @@
 //! values of `B̃` as whole vectors, broadcasts each of the `MR` values of
 //! `Ã` and issues `MR · NR / lanes` fused multiply-adds.
 //!
-//! Register budget (why these shapes): AVX-512 has 32 vector registers, so
-//! 12 rows × 2 vectors = 24 accumulators, 2 for `B̃` and one broadcast fit
-//! with room to spare; AVX2 has 16, so 6 × 2 = 12 accumulators + 2 + 1.
-//! Measured against 8 × 2 and 14 × 2 (f32, AVX-512) on the shapes of
-//! `examples/gemm_ab.rs`, 12 × 2 was fastest or tied.
+//! Register budget (why these shapes): AVX-512 has 32 vector registers;
+//! 8 rows × 2 vectors = 16 accumulators, 2 for `B̃` and one broadcast
+//! (Zen 4 issues one 512-bit FMA per cycle at a latency of 4, so 16
+//! independent chains keep it busy). 12 × 2 (24 accumulators) fits too,
+//! but measured slower at the training shapes (`examples/gemm_ab.rs`):
+//! 0.73–0.87 of the gemm crate against 0.91–0.97 for 8 × 2 on W3's
+//! 32×64×64 and 128×1024×1024, since 128 or 32 rows are a multiple of 8
+//! and not of 12. AVX2 has 16 registers: 6 × 2 = 12 accumulators + 2 + 1.
 //!
 //! The portable kernel is plain Rust over small arrays (the compiler
 //! vectorizes it for the baseline target).
@@ -218,7 +221,7 @@ macro_rules! x86_kernel {
     };
 }
 
-/// Rows of the AVX-512 kernels (f32: 12 × 32, f64: 12 × 16).
+/// Rows of the AVX-512 kernels (f32: 8 × 32, f64: 8 × 16).
 pub(super) const AVX512_MR: usize = 8;
 /// Rows of the AVX2 kernels (f32: 6 × 16, f64: 6 × 8).
 pub(super) const AVX2_MR: usize = 6;

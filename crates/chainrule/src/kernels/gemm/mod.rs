@@ -16,15 +16,24 @@
 //!           C[ir.., jr..] (+)= Ã sliver · B̃ sliver
 //! ```
 //!
-//! Why these block sizes (AVX-512 f32: MR = 12, NR = 32; this AMD EPYC has
+//! Why these block sizes (AVX-512 f32: MR = 8, NR = 32; this AMD EPYC has
 //! 32 KiB of L1 data cache and 1 MiB of L2 per core): the `Ã` sliver the
-//! kernel re-reads for every `jr` is `kc · MR` values (12 KiB at kc = 256
+//! kernel re-reads for every `jr` is `kc · MR` values (8 KiB at kc = 256
 //! in f32), which stays in L1 beside the streamed `B̃` slivers; `B̃` is
 //! `kc · nc` values (512 KiB at nc = 512) and stays in L2 for all the
 //! `ir` slivers of a block; `Ã` (`mc · kc`, 192 KiB at mc = 192) is read
 //! sliver by sliver, once per `(jc, pc)`. f64 halves nc and mc so that the
-//! bytes are the same. A product with few columns (W2's 10 outputs) runs
-//! transposed (`Cᵀ = op(B)ᵀ op(A)ᵀ`) when that wastes fewer padded lanes.
+//! bytes are the same. kc/nc = 128/512, 384/384, 512/256 and 192/512
+//! measured the same as 256/512 within the noise of the shared machine.
+//!
+//! Packing is skipped where it costs more than it saves: a row-major
+//! `op(A)` is read in place (packing it would be a transposition), as are
+//! a small column-major `op(A)` and a row-major `op(B)` that is small or
+//! used by at most two slivers of `op(A)` (W4's convolutions). A product
+//! with few columns (W2's 10 outputs) runs transposed (`Cᵀ = op(B)ᵀ
+//! op(A)ᵀ`) when that wastes fewer padded lanes, and one whose two
+//! operands both run along a long depth (a convolution's weight gradient)
+//! runs as dot products ([`dot`]).
 
 mod dot;
 mod micro;
