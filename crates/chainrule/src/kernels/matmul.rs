@@ -1,7 +1,7 @@
 //! Matrix products with transpose flags (no transposed copies): `C = op(A)
 //! op(B)` where `op` is the identity or the transpose, batched over a
 //! leading dimension. Large products go to our blocked, packed GEMM
-//! ([`super::gemm`], which allocates nothing once warm); tiny ones (the
+//! (`kernels/gemm`, which allocates nothing once warm); tiny ones (the
 //! worked example's 2×2) to a plain loop that has no packing overhead; a
 //! single row (`m = 1`) or an outer product (`k = 1`) to the streaming
 //! loops of [`super::gemv`].
