@@ -66,10 +66,8 @@ fn a_warm_training_step_allocates_nothing() {
 /// into the caller's buffers, max and average pooling, layer norm,
 /// dropout and global average pooling, forward and backward.
 ///
-/// The sizes keep every product of the convolutions below the GEMM's
-/// small-product threshold (m·k·n < 4096, the plain loop): the gemm crate
-/// allocates a small bookkeeping vector on each call of its packed path
-/// (`did_pack_lhs` in gemm-common 0.19), for `matmul` as for `conv2d`.
+/// The products here are small (the plain loop); the packed GEMM's warm
+/// steps are checked on W2–W4 in chainrule-nn's `tests/no_allocation.rs`.
 #[test]
 fn a_warm_conv_pool_norm_step_allocates_nothing() {
     use chainrule::{Conv2dParams, Pool2dParams};

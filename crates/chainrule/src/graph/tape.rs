@@ -166,6 +166,20 @@ impl<F: Float> Graph<F> {
         shape: Shape,
         kernel: impl FnOnce([&[F]; 2], &mut [F]),
     ) -> Var<'_, F> {
+        self.record_indexed(op, inputs, shape, (0, 0), |x, _, out| kernel(x, out))
+    }
+
+    /// [`Graph::record`] for a kernel that also reads the integer arguments
+    /// stored at `indices` by [`Graph::store_indices`] (lent to it in
+    /// place: a copy would allocate on every step).
+    pub(crate) fn record_indexed(
+        &self,
+        op: Op,
+        inputs: &[Var<'_, F>],
+        shape: Shape,
+        (start, len): (u32, u32),
+        kernel: impl FnOnce([&[F]; 2], &[usize], &mut [F]),
+    ) -> Var<'_, F> {
         let requires_grad = self.grad_enabled.get() && inputs.iter().any(|v| v.requires_grad());
         let mut tape = self.tape.borrow_mut();
         let t = &mut *tape;
@@ -182,7 +196,8 @@ impl<F: Float> Graph<F> {
                 &before[node.offset..node.offset + node.shape.numel()]
             })
         };
-        kernel([slice_of(0), slice_of(1)], &mut after[..n]);
+        let indices = &t.indices[start as usize..(start + len) as usize];
+        kernel([slice_of(0), slice_of(1)], indices, &mut after[..n]);
         if self.detect_anomaly.get()
             && self.anomaly.borrow().is_none()
             && after[..n].iter().any(|v| !v.is_finite())

@@ -1,12 +1,14 @@
 //! Matrix products with transpose flags (no transposed copies): `C = op(A)
 //! op(B)` where `op` is the identity or the transpose, batched over a
-//! leading dimension. Large products go to a tuned GEMM; tiny ones (the
+//! leading dimension. Large products go to our blocked, packed GEMM
+//! (`kernels/gemm`, which allocates nothing once warm); tiny ones (the
 //! worked example's 2×2) to a plain loop that has no packing overhead; a
 //! single row (`m = 1`) or an outer product (`k = 1`) to the streaming
 //! loops of [`super::gemv`].
 
 use super::scratch;
 use crate::float::Float;
+use std::sync::atomic::{AtomicU8, Ordering};
 
 /// Products with fewer multiply-adds than this use the plain loop.
 const SMALL_PRODUCT: usize = 4096;
@@ -70,7 +72,7 @@ pub fn matmul<F: Float>(a: &[F], b: &[F], out: &mut [F], d: MatMulDims) {
             // An outer product (a weight gradient at batch 1): op(A) and
             // op(B) are contiguous vectors whatever their flags.
             super::gemv::outer(&a[..m], &b[..n], c);
-        } else if d.tb && m * n * k < TRANSPOSE_BELOW {
+        } else if d.tb && m * n * k < TRANSPOSE_BELOW && !own_gemm() {
             with_scratch(k * n, |bt: &mut [F]| {
                 // B is stored [n, k]; bt = Bᵀ, stored [k, n].
                 super::transpose::transpose(b, n, k, bt);
@@ -82,8 +84,9 @@ pub fn matmul<F: Float>(a: &[F], b: &[F], out: &mut [F], d: MatMulDims) {
     }
 }
 
-/// Small products with `B` used transposed run faster on a transposed copy
-/// of `B`: the GEMM packs a strided operand slowly, and at these sizes the
+/// Small products with `B` used transposed run faster on the gemm crate
+/// with a transposed copy of `B` (ours packs it fast, so it takes the
+/// flag as is): that GEMM packs a strided operand slowly, and at these sizes the
 /// packing is most of the product (W3's 32×64·(64×64)ᵀ: 2.5 µs as is,
 /// 1.95 µs as a 0.5 µs transposition and a 1.45 µs plain product). Large
 /// products amortize their packing and keep the flag.
@@ -108,6 +111,33 @@ struct Shared<F>(*mut F);
 unsafe impl<F> Send for Shared<F> {}
 unsafe impl<F> Sync for Shared<F> {}
 
+/// Which GEMM the large products use: [`Backend::Auto`] (the default)
+/// is ours (see [`own_gemm`]); the others force one, for the A/B
+/// benchmark (`examples/gemm_ab.rs`).
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Auto = 0,
+    Own = 1,
+    Crate = 2,
+}
+
+static BACKEND: AtomicU8 = AtomicU8::new(Backend::Auto as u8);
+
+/// Sets the GEMM behind [`matmul`] (benchmarks only).
+#[doc(hidden)]
+pub fn set_backend(b: Backend) {
+    BACKEND.store(b as u8, Ordering::Relaxed);
+}
+
+/// Whether a product runs on our GEMM ([`super::gemm`]: blocked, packed,
+/// allocating nothing once warm) rather than the gemm crate's (which
+/// allocates its packing buffers on every call). Ours by default, at every
+/// shape: `examples/gemm_ab.rs` measures both.
+fn own_gemm() -> bool {
+    BACKEND.load(Ordering::Relaxed) != Backend::Crate as u8
+}
+
 /// `c = op(A) op(B)` through the tuned GEMM. A large product is split over
 /// threads along the dimension whose operand is larger, so that no thread
 /// packs the big operand whole: by rows of `c` when `op(A)` is the larger,
@@ -127,6 +157,7 @@ fn gemm_rows<F: Float>(
         .min(span.div_ceil(16))
         .max(1);
     let block = span.div_ceil(threads);
+    let own = own_gemm();
     let (pa, pb, pc) = (
         a.as_ptr() as usize,
         b.as_ptr() as usize,
@@ -143,6 +174,11 @@ fn gemm_rows<F: Float>(
         // join below.
         unsafe {
             let c = pc;
+            let gemm_strided = if own {
+                super::gemm::gemm::<F>
+            } else {
+                gemm_strided::<F>
+            };
             if by_columns {
                 gemm_strided(
                     m,
@@ -185,9 +221,10 @@ fn gemm_rows<F: Float>(
 
 /// `C = A B` (`C` overwritten) on strided views given as raw pointers
 /// (`rs*` row strides, `cs*` column strides, in elements), through the
-/// gemm crate on the calling thread. Chosen by measurement at W2's and
-/// W3's shapes over matrixmultiply (and over gemm without its AVX-512
-/// kernels): 131–173 against 112–153 GFLOP/s on one core.
+/// gemm crate on the calling thread: the A/B reference for our own
+/// [`super::gemm`] (`set_backend(Backend::Crate)`). It was chosen over
+/// matrixmultiply at W2's and W3's shapes: 131–173 against 112–153
+/// GFLOP/s on one core.
 ///
 /// # Safety
 /// Every element addressed by `(m, k, n)` and the strides must lie inside

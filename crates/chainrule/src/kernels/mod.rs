@@ -5,6 +5,7 @@
 pub mod conv;
 mod conv_product;
 pub mod elementwise;
+mod gemm;
 mod gemv;
 pub mod layout;
 pub mod matmul;

@@ -55,16 +55,15 @@ impl<'g, F: Float> Var<'g, F> {
     pub(crate) fn scatter_rows(self, labels: (u32, u32), classes: usize) -> Result<Var<'g, F>> {
         let n = self.shape().numel();
         let out = Shape::new(&[n, classes])?;
-        let graph = self.graph;
-        let stored: Vec<usize> = graph.with_indices(labels, |l| l.to_vec());
-        Ok(graph.record(
+        Ok(self.graph.record_indexed(
             Op::ScatterRows {
                 start: labels.0,
                 len: labels.1,
             },
             &[self],
             out,
-            |[g, _], o| {
+            labels,
+            |[g, _], stored, o| {
                 o.fill(F::zero());
                 for (i, &l) in stored.iter().enumerate() {
                     o[i * classes + l] = g[i];
