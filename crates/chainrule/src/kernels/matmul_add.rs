@@ -4,8 +4,9 @@
 //! the weight gradient is never written out and read back.
 //!
 //! Paths as in [`super::matmul`]: a plain loop for tiny products, a
-//! streaming outer product for `k = 1` (a batch of one row), and the tuned
-//! GEMM, which reads `C` and adds to it, for the rest.
+//! streaming outer product for `k = 1` (a batch of one row), and our GEMM
+//! in its `C += A·B` mode, on a scaled copy of the smaller operand, for the
+//! rest. No path allocates once its per-thread buffer has grown.
 
 use super::matmul::MatMulDims;
 use crate::float::Float;
@@ -39,6 +40,11 @@ pub fn matmul_add<F: Float>(a: &[F], b: &[F], c: &mut [F], d: MatMulDims, s: F) 
     }
 }
 
+thread_local! {
+    /// The scaled copy of the smaller operand, reused from call to call.
+    static SCALED: super::scratch::Buffer = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// A pointer that may cross to a worker thread: each worker adds to a
 /// disjoint block of rows of `c`.
 #[derive(Clone, Copy)]
@@ -47,8 +53,10 @@ struct Shared<F>(*mut F);
 unsafe impl<F> Send for Shared<F> {}
 unsafe impl<F> Sync for Shared<F> {}
 
-/// `c += s·op(A) op(B)` through the gemm crate, large products split by
-/// rows of `c` over the team (each block one GEMM call on its own thread).
+/// `c += s·op(A) op(B)` through our GEMM (`C += A·B` mode): the smaller
+/// operand is copied, scaled by `s`, into a per-thread buffer (for a
+/// weight step that is the output gradient, a fraction of the weight's
+/// size), and large products are split by rows of `c` over the team.
 fn gemm_add_rows<F: Float>(
     m: usize,
     k: usize,
@@ -59,55 +67,84 @@ fn gemm_add_rows<F: Float>(
     s: F,
 ) {
     assert!(a.len() >= m * k && b.len() >= k * n && c.len() >= m * n);
-    let threads = super::threads::threads_for(m * n * k)
-        .min(m.div_ceil(16))
-        .max(1);
-    let block = m.div_ceil(threads);
-    let (pa, pb, pc) = (
-        a.as_ptr() as usize,
-        b.as_ptr() as usize,
-        Shared(c.as_mut_ptr()),
-    );
-    let run = |t: usize| {
-        let first = t * block;
-        let rows = block.min(m - first);
-        let (pa, pb, pc) = (pa as *const F, pb as *const F, pc);
-        // SAFETY: `a`, `b` and `c` hold m·k, k·n and m·n elements (checked
-        // above), which is all the strides address; block `t` reads rows
-        // first..first+rows of op(A) and adds to the same rows of `c`,
-        // disjoint from every other block's; the borrows outlive the join
-        // below. gemm computes dst = 1·dst + s·(A·B), reading dst.
-        unsafe {
-            gemm::gemm(
-                rows,
-                n,
-                k,
-                pc.0.add(first * n),
-                1,
-                n as isize,
-                true,
-                pa.add(first * rsa),
-                csa as isize,
-                rsa as isize,
-                pb,
-                csb as isize,
-                rsb as isize,
-                F::one(),
-                s,
-                false,
-                false,
-                false,
-                gemm::Parallelism::None,
-            )
+    let scale_a = m * k <= k * n;
+    let len = if scale_a { m * k } else { k * n };
+    super::scratch::with(&SCALED, len, |scaled: &mut [F]| {
+        // The scaled operand, row-major.
+        let (a, rsa, csa, b, rsb, csb) = if scale_a {
+            scaled_copy(a, m, k, rsa, csa, s, scaled);
+            (&scaled[..], k, 1, b, rsb, csb)
+        } else {
+            scaled_copy(b, k, n, rsb, csb, s, scaled);
+            (a, rsa, csa, &scaled[..], n, 1)
+        };
+        let threads = super::threads::threads_for(m * n * k)
+            .min(m.div_ceil(16))
+            .max(1);
+        let block = m.div_ceil(threads);
+        let (pa, pb, pc) = (
+            a.as_ptr() as usize,
+            b.as_ptr() as usize,
+            Shared(c.as_mut_ptr()),
+        );
+        let run = |t: usize| {
+            let first = t * block;
+            let rows = block.min(m - first);
+            let (pa, pb, pc) = (pa as *const F, pb as *const F, pc);
+            // SAFETY: `a`, `b` and `c` hold m·k, k·n and m·n elements
+            // (checked above; the scaled copy is row-major with exactly
+            // that many), which is all the strides address; block `t` reads
+            // rows first..first+rows of op(A) and adds to the same rows of
+            // `c`, disjoint from every other block's; the borrows outlive
+            // the join below.
+            unsafe {
+                super::gemm::gemm_into(
+                    rows,
+                    k,
+                    n,
+                    pa.add(first * rsa),
+                    rsa,
+                    csa,
+                    pb,
+                    rsb,
+                    csb,
+                    pc.0.add(first * n),
+                    n,
+                    1,
+                    true,
+                )
+            }
+        };
+        if threads == 1 {
+            run(0);
+        } else {
+            super::team::run_parts(threads, &run);
         }
-    };
-    if threads == 1 {
-        run(0);
-    } else {
-        super::team::run_parts(threads, &run);
-    }
+    })
 }
 
+/// `out[i·cols + j] = s · x[i·rs + j·cs]`: a strided matrix copied
+/// row-major and scaled.
+fn scaled_copy<F: Float>(
+    x: &[F],
+    rows: usize,
+    cols: usize,
+    rs: usize,
+    cs: usize,
+    s: F,
+    out: &mut [F],
+) {
+    for i in 0..rows {
+        let row = &mut out[i * cols..(i + 1) * cols];
+        if cs == 1 {
+            super::elementwise::map(&x[i * rs..i * rs + cols], row, |v| s * v);
+        } else {
+            for (j, o) in row.iter_mut().enumerate() {
+                *o = s * x[i * rs + j * cs];
+            }
+        }
+    }
+}
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -25,8 +25,9 @@ pub(super) fn suits<T>(m: usize, k: usize, n: usize, a: &Strided<T>, b: &Strided
     a.cs == 1 && b.rs == 1 && k >= 16 * m.max(n)
 }
 
-/// `C = op(A) op(B)` by dot products of rows (see the module's notes), on
-/// the widest vector path this processor has.
+/// `C = op(A) op(B)` (with `add`, `C += op(A) op(B)`) by dot products of
+/// rows (see the module's notes), on the widest vector path this processor
+/// has.
 ///
 /// # Safety
 /// As [`super::gemm`], with [`suits`] true.
@@ -40,6 +41,7 @@ pub(super) unsafe fn dots<T: Float>(
     c: *mut T,
     rsc: usize,
     csc: usize,
+    add: bool,
 ) {
     #[cfg(target_arch = "x86_64")]
     {
@@ -47,19 +49,19 @@ pub(super) unsafe fn dots<T: Float>(
             let (a, b) = (a.cast::<f32>(), b.cast::<f32>());
             // SAFETY: the caller's contract; T is f32 (checked above), so
             // the casts relabel the element type as itself.
-            return unsafe { dots_avx512_f32(m, k, n, a, b, c as *mut f32, rsc, csc) };
+            return unsafe { dots_avx512_f32(m, k, n, a, b, c as *mut f32, rsc, csc, add) };
         }
         if super::has_avx512() {
             // SAFETY: the caller's contract; the processor has the features.
-            return unsafe { dots_avx512(m, k, n, a, b, c, rsc, csc) };
+            return unsafe { dots_avx512(m, k, n, a, b, c, rsc, csc, add) };
         }
         if super::has_avx2() {
             // SAFETY: as above.
-            return unsafe { dots_avx2(m, k, n, a, b, c, rsc, csc) };
+            return unsafe { dots_avx2(m, k, n, a, b, c, rsc, csc, add) };
         }
     }
     // SAFETY: the caller's contract.
-    unsafe { dots_loop(m, k, n, a, b, c, rsc, csc) }
+    unsafe { dots_loop(m, k, n, a, b, c, rsc, csc, add) }
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -74,9 +76,10 @@ unsafe fn dots_avx512<T: Float>(
     c: *mut T,
     rsc: usize,
     csc: usize,
+    add: bool,
 ) {
     // SAFETY: the caller's contract.
-    unsafe { dots_loop(m, k, n, a, b, c, rsc, csc) }
+    unsafe { dots_loop(m, k, n, a, b, c, rsc, csc, add) }
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -91,9 +94,10 @@ unsafe fn dots_avx2<T: Float>(
     c: *mut T,
     rsc: usize,
     csc: usize,
+    add: bool,
 ) {
     // SAFETY: the caller's contract.
-    unsafe { dots_loop(m, k, n, a, b, c, rsc, csc) }
+    unsafe { dots_loop(m, k, n, a, b, c, rsc, csc, add) }
 }
 
 /// [`dots_loop`] for f32 with AVX-512 intrinsics: the generic blocks keep
@@ -113,10 +117,11 @@ unsafe fn dots_avx512_f32(
     c: *mut f32,
     rsc: usize,
     csc: usize,
+    add: bool,
 ) {
     for p0 in (0..k).step_by(CHUNK) {
         let depth = CHUNK.min(k - p0);
-        let first = p0 == 0;
+        let first = p0 == 0 && !add;
         for i0 in (0..m).step_by(2) {
             for j0 in (0..n).step_by(4) {
                 let (rows, cols) = (2.min(m - i0), 4.min(n - j0));
@@ -206,10 +211,11 @@ unsafe fn dots_loop<T: Float>(
     c: *mut T,
     rsc: usize,
     csc: usize,
+    add: bool,
 ) {
     for p0 in (0..k).step_by(CHUNK) {
         let depth = CHUNK.min(k - p0);
-        let first = p0 == 0;
+        let first = p0 == 0 && !add;
         for i0 in (0..m).step_by(2) {
             for j0 in (0..n).step_by(4) {
                 let (rows, cols) = (2.min(m - i0), 4.min(n - j0));

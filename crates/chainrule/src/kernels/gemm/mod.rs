@@ -165,6 +165,30 @@ pub(crate) unsafe fn gemm<F: Float>(
     rsc: usize,
     csc: usize,
 ) {
+    // SAFETY: the caller's contract.
+    unsafe { gemm_into(m, k, n, a, rsa, csa, b, rsb, csb, c, rsc, csc, false) }
+}
+
+/// [`gemm`] with `add`: `C += A B` (`C` read) instead of `C = A B`.
+///
+/// # Safety
+/// As [`gemm`].
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn gemm_into<F: Float>(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: *const F,
+    rsa: usize,
+    csa: usize,
+    b: *const F,
+    rsb: usize,
+    csb: usize,
+    c: *mut F,
+    rsc: usize,
+    csc: usize,
+    add: bool,
+) {
     // Type-level dispatch: `F` is f32 or f64 (the only `Float`s), so the
     // casts below only relabel the pointers' element type as itself.
     let id = TypeId::of::<F>();
@@ -181,7 +205,7 @@ pub(crate) unsafe fn gemm<F: Float>(
         };
         // SAFETY: the caller's contract is `drive`'s; `best_f32` checked
         // the processor's features.
-        unsafe { drive(&best_f32(), m, k, n, a, b, c as *mut f32, rsc, csc) }
+        unsafe { drive(&best_f32(), m, k, n, a, b, c as *mut f32, rsc, csc, add) }
     } else if id == TypeId::of::<f64>() {
         let a = Strided {
             ptr: a as *const f64,
@@ -194,7 +218,7 @@ pub(crate) unsafe fn gemm<F: Float>(
             cs: csb,
         };
         // SAFETY: as for f32.
-        unsafe { drive(&best_f64(), m, k, n, a, b, c as *mut f64, rsc, csc) }
+        unsafe { drive(&best_f64(), m, k, n, a, b, c as *mut f64, rsc, csc, add) }
     } else {
         unreachable!("Float is implemented for f32 and f64 only");
     }
@@ -225,11 +249,15 @@ unsafe fn drive<T: Float>(
     c: *mut T,
     rsc: usize,
     csc: usize,
+    add: bool,
 ) {
     if m == 0 || n == 0 {
         return;
     }
     if k == 0 {
+        if add {
+            return;
+        }
         for i in 0..m {
             for j in 0..n {
                 // SAFETY: (i, j) is an element of C, the caller's.
@@ -240,14 +268,14 @@ unsafe fn drive<T: Float>(
     }
     if dot::suits(m, k, n, &a, &b) {
         // SAFETY: the caller's contract, and `suits` holds.
-        return unsafe { dot::dots(m, k, n, a, b, c, rsc, csc) };
+        return unsafe { dot::dots(m, k, n, a, b, c, rsc, csc, add) };
     }
     if run_transposed(m, n, kern.mr, kern.nr) {
         // SAFETY: Cᵀ = op(B)ᵀ op(A)ᵀ addresses the same elements.
-        return unsafe { blocked(kern, n, k, m, b.t(), a.t(), c, csc, rsc) };
+        return unsafe { blocked(kern, n, k, m, b.t(), a.t(), c, csc, rsc, add) };
     }
     // SAFETY: the caller's contract.
-    unsafe { blocked(kern, m, k, n, a, b, c, rsc, csc) }
+    unsafe { blocked(kern, m, k, n, a, b, c, rsc, csc, add) }
 }
 
 /// The five loops (see the module's notes).
@@ -265,6 +293,7 @@ unsafe fn blocked<T: Float>(
     c: *mut T,
     rsc: usize,
     csc: usize,
+    add: bool,
 ) {
     let Kernel { mr, nr, .. } = *kern;
     let kc = kern.kc.min(k);
@@ -340,7 +369,7 @@ unsafe fn blocked<T: Float>(
                                     csc,
                                     rows: mr.min(mcb - ir),
                                     cols: nr.min(ncb - jr),
-                                    accumulate: pc > 0,
+                                    accumulate: add || pc > 0,
                                 };
                                 // SAFETY: the slivers address kcb·mr and
                                 // kcb·nr values of op(A), op(B) or the

@@ -97,7 +97,9 @@ fn store<T: Float>(m: &[f64], rows: usize, cols: usize, layout: u8) -> (Vec<T>, 
     (s, rs, cs)
 }
 
-fn check<T: Float>(kern: &Kernel<T>, m: usize, k: usize, n: usize, la: u8, lb: u8) {
+/// With `add`, C starts as other small integers and the product is added
+/// to them (`C += A·B`).
+fn check<T: Float>(kern: &Kernel<T>, (m, k, n): (usize, usize, usize), la: u8, lb: u8, add: bool) {
     let a = ints(m * k, (m * 1000 + k) as u64);
     let b = ints(k * n, (k * 1000 + n) as u64);
     let mut reference = vec![0.0f64; m * n];
@@ -114,6 +116,15 @@ fn check<T: Float>(kern: &Kernel<T>, m: usize, k: usize, n: usize, la: u8, lb: u
     // starts as NaN: a kernel that read it on the first block would fail.
     let rsc = n + 5;
     let mut c = vec![T::from_f64(f64::NAN); m * rsc];
+    if add {
+        let c0 = ints(m * n, (n * 1000 + m) as u64);
+        for i in 0..m {
+            for j in 0..n {
+                c[i * rsc + j] = T::from_f64(c0[i * n + j]);
+                reference[i * n + j] += c0[i * n + j];
+            }
+        }
+    }
     // SAFETY: the views address the matrices inside their storage; c holds
     // m rows of rsc ≥ n elements.
     unsafe {
@@ -135,6 +146,7 @@ fn check<T: Float>(kern: &Kernel<T>, m: usize, k: usize, n: usize, la: u8, lb: u
             c.as_mut_ptr(),
             rsc,
             1,
+            add,
         )
     };
     for i in 0..m {
@@ -142,7 +154,7 @@ fn check<T: Float>(kern: &Kernel<T>, m: usize, k: usize, n: usize, la: u8, lb: u
             assert_eq!(
                 c[i * rsc + j].as_f64(),
                 reference[i * n + j],
-                "{} mr {} {m}×{k}×{n} layouts {la}/{lb} at ({i}, {j})",
+                "{} mr {} {m}×{k}×{n} layouts {la}/{lb} add {add} at ({i}, {j})",
                 T::NAME,
                 kern.mr
             );
@@ -180,7 +192,12 @@ fn all_shapes<T: Float>() {
     for kern in kernels::<T>() {
         for &(m, k, n) in &SHAPES {
             for (la, lb) in [(0, 0), (1, 0), (0, 1), (1, 1), (2, 2)] {
-                check(&kern, m, k, n, la, lb);
+                check(&kern, (m, k, n), la, lb, false);
+            }
+            // C += A·B (the flag changes only the first block's store),
+            // (0, 1) for the dot-product path.
+            for (la, lb) in [(0, 0), (0, 1), (1, 1)] {
+                check(&kern, (m, k, n), la, lb, true);
             }
         }
     }
