@@ -28,6 +28,13 @@ pub trait Optimizer<F: Float> {
     /// Restores a state from [`Optimizer::export_state`] of an optimizer of
     /// the same kind; refuses a state of another kind.
     fn import_state(&mut self, state: &OptimizerState<F>) -> crate::Result<()>;
+    /// The learning rate when a step is exactly `θ ← θ − lr·∂L/∂θ` (plain
+    /// gradient descent, no state), which the trainer may then fuse into
+    /// the backward pass ([`chainrule::Var::backward_sgd`]); `None` for
+    /// every other rule.
+    fn plain_descent_lr(&self) -> Option<f64> {
+        None
+    }
 }
 
 /// Per-parameter state vectors, created on first use (indexed by the

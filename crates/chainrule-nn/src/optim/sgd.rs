@@ -54,6 +54,10 @@ impl<F: Float> Sgd<F> {
 }
 
 impl<F: Float> Optimizer<F> for Sgd<F> {
+    fn plain_descent_lr(&self) -> Option<f64> {
+        (self.momentum == 0.0 && self.weight_decay == 0.0).then_some(self.lr)
+    }
+
     fn step(&mut self, g: &mut Graph<F>) {
         let (lr, mu, wd) = (
             F::from_f64(self.lr),

@@ -181,6 +181,11 @@ impl<F: Float> Trainer<F> {
             }
             _ => config.seed,
         };
+        // Plain gradient descent on one process without clipping: fused.
+        let fused_lr = match (&reducer, config.clip_norm) {
+            (None, None) => self.optimizer.plain_descent_lr(),
+            _ => None,
+        };
         let b = &mut self.batch;
         let mut weighted = 0.0f64;
         for batch_rows in order.chunks(config.batch_size) {
@@ -219,7 +224,14 @@ impl<F: Float> Trainer<F> {
                         overlap.begin(rows.len() as f64 / batch_rows.len() as f64);
                         l.backward_notify(&mut |p, g| overlap.ready(r, p, g))
                     }
-                    _ => l.backward(),
+                    Some(_) => l.backward(),
+                    // Plain gradient descent, alone, with nothing else
+                    // reading the gradients: the step is fused into the
+                    // backward pass.
+                    None => match fused_lr {
+                        Some(lr) => l.backward_sgd(lr),
+                        None => l.backward(),
+                    },
                 }
                 .map_err(|e| at(model, e))?;
                 value
@@ -252,7 +264,9 @@ impl<F: Float> Trainer<F> {
             if let Some(max_norm) = config.clip_norm {
                 clip_grad_norm(&mut model.graph, max_norm);
             }
-            self.optimizer.step(&mut model.graph);
+            if fused_lr.is_none() {
+                self.optimizer.step(&mut model.graph);
+            }
             // Gradients are spent: dropping them first spares `clear`
             // moving them out of the arena.
             model.graph.zero_grad();

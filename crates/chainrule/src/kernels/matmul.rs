@@ -76,10 +76,10 @@ pub fn matmul<F: Float>(a: &[F], b: &[F], out: &mut [F], d: MatMulDims) {
             with_scratch(k * n, |bt: &mut [F]| {
                 // B is stored [n, k]; bt = Bᵀ, stored [k, n].
                 super::transpose::transpose(b, n, k, bt);
-                gemm_rows(m, k, n, (a, rsa, csa), (bt, n, 1), c);
+                gemm_rows(m, k, n, (a, rsa, csa), (bt, n, 1), c, false);
             });
         } else {
-            gemm_rows(m, k, n, (a, rsa, csa), (b, rsb, csb), c);
+            gemm_rows(m, k, n, (a, rsa, csa), (b, rsb, csb), c, false);
         }
     }
 }
@@ -138,17 +138,19 @@ fn own_gemm() -> bool {
     BACKEND.load(Ordering::Relaxed) != Backend::Crate as u8
 }
 
-/// `c = op(A) op(B)` through the tuned GEMM. A large product is split over
-/// threads along the dimension whose operand is larger, so that no thread
-/// packs the big operand whole: by rows of `c` when `op(A)` is the larger,
-/// by columns when `op(B)` is (each block is one GEMM call).
-fn gemm_rows<F: Float>(
+/// `c = op(A) op(B)` (with `add`, `c += op(A) op(B)`) through the tuned
+/// GEMM. A large product is split over threads along the dimension whose
+/// operand is larger, so that no thread packs the big operand whole: by
+/// rows of `c` when `op(A)` is the larger, by columns when `op(B)` is (each
+/// block is one GEMM call).
+pub(super) fn gemm_rows<F: Float>(
     m: usize,
     k: usize,
     n: usize,
     (a, rsa, csa): (&[F], usize, usize),
     (b, rsb, csb): (&[F], usize, usize),
     c: &mut [F],
+    add: bool,
 ) {
     debug_assert!(a.len() >= m * k && b.len() >= k * n && c.len() >= m * n);
     let by_columns = k * n > m * k;
@@ -175,7 +177,7 @@ fn gemm_rows<F: Float>(
         unsafe {
             let c = pc;
             let gemm_strided = if own {
-                super::gemm::gemm::<F>
+                super::gemm::gemm_into::<F>
             } else {
                 gemm_strided::<F>
             };
@@ -193,6 +195,7 @@ fn gemm_rows<F: Float>(
                     c.0.add(first),
                     n,
                     1,
+                    add,
                 );
             } else {
                 gemm_strided(
@@ -208,6 +211,7 @@ fn gemm_rows<F: Float>(
                     c.0.add(first * n),
                     n,
                     1,
+                    add,
                 );
             }
         }
@@ -244,9 +248,12 @@ unsafe fn gemm_strided<F: Float>(
     c: *mut F,
     rsc: usize,
     csc: usize,
+    add: bool,
 ) {
     // SAFETY: the caller's contract is gemm's; `F` is f32 or f64, both of
-    // which gemm implements (dst = 0·dst + 1·A·B, dst not read).
+    // which gemm implements (dst = 0·dst + 1·A·B, dst not read; with
+    // `add`, dst = 1·dst + 1·A·B).
+    let keep = if add { F::one() } else { F::zero() };
     unsafe {
         gemm::gemm(
             m,
@@ -255,14 +262,14 @@ unsafe fn gemm_strided<F: Float>(
             c,
             csc as isize,
             rsc as isize,
-            false,
+            add,
             a,
             csa as isize,
             rsa as isize,
             b,
             csb as isize,
             rsb as isize,
-            F::zero(),
+            keep,
             F::one(),
             false,
             false,

@@ -9,6 +9,11 @@
 //! rest. No path allocates once its per-thread buffer has grown.
 
 use super::matmul::MatMulDims;
+
+thread_local! {
+    /// The scaled copy of the smaller operand, reused from call to call.
+    static SCALED: super::scratch::Buffer = const { std::cell::RefCell::new(Vec::new()) };
+}
 use crate::float::Float;
 
 /// Products with fewer multiply-adds than this use the plain loop.
@@ -40,23 +45,10 @@ pub fn matmul_add<F: Float>(a: &[F], b: &[F], c: &mut [F], d: MatMulDims, s: F) 
     }
 }
 
-thread_local! {
-    /// The scaled copy of the smaller operand, reused from call to call.
-    static SCALED: super::scratch::Buffer = const { std::cell::RefCell::new(Vec::new()) };
-}
-
-/// A pointer that may cross to a worker thread: each worker adds to a
-/// disjoint block of rows of `c`.
-#[derive(Clone, Copy)]
-struct Shared<F>(*mut F);
-// SAFETY: only used for disjoint writes, joined before the borrow ends.
-unsafe impl<F> Send for Shared<F> {}
-unsafe impl<F> Sync for Shared<F> {}
-
-/// `c += s·op(A) op(B)` through our GEMM (`C += A·B` mode): the smaller
-/// operand is copied, scaled by `s`, into a per-thread buffer (for a
-/// weight step that is the output gradient, a fraction of the weight's
-/// size), and large products are split by rows of `c` over the team.
+/// `c += s·op(A) op(B)` through the tuned GEMM in its `C += A·B` mode
+/// (split over threads as [`super::matmul`] splits a product), on a scaled
+/// copy of the smaller operand's storage, strides kept: for a weight step
+/// that is usually the output gradient, a fraction of the weight's size.
 fn gemm_add_rows<F: Float>(
     m: usize,
     k: usize,
@@ -66,85 +58,22 @@ fn gemm_add_rows<F: Float>(
     c: &mut [F],
     s: F,
 ) {
-    assert!(a.len() >= m * k && b.len() >= k * n && c.len() >= m * n);
     let scale_a = m * k <= k * n;
     let len = if scale_a { m * k } else { k * n };
     super::scratch::with(&SCALED, len, |scaled: &mut [F]| {
-        // The scaled operand, row-major.
-        let (a, rsa, csa, b, rsb, csb) = if scale_a {
-            scaled_copy(a, m, k, rsa, csa, s, scaled);
-            (&scaled[..], k, 1, b, rsb, csb)
+        // Both operands are dense (row- or column-major): their first
+        // m·k (k·n) stored values are the whole matrix.
+        let from = if scale_a { &a[..len] } else { &b[..len] };
+        super::elementwise::map(from, scaled, |v| s * v);
+        let (a, b) = if scale_a {
+            (&scaled[..], b)
         } else {
-            scaled_copy(b, k, n, rsb, csb, s, scaled);
-            (a, rsa, csa, &scaled[..], n, 1)
+            (a, &scaled[..])
         };
-        let threads = super::threads::threads_for(m * n * k)
-            .min(m.div_ceil(16))
-            .max(1);
-        let block = m.div_ceil(threads);
-        let (pa, pb, pc) = (
-            a.as_ptr() as usize,
-            b.as_ptr() as usize,
-            Shared(c.as_mut_ptr()),
-        );
-        let run = |t: usize| {
-            let first = t * block;
-            let rows = block.min(m - first);
-            let (pa, pb, pc) = (pa as *const F, pb as *const F, pc);
-            // SAFETY: `a`, `b` and `c` hold m·k, k·n and m·n elements
-            // (checked above; the scaled copy is row-major with exactly
-            // that many), which is all the strides address; block `t` reads
-            // rows first..first+rows of op(A) and adds to the same rows of
-            // `c`, disjoint from every other block's; the borrows outlive
-            // the join below.
-            unsafe {
-                super::gemm::gemm_into(
-                    rows,
-                    k,
-                    n,
-                    pa.add(first * rsa),
-                    rsa,
-                    csa,
-                    pb,
-                    rsb,
-                    csb,
-                    pc.0.add(first * n),
-                    n,
-                    1,
-                    true,
-                )
-            }
-        };
-        if threads == 1 {
-            run(0);
-        } else {
-            super::team::run_parts(threads, &run);
-        }
+        super::matmul::gemm_rows(m, k, n, (a, rsa, csa), (b, rsb, csb), c, true);
     })
 }
 
-/// `out[i·cols + j] = s · x[i·rs + j·cs]`: a strided matrix copied
-/// row-major and scaled.
-fn scaled_copy<F: Float>(
-    x: &[F],
-    rows: usize,
-    cols: usize,
-    rs: usize,
-    cs: usize,
-    s: F,
-    out: &mut [F],
-) {
-    for i in 0..rows {
-        let row = &mut out[i * cols..(i + 1) * cols];
-        if cs == 1 {
-            super::elementwise::map(&x[i * rs..i * rs + cols], row, |v| s * v);
-        } else {
-            for (j, o) in row.iter_mut().enumerate() {
-                *o = s * x[i * rs + j * cs];
-            }
-        }
-    }
-}
 #[cfg(test)]
 mod tests {
     use super::*;
