@@ -4,7 +4,7 @@
 //! (`kernels/gemm`, which allocates nothing once warm); tiny ones (the
 //! worked example's 2×2) to a plain loop that has no packing overhead; a
 //! single row (`m = 1`) or an outer product (`k = 1`) to the streaming
-//! loops of [`super::gemv`].
+//! loops of `kernels/gemv.rs`.
 
 use super::scratch;
 use crate::float::Float;

@@ -30,7 +30,7 @@ pub(super) fn suits<T>(m: usize, k: usize, n: usize, a: &Strided<T>, b: &Strided
 /// has.
 ///
 /// # Safety
-/// As [`super::gemm`], with [`suits`] true.
+/// As [`super::gemm_into`], with [`suits`] true.
 #[allow(clippy::too_many_arguments)]
 pub(super) unsafe fn dots<T: Float>(
     m: usize,

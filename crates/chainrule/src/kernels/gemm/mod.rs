@@ -142,7 +142,8 @@ thread_local! {
     static PACK_B: scratch::Buffer = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// `C = A B` (`C` overwritten, never read) on strided views given as raw
+/// `C = A B` (`C` overwritten, never read), or with `add` `C += A B`
+/// (`C` read), on strided views given as raw
 /// pointers (`rs*` row strides, `cs*` column strides, in elements), on the
 /// calling thread, for `F` = f32 or f64.
 ///
@@ -150,29 +151,6 @@ thread_local! {
 /// Every element addressed by `(m, k, n)` and the strides must lie inside
 /// live allocations, and no other thread may access the part of `c`
 /// written (`c + i·rsc + j·csc` for `i < m`, `j < n`).
-#[allow(clippy::too_many_arguments)]
-pub(crate) unsafe fn gemm<F: Float>(
-    m: usize,
-    k: usize,
-    n: usize,
-    a: *const F,
-    rsa: usize,
-    csa: usize,
-    b: *const F,
-    rsb: usize,
-    csb: usize,
-    c: *mut F,
-    rsc: usize,
-    csc: usize,
-) {
-    // SAFETY: the caller's contract.
-    unsafe { gemm_into(m, k, n, a, rsa, csa, b, rsb, csb, c, rsc, csc, false) }
-}
-
-/// [`gemm`] with `add`: `C += A B` (`C` read) instead of `C = A B`.
-///
-/// # Safety
-/// As [`gemm`].
 #[allow(clippy::too_many_arguments)]
 pub(crate) unsafe fn gemm_into<F: Float>(
     m: usize,
@@ -234,10 +212,10 @@ fn run_transposed(m: usize, n: usize, mr: usize, nr: usize) -> bool {
     5 * transposed < 4 * normal
 }
 
-/// [`gemm`] with a given kernel (the tests run each one).
+/// [`gemm_into`] with a given kernel (the tests run each one).
 ///
 /// # Safety
-/// As [`gemm`]; the processor must have `kern`'s target features.
+/// As [`gemm_into`]; the processor must have `kern`'s target features.
 #[allow(clippy::too_many_arguments)]
 unsafe fn drive<T: Float>(
     kern: &Kernel<T>,

@@ -219,7 +219,7 @@ fn zero_depth_gives_zeros() {
     let none: [f32; 0] = [];
     // SAFETY: k = 0 reads nothing; c holds 2×3.
     unsafe {
-        gemm(
+        gemm_into(
             2,
             0,
             3,
@@ -232,6 +232,7 @@ fn zero_depth_gives_zeros() {
             c.as_mut_ptr(),
             3,
             1,
+            false,
         )
     };
     assert_eq!(c, [0.0; 6]);
