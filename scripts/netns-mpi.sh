@@ -61,6 +61,9 @@ cleanup() {
     done
     ip netns del "$NETNS_MPI_A" 2>/dev/null || true
     ip netns del "$NETNS_MPI_B" 2>/dev/null || true
+    # A veth end not yet moved into its namespace (a failure in between).
+    ip link del "$tag-va" 2>/dev/null || true
+    ip link del "$tag-vb" 2>/dev/null || true
     rm -rf "$work"
 }
 trap cleanup EXIT

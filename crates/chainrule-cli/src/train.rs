@@ -17,7 +17,7 @@ pub use args::{config, parse_input_shape, Args};
 use console::{curves_path, report_rows, Console};
 use fan_out::FanOut;
 use live::Live;
-pub use replay_start::START_FILE;
+pub use replay_start::{DISTRIBUTED_KEY, START_FILE};
 use tensorboard::TensorBoard;
 
 use crate::data_args::{self, is_builtin, Prepared};
@@ -102,7 +102,10 @@ fn train(args: &Args, dist: Option<&Session>) -> Result<()> {
         .remove_stale_checkpoint(args.overwrite && args.resume.is_none());
     let mut run = match dist {
         Some(d) => {
-            run.distributed(d.reducer(args.bucket_kib))
+            // Marks the checkpoints too: a state a distributed run reached
+            // is not replayed on one process (see DISTRIBUTED_KEY).
+            run.checkpoint_extra(DISTRIBUTED_KEY, "true".to_string())
+                .distributed(d.reducer(args.bucket_kib))
                 .allreduce(match args.allreduce.as_str() {
                     "after" => AllReduce::AfterBackward,
                     _ => AllReduce::Overlap,

@@ -139,6 +139,47 @@ fn training_steps_are_refused_with_4xx_naming_the_problem() {
     );
 }
 
+/// Adds one metadata entry to a safetensors file, leaving the tensors as
+/// they are (the header is JSON after its 8-byte length).
+fn add_metadata(path: &std::path::Path, key: &str, value: &str) {
+    let bytes = std::fs::read(path).unwrap();
+    let len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let mut header: Value = serde_json::from_slice(&bytes[8..8 + len]).unwrap();
+    header["__metadata__"][key] = Value::from(value);
+    let mut text = header.to_string();
+    while text.len() % 8 != 0 {
+        text.push(' ');
+    }
+    let mut out = (text.len() as u64).to_le_bytes().to_vec();
+    out.extend_from_slice(text.as_bytes());
+    out.extend_from_slice(&bytes[8 + len..]);
+    std::fs::write(path, out).unwrap();
+}
+
+#[test]
+fn a_run_trained_on_several_processes_is_not_replayed_on_one() {
+    let runs = tempfile::tempdir().unwrap();
+    let server = Server::start(runs.path());
+    let args = ["--data", "iris", "--hidden", "3", "--epochs", "1"];
+    train(runs.path(), "ranks", Some(&server), &args);
+    let (status, body) = server.json("/api/explore?model=ranks&train_step=2");
+    assert_eq!(status, 200, "{body}");
+    // What `train --distributed --serve` writes on rank 0 (the MPI tests
+    // run without a server).
+    add_metadata(
+        &runs.path().join("ranks/start.safetensors"),
+        "extra.cli.distributed",
+        "true",
+    );
+    let (status, body) = server.json("/api/explore?model=ranks&train_step=2");
+    assert_eq!(status, 409, "{body}");
+    let error = body["error"].as_str().unwrap();
+    assert!(
+        error.contains("run 'ranks' was trained with --distributed: its steps are not replayed"),
+        "{body}"
+    );
+}
+
 fn post_form(server: &Server, body: &str) -> (u16, Value) {
     let (status, text) = server.request("POST", "/api/train", body);
     (status, serde_json::from_str(&text).unwrap_or(Value::Null))

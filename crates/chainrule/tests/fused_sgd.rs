@@ -231,3 +231,69 @@ fn with_anomaly_detection_nothing_is_fused_and_the_step_is_the_same() {
     // Every parameter went through the ordinary gradient: all are stored.
     assert!(ids.iter().all(|&id| g.param_grad(id).is_ok()));
 }
+
+#[test]
+fn a_weight_times_a_transposed_input_or_a_parameter_view_is_stepped_right() {
+    // L = mean((Xᵀ·W)²) with X [r, c] used transposed (ta), W [r, o] a
+    // parameter: W is fused. Then L' = mean((v·W2)²) with v = reshape of a
+    // parameter vector: the view shares the parameter's storage, so W2 is
+    // not fused (and nothing panics); both steps are checked against
+    // finite differences.
+    let (r, c, o) = (6, 9, 70);
+    let (x0, w0) = (values(r * c, 9, 1.0), values(r * o, 10, 0.3));
+    let loss_of = |w: &[f64]| {
+        let mut total = 0.0;
+        for i in 0..c {
+            for j in 0..o {
+                let v: f64 = (0..r).map(|p| x0[p * c + i] * w[p * o + j]).sum();
+                total += v * v;
+            }
+        }
+        total / (c * o) as f64
+    };
+    let mut g = Graph::<f64>::new();
+    let id = g.parameter(&Tensor::from_vec(w0.clone(), &[r, o]).unwrap());
+    let x = g.input(&Tensor::from_vec(x0.clone(), &[r, c]).unwrap());
+    let y = x.matmul_t(g.param(id).unwrap(), true, false).unwrap();
+    let loss = y.mul(y).unwrap().mean();
+    assert!(g.fuses_update(loss, id));
+    loss.backward_sgd(0.1).unwrap();
+    let after = g.param_value(id).unwrap().into_vec();
+    for e in 0..r * o {
+        let (mut up, mut down) = (w0.clone(), w0.clone());
+        up[e] += 1e-6;
+        down[e] -= 1e-6;
+        let want = w0[e] - 0.1 * (loss_of(&up) - loss_of(&down)) / 2e-6;
+        assert!(
+            (after[e] - want).abs() < 1e-8,
+            "ta: element {e}: {} vs {want}",
+            after[e]
+        );
+    }
+
+    // v [1, 4] a view of the parameter u [4]; W2 [4, 3].
+    let mut g = Graph::<f64>::new();
+    let (u0, w20) = (vec![0.5, -1.0, 2.0, 0.25], values(12, 11, 1.0));
+    let u = g.parameter(&Tensor::from_vec(u0.clone(), &[4]).unwrap());
+    let w2 = g.parameter(&Tensor::from_vec(w20.clone(), &[4, 3]).unwrap());
+    let v = g.param(u).unwrap().reshape(&[1, 4]).unwrap();
+    let y = v.matmul(g.param(w2).unwrap()).unwrap();
+    let loss = y.mul(y).unwrap().mean();
+    assert!(!g.fuses_update(loss, w2));
+    loss.backward_sgd(0.1).unwrap();
+    // By hand: y_j = Σ_i u_i W_ij, L = Σ_j y_j² / 3, ∂L/∂W_ij = 2 u_i y_j / 3,
+    // ∂L/∂u_i = Σ_j 2 y_j W_ij / 3.
+    let y0: Vec<f64> = (0..3)
+        .map(|j| (0..4).map(|i| u0[i] * w20[i * 3 + j]).sum())
+        .collect();
+    let w_after = g.param_value(w2).unwrap().into_vec();
+    let u_after = g.param_value(u).unwrap().into_vec();
+    for i in 0..4 {
+        for j in 0..3 {
+            let want = w20[i * 3 + j] - 0.1 * 2.0 * u0[i] * y0[j] / 3.0;
+            assert!((w_after[i * 3 + j] - want).abs() < 1e-12);
+        }
+        let du: f64 = (0..3).map(|j| 2.0 * y0[j] * w20[i * 3 + j] / 3.0).sum();
+        assert!((u_after[i] - (u0[i] - 0.1 * du)).abs() < 1e-12);
+    }
+}

@@ -19,7 +19,7 @@ use super::runs::{read_plain, run_folder};
 use crate::explain::{trace_example, Traced};
 use crate::explain_source::dataset_example;
 use crate::resume;
-use crate::train::{self, START_FILE};
+use crate::train::{self, DISTRIBUTED_KEY, START_FILE};
 use axum::http::StatusCode;
 use chainrule_nn::checkpoint::{self, Checkpoint, CHECKPOINT_FILE};
 use chainrule_nn::trainer::{replay_to_step, Model};
@@ -206,6 +206,18 @@ pub fn replay(req: &StepRequest) -> Result<Replayed, ApiError> {
             ),
         ));
     }
+    if ck.extra.contains_key(DISTRIBUTED_KEY) {
+        // One process would sum each batch's gradients in another order
+        // than the ranks did: the replay could not reproduce the record.
+        return Err(conflict(
+            "model",
+            format!(
+                "run '{}' was trained with --distributed: its steps are not replayed on one \
+                 process, whose sums would run in another order than the ranks'",
+                req.run
+            ),
+        ));
+    }
     let args = resume::checkpoint_args(&ck, Path::new(file))?;
     let cfg = train::config(&args)?;
     if cfg != ck.config {
@@ -231,7 +243,8 @@ pub fn replay(req: &StepRequest) -> Result<Replayed, ApiError> {
             "model",
             format!(
                 "replaying run '{}' does not reproduce its record: step {step} recorded loss \
-                 {want}, replayed {got} (its data or files changed since it ran?)",
+                 {want}, replayed {got} (its data or files changed since it ran, or it was \
+                 trained by another version of chainrule?)",
                 req.run
             ),
         ));

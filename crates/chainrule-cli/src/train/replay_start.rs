@@ -17,6 +17,11 @@ use std::path::Path;
 /// The file's name in a run folder.
 pub const START_FILE: &str = "start.safetensors";
 
+/// Metadata key marking the start of a `--distributed` run: one process
+/// replaying it would sum each batch's gradients in another order than the
+/// ranks did, so the server does not try.
+pub const DISTRIBUTED_KEY: &str = "cli.distributed";
+
 /// Writes `dir/start.safetensors` for a run with `--serve`, keeping the
 /// one a resumed run already has (its start is earlier); a new run without
 /// `--serve` removes a stale one (a folder reused with `--overwrite`),
@@ -37,10 +42,14 @@ pub fn write(args: &Args, run: &TrainingRun<'_, f32>, data: &Prepared, dir: &Pat
                 data: data_args::absolute_spec(&args.data),
                 ..args.clone()
             };
-            let extra = BTreeMap::from([(
+            let mut extra = BTreeMap::from([(
                 resume::SETTINGS_KEY.to_string(),
                 resume::settings_json(&settings),
             )]);
+            if args.distributed {
+                // The server refuses to replay it (see DISTRIBUTED_KEY).
+                extra.insert(DISTRIBUTED_KEY.to_string(), "true".to_string());
+            }
             checkpoint::save(
                 &path,
                 run.model(),

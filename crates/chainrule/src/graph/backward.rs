@@ -309,17 +309,17 @@ fn backward_node<F: Float>(
     if fused.is_some() {
         needs[1] = false;
     }
-    let result = backward_rule(graph, i, node, slot, needs, create_graph);
+    backward_rule(graph, i, node, slot, needs, create_graph)?;
     if let (Some(lr), Op::MatMul { ta, tb }) = (fused, node.0) {
         // After the rule: ∂A, computed above, read the weight before its step.
         step_weight(graph, node.1, slot, (ta, tb), lr);
     }
-    result
+    Ok(())
 }
 
 /// The fused step of a product's weight (input 1), from `A` (input 0) and
-/// the gradient in `slot`; `fused_sgd::fusable` checked that `A` lies in
-/// the arena, above the parameters.
+/// the gradient in `slot`; `fused_sgd::fusable` checked that `A`'s values
+/// lie in the arena, above the parameters.
 fn step_weight<F: Float>(
     graph: &Graph<F>,
     inputs: [u32; 2],

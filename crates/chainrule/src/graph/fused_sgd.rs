@@ -82,14 +82,18 @@ fn plan<F: Float>(t: &mut Tape<F>, top: usize) {
 }
 
 /// Whether node `i` (a product `op(A)·op(B)`) may update its second
-/// operand in place: `B` a parameter used by this node alone, `A` not a
-/// parameter, both matrices (not a batch of them).
+/// operand in place: `B` a parameter used by this node alone, `A` neither
+/// a parameter nor a view of one, both matrices (not a batch of them).
 pub(super) fn fusable<F: Float>(t: &Tape<F>, i: usize) -> bool {
     let node = &t.nodes[i];
     let [a, b] = node.inputs.map(|k| k as usize);
+    // `A`'s values must lie in the arena, above the parameters: a view of
+    // a parameter (reshape, detach) is a node of its own but shares the
+    // parameter's storage.
     matches!(node.op, Op::MatMul { .. })
         && b < t.n_params
         && a >= t.n_params
+        && t.nodes[a].offset >= t.params_len
         && t.uses.get(b) == Some(&1)
         && t.nodes[b].requires_grad
         && node.shape.rank() == 2

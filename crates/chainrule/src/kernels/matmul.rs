@@ -160,6 +160,8 @@ pub(super) fn gemm_rows<F: Float>(
         .max(1);
     let block = span.div_ceil(threads);
     let own = own_gemm();
+    // Decided on the whole product, not per block (see `uses_dots`).
+    let dots = super::gemm::uses_dots(m, k, n, csa, rsb);
     let (pa, pb, pc) = (
         a.as_ptr() as usize,
         b.as_ptr() as usize,
@@ -196,6 +198,7 @@ pub(super) fn gemm_rows<F: Float>(
                     n,
                     1,
                     add,
+                    dots,
                 );
             } else {
                 gemm_strided(
@@ -212,6 +215,7 @@ pub(super) fn gemm_rows<F: Float>(
                     n,
                     1,
                     add,
+                    dots,
                 );
             }
         }
@@ -249,6 +253,7 @@ unsafe fn gemm_strided<F: Float>(
     rsc: usize,
     csc: usize,
     add: bool,
+    _dots: bool,
 ) {
     // SAFETY: the caller's contract is gemm's; `F` is f32 or f64, both of
     // which gemm implements (dst = 0·dst + 1·A·B, dst not read; with
@@ -342,6 +347,33 @@ mod tests {
                 assert_eq!(c[i * n + j], expected, "({i}, {j})");
             }
         }
+    }
+
+    #[test]
+    fn the_bits_do_not_depend_on_the_thread_count() {
+        // x·Wᵀ at 128×784·(32×784)ᵀ: whole, the product is blocked; split
+        // in four blocks of 32 rows, each block alone would suit the
+        // dot-product path, which sums in another order. Non-integer
+        // values, so that the order shows in the bits.
+        let (m, k, n) = (128, 784, 32);
+        let a: Vec<f32> = (0..m * k)
+            .map(|i| ((i * 7919) % 1000) as f32 / 997.0 - 0.5)
+            .collect();
+        let b: Vec<f32> = (0..n * k)
+            .map(|i| ((i * 104_729) % 1000) as f32 / 991.0 - 0.5)
+            .collect();
+        let run = |threads| {
+            super::super::threads::set_num_threads(threads);
+            let mut c = vec![f32::NAN; m * n];
+            matmul(&a, &b, &mut c, dims(m, k, n, false, true));
+            c
+        };
+        let (one, four) = (run(1), run(4));
+        super::super::threads::set_num_threads(0);
+        assert!(one
+            .iter()
+            .zip(&four)
+            .all(|(x, y)| x.to_bits() == y.to_bits()));
     }
 
     #[test]

@@ -21,8 +21,11 @@ const SMALL_PRODUCT: usize = 4096;
 
 /// `c += s · op(A) op(B)` for a single product (`d.batch == 1`).
 pub fn matmul_add<F: Float>(a: &[F], b: &[F], c: &mut [F], d: MatMulDims, s: F) {
-    debug_assert_eq!(d.batch, 1);
     let MatMulDims { m, k, n, .. } = d;
+    assert!(
+        d.batch == 1 && a.len() >= m * k && b.len() >= k * n && c.len() >= m * n,
+        "matmul_add: operands shorter than {m}×{k}·{k}×{n}"
+    );
     let (rsa, csa) = if d.ta { (1, m) } else { (k, 1) };
     let (rsb, csb) = if d.tb { (1, k) } else { (n, 1) };
     let c = &mut c[..m * n];
@@ -103,7 +106,14 @@ mod tests {
     fn a_scaled_product_is_added_on_every_path() {
         // Tiny (loop), k = 1 (outer product), and large (GEMM, one and
         // several row blocks), with every flag combination.
-        for &(m, k, n) in &[(3, 4, 5), (70, 1, 90), (64, 48, 40), (300, 70, 130)] {
+        // (40, 60, 300) scales op(A), the others op(B).
+        for &(m, k, n) in &[
+            (3, 4, 5),
+            (70, 1, 90),
+            (64, 48, 40),
+            (40, 60, 300),
+            (300, 70, 130),
+        ] {
             for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
                 let (a, b, c0) = (values(m * k, 1), values(k * n, 2), values(m * n, 3));
                 let s = -0.5;

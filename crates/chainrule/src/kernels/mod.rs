@@ -9,7 +9,7 @@ mod gemm;
 mod gemv;
 pub mod layout;
 pub mod matmul;
-pub mod matmul_add;
+pub(crate) mod matmul_add;
 pub mod pool;
 pub mod reduce;
 mod scratch;

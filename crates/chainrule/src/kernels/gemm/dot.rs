@@ -21,8 +21,14 @@ const CHUNK: usize = 512;
 
 /// Whether [`dots`] suits this product: both operands contiguous along
 /// the depth, which is at least 16 times the larger side of `C`.
-pub(super) fn suits<T>(m: usize, k: usize, n: usize, a: &Strided<T>, b: &Strided<T>) -> bool {
-    a.cs == 1 && b.rs == 1 && k >= 16 * m.max(n)
+pub(super) fn suits(m: usize, k: usize, n: usize, csa: usize, rsb: usize) -> bool {
+    csa == 1 && rsb == 1 && k >= 16 * m.max(n)
+}
+
+/// Whether both operands are contiguous along the depth, which [`dots`]
+/// needs (a block of a product that [`suits`] keeps its layout).
+pub(super) fn layout_suits<T>(a: &Strided<T>, b: &Strided<T>) -> bool {
+    a.cs == 1 && b.rs == 1
 }
 
 /// `C = op(A) op(B)` (with `add`, `C += op(A) op(B)`) by dot products of
@@ -30,7 +36,7 @@ pub(super) fn suits<T>(m: usize, k: usize, n: usize, a: &Strided<T>, b: &Strided
 /// has.
 ///
 /// # Safety
-/// As [`super::gemm_into`], with [`suits`] true.
+/// As [`super::gemm_into`], with [`layout_suits`] true.
 #[allow(clippy::too_many_arguments)]
 pub(super) unsafe fn dots<T: Float>(
     m: usize,

@@ -142,8 +142,18 @@ thread_local! {
     static PACK_B: scratch::Buffer = const { std::cell::RefCell::new(Vec::new()) };
 }
 
+/// Whether a product of `m×k·k×n` takes the dot-product path (see
+/// `dot.rs`), decided once for the whole product: a product split over
+/// threads passes the decision to every block (through `gemm_into`'s
+/// `dots`), so that each element is summed in the same order whatever the
+/// thread count (and a run replays bit for bit on another machine).
+pub(crate) fn uses_dots(m: usize, k: usize, n: usize, csa: usize, rsb: usize) -> bool {
+    dot::suits(m, k, n, csa, rsb)
+}
+
 /// `C = A B` (`C` overwritten, never read), or with `add` `C += A B`
-/// (`C` read), on strided views given as raw
+/// (`C` read), by dot products of rows where `dots` (see [`uses_dots`]) and
+/// the layout allow, on strided views given as raw
 /// pointers (`rs*` row strides, `cs*` column strides, in elements), on the
 /// calling thread, for `F` = f32 or f64.
 ///
@@ -166,6 +176,7 @@ pub(crate) unsafe fn gemm_into<F: Float>(
     rsc: usize,
     csc: usize,
     add: bool,
+    dots: bool,
 ) {
     // Type-level dispatch: `F` is f32 or f64 (the only `Float`s), so the
     // casts below only relabel the pointers' element type as itself.
@@ -183,7 +194,21 @@ pub(crate) unsafe fn gemm_into<F: Float>(
         };
         // SAFETY: the caller's contract is `drive`'s; `best_f32` checked
         // the processor's features.
-        unsafe { drive(&best_f32(), m, k, n, a, b, c as *mut f32, rsc, csc, add) }
+        unsafe {
+            drive(
+                &best_f32(),
+                m,
+                k,
+                n,
+                a,
+                b,
+                c as *mut f32,
+                rsc,
+                csc,
+                add,
+                dots,
+            )
+        }
     } else if id == TypeId::of::<f64>() {
         let a = Strided {
             ptr: a as *const f64,
@@ -196,7 +221,21 @@ pub(crate) unsafe fn gemm_into<F: Float>(
             cs: csb,
         };
         // SAFETY: as for f32.
-        unsafe { drive(&best_f64(), m, k, n, a, b, c as *mut f64, rsc, csc, add) }
+        unsafe {
+            drive(
+                &best_f64(),
+                m,
+                k,
+                n,
+                a,
+                b,
+                c as *mut f64,
+                rsc,
+                csc,
+                add,
+                dots,
+            )
+        }
     } else {
         unreachable!("Float is implemented for f32 and f64 only");
     }
@@ -228,6 +267,7 @@ unsafe fn drive<T: Float>(
     rsc: usize,
     csc: usize,
     add: bool,
+    dots: bool,
 ) {
     if m == 0 || n == 0 {
         return;
@@ -244,8 +284,8 @@ unsafe fn drive<T: Float>(
         }
         return;
     }
-    if dot::suits(m, k, n, &a, &b) {
-        // SAFETY: the caller's contract, and `suits` holds.
+    if dots && dot::layout_suits(&a, &b) {
+        // SAFETY: the caller's contract, and the layout suits.
         return unsafe { dot::dots(m, k, n, a, b, c, rsc, csc, add) };
     }
     if run_transposed(m, n, kern.mr, kern.nr) {

@@ -147,6 +147,7 @@ fn check<T: Float>(kern: &Kernel<T>, (m, k, n): (usize, usize, usize), la: u8, l
             rsc,
             1,
             add,
+            dot::suits(m, k, n, csa, rsb),
         )
     };
     for i in 0..m {
@@ -232,6 +233,7 @@ fn zero_depth_gives_zeros() {
             c.as_mut_ptr(),
             3,
             1,
+            false,
             false,
         )
     };
