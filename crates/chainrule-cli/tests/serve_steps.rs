@@ -147,7 +147,7 @@ fn add_metadata(path: &std::path::Path, key: &str, value: &str) {
     let mut header: Value = serde_json::from_slice(&bytes[8..8 + len]).unwrap();
     header["__metadata__"][key] = Value::from(value);
     let mut text = header.to_string();
-    while text.len() % 8 != 0 {
+    while !text.len().is_multiple_of(8) {
         text.push(' ');
     }
     let mut out = (text.len() as u64).to_le_bytes().to_vec();
