@@ -109,7 +109,13 @@ def fmt_loss(v, digits=6):
 
 
 def fmt_pct(v):
-    return "–" if v is None else f"{100 * v:.0f} %"
+    if v is None:
+        return "–"
+    return "<0.1 %" if v < 0.001 else f"{100 * v:.1f} %" if v < 0.1 else f"{100 * v:.0f} %"
+
+
+def fmt_gflops(v):
+    return f"{v:,.1f}" if v >= 10 else f"{v:.3g}"
 
 
 def ratio_cell(runs, w, present):
@@ -136,7 +142,7 @@ def fixed_tables(runs, fixed, present, n_runs, threads, peak):
             cells = []
             for w in fixed:
                 f, s = runs.flops_per_step(w), runs.sps(e, w)
-                cells.append("–" if f is None or s is None else f"{s * f / 1e9:,.1f} GFLOP/s, {fmt_pct(s * f / peak)}")
+                cells.append("–" if f is None or s is None else f"{fmt_gflops(s * f / 1e9)} GFLOP/s, {fmt_pct(s * f / peak)}")
             out.append(f"| {NAMES.get(e, e)} | " + " | ".join(cells) + " |")
     out += ["", f"Peak resident memory in MiB (largest VmHWM of the {n_runs} runs; "
             "Python peers include the interpreter and libraries):", ""]
