@@ -68,12 +68,18 @@ unsafe fn transpose_f32_avx(src: &[f32], rows: usize, cols: usize, dst: &mut [f3
     transpose_block(src, rows, cols, dst, full_r..rows, 0..cols);
 }
 
-/// Transposes one 8×8 tile: `src` rows `stride` apart into `dst` rows
-/// `dst_stride` apart.
+/// Transposes one 8×8 tile of 4-byte values: `src` rows `stride` apart
+/// into `dst` rows `dst_stride` apart (`dst[q·dst_stride + i] =
+/// src[i·stride + q]`); eight loads, 24 shuffles and eight stores instead
+/// of 64 scalar moves. Also packs transposed operands for the GEMM.
+///
+/// # Safety
+/// The processor has AVX; 8 rows of 8 values at `src` and at `dst` with
+/// the given strides lie inside their allocations.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx")]
 #[inline]
-unsafe fn tile_8x8(src: *const f32, stride: usize, dst: *mut f32, dst_stride: usize) {
+pub(crate) unsafe fn tile_8x8(src: *const f32, stride: usize, dst: *mut f32, dst_stride: usize) {
     use std::arch::x86_64::*;
     // SAFETY: the caller guarantees 8 rows of 8 elements at `src` and at
     // `dst` with the given strides.

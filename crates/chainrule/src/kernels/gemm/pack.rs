@@ -106,7 +106,7 @@ pub(super) unsafe fn pack<T: Copy + Default>(
                         // i0 .. i0 + 8 lie inside `out`; `transpose8`
                         // checked AVX and that T is 4 bytes (f32).
                         unsafe {
-                            transpose8x8(
+                            super::super::transpose::tile_8x8(
                                 src.ptr.add((r0 + i0) * src.rs + p0) as *const f32,
                                 src.rs,
                                 out.as_mut_ptr().add(p0 * w + i0) as *mut f32,
@@ -160,55 +160,11 @@ pub(super) unsafe fn pack<T: Copy + Default>(
     }
 }
 
-/// Whether [`transpose8x8`] can move `T`s: 4-byte values on a processor
+/// Whether the 8×8 tile transposition (`kernels/transpose.rs`) can move `T`s: 4-byte values on a processor
 /// with AVX.
 #[cfg(target_arch = "x86_64")]
 fn transpose8<T>() -> bool {
     std::mem::size_of::<T>() == 4 && std::arch::is_x86_feature_detected!("avx")
-}
-
-/// Writes the transpose of the 8 × 8 block of 4-byte values at `src` (row
-/// stride `rs`) to `dst` (row stride `rd`): `dst[q·rd + i] = src[i·rs + q]`.
-/// Eight loads, 24 shuffles and eight stores instead of 64 scalar moves.
-///
-/// # Safety
-/// The processor has AVX; both blocks lie inside their allocations.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx")]
-unsafe fn transpose8x8(src: *const f32, rs: usize, dst: *mut f32, rd: usize) {
-    use std::arch::x86_64::*;
-    // SAFETY: rows 0..8 of 8 values at src + i·rs are inside the block.
-    let r: [__m256; 8] = std::array::from_fn(|i| unsafe { _mm256_loadu_ps(src.add(i * rs)) });
-    let t0 = _mm256_unpacklo_ps(r[0], r[1]);
-    let t1 = _mm256_unpackhi_ps(r[0], r[1]);
-    let t2 = _mm256_unpacklo_ps(r[2], r[3]);
-    let t3 = _mm256_unpackhi_ps(r[2], r[3]);
-    let t4 = _mm256_unpacklo_ps(r[4], r[5]);
-    let t5 = _mm256_unpackhi_ps(r[4], r[5]);
-    let t6 = _mm256_unpacklo_ps(r[6], r[7]);
-    let t7 = _mm256_unpackhi_ps(r[6], r[7]);
-    let u0 = _mm256_shuffle_ps::<0x44>(t0, t2);
-    let u1 = _mm256_shuffle_ps::<0xEE>(t0, t2);
-    let u2 = _mm256_shuffle_ps::<0x44>(t1, t3);
-    let u3 = _mm256_shuffle_ps::<0xEE>(t1, t3);
-    let u4 = _mm256_shuffle_ps::<0x44>(t4, t6);
-    let u5 = _mm256_shuffle_ps::<0xEE>(t4, t6);
-    let u6 = _mm256_shuffle_ps::<0x44>(t5, t7);
-    let u7 = _mm256_shuffle_ps::<0xEE>(t5, t7);
-    let out = [
-        _mm256_permute2f128_ps::<0x20>(u0, u4),
-        _mm256_permute2f128_ps::<0x20>(u1, u5),
-        _mm256_permute2f128_ps::<0x20>(u2, u6),
-        _mm256_permute2f128_ps::<0x20>(u3, u7),
-        _mm256_permute2f128_ps::<0x31>(u0, u4),
-        _mm256_permute2f128_ps::<0x31>(u1, u5),
-        _mm256_permute2f128_ps::<0x31>(u2, u6),
-        _mm256_permute2f128_ps::<0x31>(u3, u7),
-    ];
-    for (q, v) in out.into_iter().enumerate() {
-        // SAFETY: row q of 8 values at dst + q·rd is inside the block.
-        unsafe { _mm256_storeu_ps(dst.add(q * rd), v) };
-    }
 }
 
 #[cfg(test)]
