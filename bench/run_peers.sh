@@ -5,7 +5,7 @@
 #   bench/run_peers.sh [--runs 5] [--threads 2] [--workloads W1,W2,W3,W4,W5]
 #                      [--engines chainrule,pytorch,jax,candle,burn]
 #                      [--steps W1=N,W2=N,W3=N] [--no-build]
-#                      [--write docs/benchmarks.md]
+#                      [--write docs/benchmarks.md] [--results FILE]
 #
 # Each workload x engine runs as --runs separate processes; the table shows
 # the median steps/s and the largest peak RSS (VmHWM) of those runs, the
@@ -15,7 +15,9 @@
 # --steps overrides the timed steps (for a quick check; the published
 # figures use the defaults). With --write FILE the page is written and W5's
 # sweep drawn beside it (img/bench-w5.svg; needs matplotlib in the peers'
-# Python). bench/peers/report.py makes the tables.
+# Python). bench/peers/report.py makes the tables; --results FILE keeps
+# the raw lines (one JSON object per process run), from which report.py
+# can make them again.
 #
 # Engines:
 #   chainrule  target/release/chainrule (built with `cargo build --release --bin chainrule`)
@@ -39,6 +41,7 @@ ENGINES="chainrule,pytorch,jax,candle,burn"
 STEPS=""
 BUILD=1
 WRITE=""
+KEEP=""
 
 usage() { sed -n '2,25p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
@@ -51,6 +54,7 @@ while [[ $# -gt 0 ]]; do
     --steps) STEPS="$2"; shift 2 ;;
     --no-build) BUILD=0; shift ;;
     --write) WRITE="$2"; shift 2 ;;
+    --results) KEEP="$2"; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) echo "run_peers.sh: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
   esac
@@ -59,7 +63,7 @@ done
 [[ "$THREADS" =~ ^[1-9][0-9]*$ ]] || { echo "run_peers.sh: --threads needs a positive integer" >&2; exit 2; }
 # W5 stands for its eight points; every name must be one the engines know.
 W5_POINTS="W5h64,W5h256,W5h1024,W5h4096,W5b1,W5b16,W5b128,W5b1024"
-WORKLOADS="$(echo "$WORKLOADS" | sed "s/\(^\|,\)W5\(,\|$\)/\1$W5_POINTS\2/")"
+WORKLOADS="$(echo "$WORKLOADS" | sed 's/\(^\|,\)w/\1W/g' | sed "s/\(^\|,\)W5\(,\|$\)/\1$W5_POINTS\2/")"
 IFS=',' read -r -a _wl <<<"$WORKLOADS"
 for w in "${_wl[@]}"; do
   [[ ",W1,W2,W3,W4,$W5_POINTS," == *",$w,"* ]] || { echo "run_peers.sh: unknown workload '$w' (W1-W4, W5 or a W5 point such as W5h1024)" >&2; exit 2; }
@@ -167,6 +171,8 @@ for w in "${WL[@]}"; do
     done
   done
 done
+
+if [[ -n "$KEEP" ]]; then cp "$RESULTS" "$KEEP"; echo "kept the raw results in $KEEP" >&2; fi
 
 # ---- the tables and the picture -------------------------------------------------
 MACHINE="$(lscpu 2>/dev/null | sed -n 's/^Model name:[[:space:]]*//p' | head -n 1)"
