@@ -93,17 +93,8 @@ impl TinyNet {
 /// Large parameters are updated in parallel blocks (the update is bound by
 /// memory bandwidth, which one core does not saturate).
 pub fn sgd_update<F: Float>(g: &mut Graph<F>, lr: f64) {
-    let lr = F::from_f64(lr);
-    let step = |value: &mut [F], grad: &[F]| {
-        crate::kernels::elementwise::zip_in_place(value, grad, |v, d| v - lr * d);
-    };
-    g.update_params(|_, value, grad| {
-        crate::kernels::team::zip_blocks(value, grad, PARALLEL_UPDATE, step);
-    });
+    g.tape.get_mut().descend(F::from_f64(lr));
 }
-
-/// Parameters are updated in parallel blocks of at least this many elements.
-const PARALLEL_UPDATE: usize = 1 << 15;
 
 /// One training step of the network (forward, backward, update, clear);
 /// returns the loss before the update.

@@ -195,7 +195,7 @@ fn run<'g, F: Float>(
     create_graph: bool,
     delivery: Delivery,
 ) -> Result<()> {
-    run_with(graph, root, seed, create_graph, delivery, None)
+    run_with(graph, root, seed, create_graph, delivery, None, None)
 }
 
 /// [`run`] storing the gradients, with `ready` told of each parameter's
@@ -207,7 +207,15 @@ pub(super) fn run_notify<'g, F: Float>(
     mut ready: Ready<'_, F>,
 ) -> Result<()> {
     ready.plan(graph, root.id as usize);
-    run_with(graph, root, seed, false, Delivery::Store, Some(&mut ready))
+    run_with(
+        graph,
+        root,
+        seed,
+        false,
+        Delivery::Store,
+        Some(&mut ready),
+        None,
+    )
 }
 
 /// [`run`] storing the gradients, with the weights that `fused_sgd.rs`
@@ -219,21 +227,12 @@ pub(super) fn run_fused<'g, F: Float>(
     seed: Var<'g, F>,
     fuse: Option<F>,
 ) -> Result<()> {
-    run_steps(graph, root, seed, false, Delivery::Store, None, fuse)
+    run_with(graph, root, seed, false, Delivery::Store, None, fuse)
 }
 
+/// The reverse loop with its optional hook (`ready`) and fused step
+/// (`fuse`), then the delivery of the gradients.
 fn run_with<'g, F: Float>(
-    graph: &'g Graph<F>,
-    root: Var<'g, F>,
-    seed: Var<'g, F>,
-    create_graph: bool,
-    delivery: Delivery,
-    ready: Option<&mut Ready<'_, F>>,
-) -> Result<()> {
-    run_steps(graph, root, seed, create_graph, delivery, ready, None)
-}
-
-fn run_steps<'g, F: Float>(
     graph: &'g Graph<F>,
     root: Var<'g, F>,
     seed: Var<'g, F>,

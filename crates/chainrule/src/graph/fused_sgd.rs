@@ -19,12 +19,7 @@ use super::tape::{Graph, Tape};
 use super::var::Var;
 use crate::error::{Error, ErrorKind, Result};
 use crate::float::Float;
-use crate::kernels::{elementwise, team};
 use crate::ops::Op;
-
-/// Parameters are stepped in parallel blocks of at least this many
-/// elements (as [`crate::worked::sgd_update`] does).
-const PARALLEL_UPDATE: usize = 1 << 15;
 
 impl<'g, F: Float> Var<'g, F> {
     /// Backpropagates from this scalar and takes one step of plain gradient
@@ -54,14 +49,7 @@ impl<'g, F: Float> Var<'g, F> {
         };
         super::backward::run_fused(graph, *self, seed, fuse)?;
         // The parameters that were not fused: their gradients are final.
-        let mut tape = graph.tape.borrow_mut();
-        for i in 0..tape.n_params {
-            if let Some((value, grad)) = tape.value_and_grad(i) {
-                team::zip_blocks(value, grad, PARALLEL_UPDATE, |v, g| {
-                    elementwise::zip_in_place(v, g, |v, d| v - lr * d)
-                });
-            }
-        }
+        graph.tape.borrow_mut().descend(lr);
         Ok(())
     }
 }

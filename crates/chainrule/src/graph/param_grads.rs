@@ -16,6 +16,9 @@ use crate::float::Float;
 use crate::kernels::elementwise;
 use crate::tensor::Tensor;
 
+/// Parameters are updated in parallel blocks of at least this many elements.
+const PARALLEL_UPDATE: usize = 1 << 15;
+
 /// Where a parameter's gradient is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum GradAt {
@@ -44,13 +47,27 @@ impl<F: Float> Tape<F> {
         }
     }
 
+    /// Plain gradient descent, `θ ← θ − lr · ∂L/∂θ`, on every parameter
+    /// that has a gradient. Large parameters are updated in parallel blocks
+    /// of at least [`PARALLEL_UPDATE`] elements (the update is bound by
+    /// memory bandwidth, which one core does not saturate).
+    pub(crate) fn descend(&mut self, lr: F) {
+        for i in 0..self.n_params {
+            if let Some((value, grad)) = self.value_and_grad(i) {
+                crate::kernels::team::zip_blocks(value, grad, PARALLEL_UPDATE, |v, g| {
+                    elementwise::zip_in_place(v, g, |v, d| v - lr * d)
+                });
+            }
+        }
+    }
+
     /// The first parameter that holds a gradient, if any.
     pub(super) fn first_param_with_grad(&self) -> Option<usize> {
         (0..self.n_params).find(|&i| self.param_grad_at[i] != GradAt::None)
     }
 
     /// Parameter `i`'s value (writable) and gradient.
-    pub(super) fn value_and_grad(&mut self, i: usize) -> Option<(&mut [F], &[F])> {
+    fn value_and_grad(&mut self, i: usize) -> Option<(&mut [F], &[F])> {
         let range = self.param_range(i);
         match self.param_grad_at[i] {
             GradAt::None => None,

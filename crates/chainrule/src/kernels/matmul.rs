@@ -10,9 +10,6 @@ use super::scratch;
 use crate::float::Float;
 use std::sync::atomic::{AtomicU8, Ordering};
 
-/// Products with fewer multiply-adds than this use the plain loop.
-const SMALL_PRODUCT: usize = 4096;
-
 /// The geometry of one (batched) product.
 #[derive(Clone, Copy, Debug)]
 pub struct MatMulDims {
@@ -34,12 +31,47 @@ pub struct MatMulDims {
     pub b_batched: bool,
 }
 
+impl MatMulDims {
+    /// The (row, column) strides of op(A) as an m×k matrix and of op(B)
+    /// as a k×n matrix.
+    #[inline]
+    pub(super) fn strides(&self) -> ((usize, usize), (usize, usize)) {
+        let (m, k, n) = (self.m, self.k, self.n);
+        (
+            if self.ta { (1, m) } else { (k, 1) },
+            if self.tb { (1, k) } else { (n, 1) },
+        )
+    }
+}
+
+/// Products with fewer multiply-adds than this use the plain loop.
+pub(super) const SMALL_PRODUCT: usize = 4096;
+
+/// The plain loop for tiny products: `store(i·n + j, Σ_p op(A)[i,p]·op(B)[p,j])`
+/// for every element of the m×n result.
+#[inline]
+pub(super) fn small_product<F: Float>(
+    a: &[F],
+    b: &[F],
+    d: &MatMulDims,
+    mut store: impl FnMut(usize, F),
+) {
+    let ((rsa, csa), (rsb, csb)) = d.strides();
+    for i in 0..d.m {
+        for j in 0..d.n {
+            let mut acc = F::zero();
+            for p in 0..d.k {
+                acc += a[i * rsa + p * csa] * b[p * rsb + j * csb];
+            }
+            store(i * d.n + j, acc);
+        }
+    }
+}
+
 /// `out[b] = op(A[b]) op(B[b])` for every batch entry.
 pub fn matmul<F: Float>(a: &[F], b: &[F], out: &mut [F], d: MatMulDims) {
     let MatMulDims { m, k, n, .. } = d;
-    // Strides of op(A) as an m×k matrix and op(B) as a k×n matrix.
-    let (rsa, csa) = if d.ta { (1, m) } else { (k, 1) };
-    let (rsb, csb) = if d.tb { (1, k) } else { (n, 1) };
+    let ((rsa, csa), (rsb, csb)) = d.strides();
     for bi in 0..d.batch {
         let a = if d.a_batched {
             &a[bi * m * k..(bi + 1) * m * k]
@@ -55,15 +87,7 @@ pub fn matmul<F: Float>(a: &[F], b: &[F], out: &mut [F], d: MatMulDims) {
         if k == 0 {
             c.fill(F::zero());
         } else if m * n * k < SMALL_PRODUCT {
-            for i in 0..m {
-                for j in 0..n {
-                    let mut acc = F::zero();
-                    for p in 0..k {
-                        acc += a[i * rsa + p * csa] * b[p * rsb + j * csb];
-                    }
-                    c[i * n + j] = acc;
-                }
-            }
+            small_product(a, b, &d, |at, v| c[at] = v);
         } else if m == 1 {
             // A row vector (batch 1): op(A)'s k elements are contiguous
             // whether A is stored [1, k] or [k, 1].

@@ -8,16 +8,13 @@
 //! in its `C += A·B` mode, on a scaled copy of the smaller operand, for the
 //! rest. No path allocates once its per-thread buffer has grown.
 
-use super::matmul::MatMulDims;
+use super::matmul::{small_product, MatMulDims, SMALL_PRODUCT};
 
 thread_local! {
     /// The scaled copy of the smaller operand, reused from call to call.
     static SCALED: super::scratch::Buffer = const { std::cell::RefCell::new(Vec::new()) };
 }
 use crate::float::Float;
-
-/// Products with fewer multiply-adds than this use the plain loop.
-const SMALL_PRODUCT: usize = 4096;
 
 /// `c += s · op(A) op(B)` for a single product (`d.batch == 1`).
 pub fn matmul_add<F: Float>(a: &[F], b: &[F], c: &mut [F], d: MatMulDims, s: F) {
@@ -26,20 +23,11 @@ pub fn matmul_add<F: Float>(a: &[F], b: &[F], c: &mut [F], d: MatMulDims, s: F) 
         d.batch == 1 && a.len() >= m * k && b.len() >= k * n && c.len() >= m * n,
         "matmul_add: operands shorter than {m}×{k}·{k}×{n}"
     );
-    let (rsa, csa) = if d.ta { (1, m) } else { (k, 1) };
-    let (rsb, csb) = if d.tb { (1, k) } else { (n, 1) };
+    let ((rsa, csa), (rsb, csb)) = d.strides();
     let c = &mut c[..m * n];
     if k == 0 {
     } else if m * n * k < SMALL_PRODUCT {
-        for i in 0..m {
-            for j in 0..n {
-                let mut acc = F::zero();
-                for p in 0..k {
-                    acc += a[i * rsa + p * csa] * b[p * rsb + j * csb];
-                }
-                c[i * n + j] += s * acc;
-            }
-        }
+        small_product(a, b, &d, |at, v| c[at] += s * v);
     } else if k == 1 {
         // op(A) and op(B) are contiguous vectors whatever their flags.
         super::gemv::outer_add(&a[..m], &b[..n], s, c);
