@@ -129,6 +129,25 @@ macro_rules! x86_body {
         let (ars, aps) = ($ars, $aps);
         let mut acc = [[$zero(); 2]; MR];
         let (mut a, mut b) = ($a, $b);
+        if $kc >= PREFETCH_C_FROM {
+            // The tile of C is read (accumulating) or written (a store
+            // also brings its line in) after the kc steps: asking for its
+            // lines now lets them come from memory while the steps run. A
+            // weight stepped in place (64 MiB at W5's h = 4096) is far
+            // larger than the caches, and unasked each row's lines would
+            // be waited for one after the other.
+            let tile = $tile;
+            for i in 0..tile.rows {
+                let row = tile.c.wrapping_add(i * tile.rsc);
+                for j in [0, L, tile.cols - 1] {
+                    // A prefetch is a hint: it never faults, and
+                    // the address is only computed (wrapping), not used.
+                    _mm_prefetch::<_MM_HINT_T0>(
+                        row.wrapping_add(j.min(tile.cols - 1) * tile.csc) as *const i8
+                    );
+                }
+            }
+        }
         for _ in 0..$kc {
             // SAFETY: each of the kc steps reads MR values of ã and NR of
             // b̃, which the slivers hold; unaligned loads.
@@ -220,6 +239,10 @@ macro_rules! x86_kernel {
         }
     };
 }
+
+/// The depth from which a kernel prefetches its tile of `C` (a short one
+/// finds it in cache: W3's products, 64 deep, stay in L1).
+const PREFETCH_C_FROM: usize = 128;
 
 /// Rows of the AVX-512 kernels (f32: 8 × 32, f64: 8 × 16).
 pub(super) const AVX512_MR: usize = 8;
