@@ -164,5 +164,5 @@ fn on_cpu_seconds() -> Option<f64> {
     // SAFETY: `clock_gettime` writes one `struct timespec` (two 64-bit
     // fields on x86-64 and aarch64 Linux) to a valid pointer.
     let ok = cfg!(target_os = "linux") && unsafe { clock_gettime(THREAD_CPU_TIME, &mut now) } == 0;
-    ok.then(|| now.sec as f64 + now.nsec as f64 * 1e-9)
+    ok.then_some(now.sec as f64 + now.nsec as f64 * 1e-9)
 }
