@@ -141,3 +141,57 @@ fn im2col_gemm_agrees_with_the_definition_and_the_adjoints_are_adjoint() {
         }
     }
 }
+
+#[test]
+fn chunks_on_the_team_match_the_definition_with_the_same_bits_on_any_thread_count() {
+    use crate::kernels::threads::set_num_threads;
+    // LeNet-5's second convolution (W4): enough work for the team, and
+    // several chunks of images (the last one shorter).
+    let g = ConvGeom {
+        n: 45,
+        c: 6,
+        h: 14,
+        w: 14,
+        o: 16,
+        kh: 5,
+        kw: 5,
+        ho: 10,
+        wo: 10,
+        stride: [1, 1],
+        padding: [0, 0],
+        dilation: [1, 1],
+        groups: 1,
+    };
+    assert!(batched(&g).is_some_and(|b| !g.n.is_multiple_of(b)));
+    let x: Vec<f64> = (0..g.n * g.c * g.h * g.w)
+        .map(|i| crate::rng::sym_at(5, i as u64))
+        .collect();
+    let wt: Vec<f64> = (0..g.o * g.c * 25)
+        .map(|i| crate::rng::sym_at(6, i as u64))
+        .collect();
+    let gy: Vec<f64> = (0..g.n * g.o * 100)
+        .map(|i| crate::rng::sym_at(7, i as u64))
+        .collect();
+    let run = |threads: usize| {
+        set_num_threads(threads);
+        let mut y = vec![f64::NAN; gy.len()];
+        let mut dx = vec![f64::NAN; x.len()];
+        let mut dw = vec![f64::NAN; wt.len()];
+        conv2d(&g, &x, &wt, &mut y);
+        conv2d_input_grad(&g, &gy, &wt, &mut dx);
+        conv2d_weight_grad(&g, &x, &gy, &mut dw);
+        [y, dx, dw]
+    };
+    let (one, two) = (run(1), run(2));
+    set_num_threads(0);
+    for (a, b) in one.iter().zip(&two) {
+        assert!(a.iter().zip(b).all(|(p, q)| p.to_bits() == q.to_bits()));
+    }
+    let [y, dx, dw] = two;
+    let want = direct(&g, &x, &wt);
+    assert!(y.iter().zip(&want).all(|(a, b)| (a - b).abs() < 1e-12));
+    let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(p, q)| p * q).sum::<f64>();
+    let b = dot(&gy, &want);
+    assert!((dot(&dx, &x) - b).abs() < 1e-9 * b.abs().max(1.0));
+    assert!((dot(&dw, &wt) - b).abs() < 1e-9 * b.abs().max(1.0));
+}
