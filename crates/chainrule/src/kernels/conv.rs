@@ -135,6 +135,15 @@ fn zero_wrapped<F: Float>(
 /// Fills `cols` (`[K, P]`, row `r` starting at `r · ld`) from one group's
 /// channels `x` (`[C/groups, H, W]`).
 fn im2col<F: Float>(g: &ConvGeom, x: &[F], cols: &mut [F], ld: usize) {
+    if unit::fits(g) {
+        unit::im2col(g, x, cols, ld);
+    } else {
+        im2col_loops(g, x, cols, ld);
+    }
+}
+
+/// [`im2col`] for any geometry.
+fn im2col_loops<F: Float>(g: &ConvGeom, x: &[F], cols: &mut [F], ld: usize) {
     let (p, hw, sw) = (g.p(), g.h * g.w, g.stride[1]);
     for ch in 0..g.cg() {
         let plane = &x[ch * hw..(ch + 1) * hw];
@@ -351,3 +360,4 @@ fn with_scratch<F: Float, R>(len: usize, f: impl FnOnce(&mut [F]) -> R) -> R {
 mod batched;
 #[cfg(test)]
 mod tests;
+mod unit;
