@@ -16,10 +16,10 @@
 //! one thread share it). It is separate from the GEMM's own scratch, which
 //! the GEMM may use while `cols` is borrowed.
 
-use super::conv_product::{product_nn, product_nt};
 use super::matmul::{matmul, MatMulDims};
 use super::scratch;
 use crate::float::Float;
+use batched::{batched, conv2d_batched, conv2d_input_grad_batched, conv2d_weight_grad_batched};
 
 /// The geometry of one convolution, every size already checked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -135,6 +135,15 @@ fn zero_wrapped<F: Float>(
 /// Fills `cols` (`[K, P]`, row `r` starting at `r · ld`) from one group's
 /// channels `x` (`[C/groups, H, W]`).
 fn im2col<F: Float>(g: &ConvGeom, x: &[F], cols: &mut [F], ld: usize) {
+    if unit::fits(g) {
+        unit::im2col(g, x, cols, ld);
+    } else {
+        im2col_loops(g, x, cols, ld);
+    }
+}
+
+/// [`im2col`] for any geometry.
+fn im2col_loops<F: Float>(g: &ConvGeom, x: &[F], cols: &mut [F], ld: usize) {
     let (p, hw, sw) = (g.p(), g.h * g.w, g.stride[1]);
     for ch in 0..g.cg() {
         let plane = &x[ch * hw..(ch + 1) * hw];
@@ -244,137 +253,6 @@ fn gemm<F: Float>(
     matmul(a, b, c, dims);
 }
 
-/// The column matrices of several images side by side (`[K, B·P]`) take
-/// at most this many elements (or one image's, if larger): small images
-/// then make one product per chunk of images instead of one per image,
-/// which at 8×8 is mostly call and packing overhead.
-const BATCH_COLS: usize = 1 << 18;
-
-/// Batched products of at most this many multiply-adds run on
-/// [`super::conv_product`] (no packing, no allocation); larger ones on the
-/// tuned GEMM, which is faster there (measured on the digits CNN's
-/// 8×9×2048 and LeNet-5's products) even though it allocates its packing
-/// buffers per call.
-const SMALL_PRODUCT: usize = 1 << 16;
-
-/// Whether the convolution runs batched: one group and a kernel that needs
-/// im2col. Returns the images per chunk.
-fn batched(g: &ConvGeom) -> Option<usize> {
-    (g.groups == 1 && !g.pointwise() && g.n > 1)
-        .then(|| (BATCH_COLS / (g.k() * g.p()).max(1)).clamp(1, g.n))
-}
-
-/// `dst[o, i, :] = src[i, o, :]` for `src [B, O, P]` (images `start..` of
-/// a `[N, O, P]` tensor, `B = dst.len() / (O·P)`) into `dst [O, B·P]`.
-fn images_to_rows<F: Float>(g: &ConvGeom, src: &[F], dst: &mut [F], b: usize) {
-    let (o, p) = (g.o, g.p());
-    for i in 0..b {
-        for c in 0..o {
-            dst[(c * b + i) * p..][..p].copy_from_slice(&src[(i * o + c) * p..][..p]);
-        }
-    }
-}
-
-/// [`conv2d`] with one group: for each chunk of `b` images, `cols
-/// [K, b·P]` (image `i` in columns `i·P..(i+1)·P`), one product
-/// `W [O, K] · cols` into `[O, b·P]`, then copied to `[b, O, P]`.
-fn conv2d_batched<F: Float>(g: &ConvGeom, b: usize, x: &[F], w: &[F], y: &mut [F]) {
-    let (k, p, o) = (g.k(), g.p(), g.o);
-    let x_img = g.c * g.h * g.w;
-    with_scratch((k + o) * b * p, |scratch: &mut [F]| {
-        let (cols, rows) = scratch.split_at_mut(k * b * p);
-        for start in (0..g.n).step_by(b) {
-            let nb = b.min(g.n - start);
-            let ld = nb * p;
-            chunk_to_cols(g, &x[start * x_img..(start + nb) * x_img], cols, ld);
-            let rows = &mut rows[..o * ld];
-            if o * k * ld <= SMALL_PRODUCT {
-                product_nn(w, (k, 1), &cols[..k * ld], rows, (o, k, ld));
-            } else {
-                gemm(w, &cols[..k * ld], rows, (o, k, ld), false, false);
-            }
-            let out = &mut y[start * o * p..(start + nb) * o * p];
-            for i in 0..nb {
-                for c in 0..o {
-                    out[(i * o + c) * p..][..p].copy_from_slice(&rows[c * ld + i * p..][..p]);
-                }
-            }
-        }
-    });
-}
-
-/// im2col of the images `x` (`[nb, C, H, W]`) side by side: image `i` in
-/// columns `i·P..(i+1)·P` of `cols` (`[K, ld]`, `ld = nb·P`).
-fn chunk_to_cols<F: Float>(g: &ConvGeom, x: &[F], cols: &mut [F], ld: usize) {
-    let x_img = g.c * g.h * g.w;
-    for (i, image) in x.chunks_exact(x_img).enumerate() {
-        im2col(g, image, &mut cols[i * g.p()..], ld);
-    }
-}
-
-/// [`conv2d_input_grad`] with one group, by chunks of `b` images: `g`
-/// gathered to `[O, b·P]`, `cols [K, b·P] = Wᵀ · g`, col2im per image.
-fn conv2d_input_grad_batched<F: Float>(g: &ConvGeom, b: usize, gy: &[F], w: &[F], dx: &mut [F]) {
-    let (k, p, o) = (g.k(), g.p(), g.o);
-    let x_img = g.c * g.h * g.w;
-    dx.fill(F::zero());
-    with_scratch((k + o) * b * p, |scratch: &mut [F]| {
-        let (cols, rows) = scratch.split_at_mut(k * b * p);
-        for start in (0..g.n).step_by(b) {
-            let nb = b.min(g.n - start);
-            let ld = nb * p;
-            let rows = &mut rows[..o * ld];
-            images_to_rows(g, &gy[start * o * p..(start + nb) * o * p], rows, nb);
-            if o * k * ld <= SMALL_PRODUCT {
-                product_nn(w, (1, k), rows, &mut cols[..k * ld], (k, o, ld));
-            } else {
-                gemm(w, rows, &mut cols[..k * ld], (k, o, ld), true, false);
-            }
-            for i in 0..nb {
-                col2im(
-                    g,
-                    &mut cols[i * p..],
-                    &mut dx[(start + i) * x_img..][..x_img],
-                    ld,
-                );
-            }
-        }
-    });
-}
-
-/// [`conv2d_weight_grad`] with one group, by chunks of `b` images:
-/// `∂W += g [O, b·P] · colsᵀ [b·P, K]`.
-fn conv2d_weight_grad_batched<F: Float>(g: &ConvGeom, b: usize, x: &[F], gy: &[F], dw: &mut [F]) {
-    let (k, p, o) = (g.k(), g.p(), g.o);
-    let x_img = g.c * g.h * g.w;
-    with_scratch((k + o) * b * p + o * k, |scratch: &mut [F]| {
-        let (cols, rest) = scratch.split_at_mut(k * b * p);
-        let (rows, block) = rest.split_at_mut(o * b * p);
-        for start in (0..g.n).step_by(b) {
-            let nb = b.min(g.n - start);
-            let ld = nb * p;
-            chunk_to_cols(g, &x[start * x_img..(start + nb) * x_img], cols, ld);
-            let rows = &mut rows[..o * ld];
-            images_to_rows(g, &gy[start * o * p..(start + nb) * o * p], rows, nb);
-            let product = |c: &mut [F]| {
-                if o * k * ld <= SMALL_PRODUCT {
-                    product_nt(rows, &cols[..k * ld], c, (o, ld, k));
-                } else {
-                    gemm(rows, &cols[..k * ld], c, (o, ld, k), false, true);
-                }
-            };
-            if start == 0 {
-                product(dw);
-            } else {
-                product(block);
-                for (a, &v) in dw.iter_mut().zip(block.iter()) {
-                    *a += v;
-                }
-            }
-        }
-    });
-}
-
 /// `y = conv2d(x, w)`: `x [N, C, H, W]`, `w [O, C/groups, kh, kw]`,
 /// `y [N, O, Ho, Wo]`.
 pub fn conv2d<F: Float>(g: &ConvGeom, x: &[F], w: &[F], y: &mut [F]) {
@@ -479,5 +357,7 @@ fn with_scratch<F: Float, R>(len: usize, f: impl FnOnce(&mut [F]) -> R) -> R {
     scratch::with(&COLS, len, f)
 }
 
+mod batched;
 #[cfg(test)]
 mod tests;
+mod unit;

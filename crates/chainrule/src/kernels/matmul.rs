@@ -70,6 +70,18 @@ pub(super) fn small_product<F: Float>(
 
 /// `out[b] = op(A[b]) op(B[b])` for every batch entry.
 pub fn matmul<F: Float>(a: &[F], b: &[F], out: &mut [F], d: MatMulDims) {
+    matmul_on(a, b, out, d, true);
+}
+
+/// [`matmul`] on the calling thread only: for kernels that already run
+/// their own parts on the team (a chunk of a batched convolution), where a
+/// nested split would find the team busy.
+pub(crate) fn matmul_here<F: Float>(a: &[F], b: &[F], out: &mut [F], d: MatMulDims) {
+    matmul_on(a, b, out, d, false);
+}
+
+/// [`matmul`], split over threads only if `parallel`.
+fn matmul_on<F: Float>(a: &[F], b: &[F], out: &mut [F], d: MatMulDims, parallel: bool) {
     let MatMulDims { m, k, n, .. } = d;
     let ((rsa, csa), (rsb, csb)) = d.strides();
     for bi in 0..d.batch {
@@ -100,10 +112,10 @@ pub fn matmul<F: Float>(a: &[F], b: &[F], out: &mut [F], d: MatMulDims) {
             with_scratch(k * n, |bt: &mut [F]| {
                 // B is stored [n, k]; bt = Bᵀ, stored [k, n].
                 super::transpose::transpose(b, n, k, bt);
-                gemm_rows(m, k, n, (a, rsa, csa), (bt, n, 1), c, false);
+                gemm_rows(m, k, n, (a, rsa, csa), (bt, n, 1), c, false, parallel);
             });
         } else {
-            gemm_rows(m, k, n, (a, rsa, csa), (b, rsb, csb), c, false);
+            gemm_rows(m, k, n, (a, rsa, csa), (b, rsb, csb), c, false, parallel);
         }
     }
 }
@@ -166,7 +178,8 @@ fn own_gemm() -> bool {
 /// GEMM. A large product is split over threads along the dimension whose
 /// operand is larger, so that no thread packs the big operand whole: by
 /// rows of `c` when `op(A)` is the larger, by columns when `op(B)` is (each
-/// block is one GEMM call).
+/// block is one GEMM call); on the calling thread unless `parallel`.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn gemm_rows<F: Float>(
     m: usize,
     k: usize,
@@ -175,13 +188,17 @@ pub(super) fn gemm_rows<F: Float>(
     (b, rsb, csb): (&[F], usize, usize),
     c: &mut [F],
     add: bool,
+    parallel: bool,
 ) {
     debug_assert!(a.len() >= m * k && b.len() >= k * n && c.len() >= m * n);
     let by_columns = k * n > m * k;
     let span = if by_columns { n } else { m };
-    let threads = super::threads::threads_for(m * n * k)
-        .min(span.div_ceil(16))
-        .max(1);
+    let wanted = if parallel {
+        super::threads::threads_for(m * n * k)
+    } else {
+        1
+    };
+    let threads = wanted.min(span.div_ceil(16)).max(1);
     let block = span.div_ceil(threads);
     let own = own_gemm();
     // Decided on the whole product, not per block (see `uses_dots`).

@@ -61,7 +61,7 @@ fn gemm_add_rows<F: Float>(
         } else {
             (a, &scaled[..])
         };
-        super::matmul::gemm_rows(m, k, n, (a, rsa, csa), (b, rsb, csb), c, true);
+        super::matmul::gemm_rows(m, k, n, (a, rsa, csa), (b, rsb, csb), c, true, true);
     })
 }
 

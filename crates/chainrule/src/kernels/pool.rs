@@ -128,10 +128,52 @@ fn is_2x2(g: &PoolGeom) -> bool {
     g.kernel == [2, 2] && g.stride == [2, 2] && g.padding == [0, 0]
 }
 
+/// Pooling over at least this many input elements splits its planes over
+/// the team: LeNet-5's (W4) are 100–300 thousand, and on one core they
+/// left the other idle for a sixth of a step.
+const PARALLEL_POOL: usize = 1 << 15;
+
+/// `f(sub, first, n, out_block)` for blocks of `n` planes starting at plane
+/// `first` (`sub` is `g` for `n` planes), `out` cut into blocks of
+/// `per_plane` elements per plane: in parallel when the pooling is large.
+fn each_plane_block<F: Float>(
+    g: &PoolGeom,
+    out: &mut [F],
+    per_plane: usize,
+    f: impl Fn(&PoolGeom, usize, &mut [F]) + Sync,
+) {
+    let threads = super::threads::num_threads();
+    let parallel = threads > 1 && g.planes * g.h * g.w >= PARALLEL_POOL;
+    let block = if parallel {
+        g.planes.div_ceil(threads)
+    } else {
+        g.planes
+    };
+    let out = &mut out[..g.planes * per_plane];
+    super::team::each_block_mut(out, block * per_plane, parallel, |t, out| {
+        let sub = PoolGeom {
+            planes: out.len() / per_plane.max(1),
+            ..*g
+        };
+        f(&sub, t * block, out);
+    });
+}
+
 /// `out[o] = h[argmax of x's window o]` (max pooling is `gather(x, x)`).
 pub fn max_pool_gather<F: Float>(g: &PoolGeom, x: &[F], h: &[F], out: &mut [F]) {
     let (hw, ohw) = (g.h * g.w, g.ho * g.wo);
-    if is_2x2(g) && std::ptr::eq(x, h) {
+    // Decided on the whole operands: blocks of the same slice stay equal.
+    let itself = std::ptr::eq(x, h);
+    each_plane_block(g, out, ohw, |sub, first, out| {
+        let (x, h) = (&x[first * hw..], &h[first * hw..]);
+        gather_planes(sub, x, if itself { x } else { h }, itself, out);
+    });
+}
+
+/// [`max_pool_gather`] on `g.planes` planes; `itself`: `h` is `x`.
+fn gather_planes<F: Float>(g: &PoolGeom, x: &[F], h: &[F], itself: bool, out: &mut [F]) {
+    let (hw, ohw) = (g.h * g.w, g.ho * g.wo);
+    if is_2x2(g) && itself {
         // Max pooling itself: the selected element's value is the maximum
         // (the first NaN where there is one), no index needed.
         for p in 0..g.planes {
@@ -174,6 +216,14 @@ pub fn max_pool_gather<F: Float>(g: &PoolGeom, x: &[F], h: &[F], out: &mut [F]) 
 /// `out` (shaped as `x`) = zeros plus `gy[o]` at the argmax of each window
 /// `o` of `x` (overlapping windows add).
 pub fn max_pool_scatter<F: Float>(g: &PoolGeom, x: &[F], gy: &[F], out: &mut [F]) {
+    let (hw, ohw) = (g.h * g.w, g.ho * g.wo);
+    each_plane_block(g, out, hw, |sub, first, out| {
+        scatter_planes(sub, &x[first * hw..], &gy[first * ohw..], out);
+    });
+}
+
+/// [`max_pool_scatter`] on `g.planes` planes.
+fn scatter_planes<F: Float>(g: &PoolGeom, x: &[F], gy: &[F], out: &mut [F]) {
     let (hw, ohw) = (g.h * g.w, g.ho * g.wo);
     if is_2x2(g) {
         // Disjoint windows, each written whole (its gradient at the
@@ -262,47 +312,59 @@ mod tests {
     fn the_2x2_path_selects_as_the_general_window() {
         // Ties, a NaN; odd sizes (the last row and column unused) and even.
         for (h, w) in [(5, 7), (4, 6)] {
-            check_2x2(h, w);
+            check(2, h, w, 2, 2, 0);
         }
     }
 
-    fn check_2x2(h: usize, w: usize) {
+    #[test]
+    fn planes_split_over_the_team_select_as_the_general_window() {
+        // LeNet-5's first pooling (W4, above PARALLEL_POOL), with a plane
+        // count that does not split evenly, and overlapping padded windows.
+        check(389, 28, 28, 2, 2, 0);
+        check(97, 19, 18, 3, 2, 1);
+    }
+
+    /// Gather and scatter (the 2×2 path or the general one, per the
+    /// geometry) against [`PoolGeom::argmax`], window by window.
+    fn check(planes: usize, h: usize, w: usize, k: usize, s: usize, pad: usize) {
+        let (ho, wo) = ((h + 2 * pad - k) / s + 1, (w + 2 * pad - k) / s + 1);
         let g = PoolGeom {
-            planes: 2,
+            planes,
             h,
             w,
-            ho: 2,
-            wo: 3,
-            kernel: [2, 2],
-            stride: [2, 2],
-            padding: [0, 0],
+            ho,
+            wo,
+            kernel: [k, k],
+            stride: [s, s],
+            padding: [pad, pad],
         };
-        let x: Vec<f64> = (0..2 * h * w)
+        let (hw, ohw) = (h * w, ho * wo);
+        let x: Vec<f64> = (0..planes * hw)
             .map(|i| match i % 11 {
                 3 => f64::NAN,
                 k => (k % 4) as f64,
             })
             .collect();
         let hv: Vec<f64> = (0..x.len()).map(|i| i as f64).collect();
-        let mut fast = vec![0.0; 12];
+        let mut fast = vec![0.0; planes * ohw];
         max_pool_gather(&g, &x, &hv, &mut fast);
-        let mut want = vec![0.0; 12];
-        for p in 0..2 {
-            for oh in 0..2 {
-                for ow in 0..3 {
-                    want[p * 6 + oh * 3 + ow] =
-                        (p * h * w + g.argmax(&x[p * h * w..][..h * w], oh, ow)) as f64;
+        let mut want = vec![0.0; planes * ohw];
+        for p in 0..planes {
+            for oh in 0..ho {
+                for ow in 0..wo {
+                    want[p * ohw + oh * wo + ow] =
+                        (p * hw + g.argmax(&x[p * hw..][..hw], oh, ow)) as f64;
                 }
             }
         }
         assert_eq!(fast, want);
         // Max pooling itself (`gather(x, x)`): the selected values.
-        let mut vals = vec![0.0; 12];
+        let mut vals = vec![0.0; planes * ohw];
         max_pool_gather(&g, &x, &x, &mut vals);
         for (v, &i) in vals.iter().zip(&fast) {
             assert_eq!(v.to_bits(), x[i as usize].to_bits());
         }
-        let gy: Vec<f64> = (1..=12).map(f64::from).collect();
+        let gy: Vec<f64> = (1..=planes * ohw).map(|i| i as f64).collect();
         let mut sc = vec![7.0; x.len()];
         max_pool_scatter(&g, &x, &gy, &mut sc);
         let mut want = vec![0.0; x.len()];

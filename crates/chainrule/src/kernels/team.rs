@@ -278,6 +278,36 @@ pub fn zip_blocks<T: Send, U: Sync>(
     });
 }
 
+/// `f(p, block_p)` for every block `p` of `out` cut into `block` elements
+/// (the last one shorter), spread over the team when `parallel` (else in
+/// order on the calling thread). For kernels whose independent parts each
+/// write one contiguous stretch of the output (a chunk of images).
+pub(crate) fn each_block_mut<T: Send>(
+    out: &mut [T],
+    block: usize,
+    parallel: bool,
+    f: impl Fn(usize, &mut [T]) + Sync,
+) {
+    let block = block.max(1);
+    if !parallel {
+        for (p, part) in out.chunks_mut(block).enumerate() {
+            f(p, part);
+        }
+        return;
+    }
+    let len = out.len();
+    let po = out.as_mut_ptr() as usize;
+    run_parts(len.div_ceil(block), &|p| {
+        let start = p * block;
+        let n = block.min(len - start);
+        // SAFETY: block `p` is `start .. start + n` of `out` (`n` cut at
+        // its end), disjoint from every other part's; the borrow of `out`
+        // outlives `run_parts`, which returns only when every part is done.
+        let part = unsafe { std::slice::from_raw_parts_mut((po as *mut T).add(start), n) };
+        f(p, part);
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -293,6 +323,22 @@ mod tests {
                 });
             }
             assert!(counts.iter().all(|c| c.load(Ordering::Relaxed) == 50));
+        }
+    }
+
+    #[test]
+    fn each_block_mut_hands_out_every_block_once() {
+        for parallel in [false, true] {
+            for (len, block) in [(0, 3), (1, 3), (7, 3), (9, 3), (64, 5)] {
+                let mut out = vec![usize::MAX; len];
+                each_block_mut(&mut out, block, parallel, |p, part| {
+                    assert!(part.len() == block || (p + 1) * block >= len);
+                    for (i, v) in part.iter_mut().enumerate() {
+                        *v = p * block + i;
+                    }
+                });
+                assert!(out.iter().enumerate().all(|(i, &v)| v == i));
+            }
         }
     }
 

@@ -141,3 +141,106 @@ fn im2col_gemm_agrees_with_the_definition_and_the_adjoints_are_adjoint() {
         }
     }
 }
+
+#[test]
+fn chunks_on_the_team_match_the_definition_with_the_same_bits_on_any_thread_count() {
+    use crate::kernels::threads::set_num_threads;
+    // LeNet-5's second convolution (W4): enough work for the team, and
+    // several chunks of images (the last one shorter).
+    let g = ConvGeom {
+        n: 45,
+        c: 6,
+        h: 14,
+        w: 14,
+        o: 16,
+        kh: 5,
+        kw: 5,
+        ho: 10,
+        wo: 10,
+        stride: [1, 1],
+        padding: [0, 0],
+        dilation: [1, 1],
+        groups: 1,
+    };
+    assert!(batched(&g).is_some_and(|b| !g.n.is_multiple_of(b)));
+    let x: Vec<f64> = (0..g.n * g.c * g.h * g.w)
+        .map(|i| crate::rng::sym_at(5, i as u64))
+        .collect();
+    let wt: Vec<f64> = (0..g.o * g.c * 25)
+        .map(|i| crate::rng::sym_at(6, i as u64))
+        .collect();
+    let gy: Vec<f64> = (0..g.n * g.o * 100)
+        .map(|i| crate::rng::sym_at(7, i as u64))
+        .collect();
+    let run = |threads: usize| {
+        set_num_threads(threads);
+        let mut y = vec![f64::NAN; gy.len()];
+        let mut dx = vec![f64::NAN; x.len()];
+        let mut dw = vec![f64::NAN; wt.len()];
+        conv2d(&g, &x, &wt, &mut y);
+        conv2d_input_grad(&g, &gy, &wt, &mut dx);
+        conv2d_weight_grad(&g, &x, &gy, &mut dw);
+        [y, dx, dw]
+    };
+    let (one, two) = (run(1), run(2));
+    set_num_threads(0);
+    for (a, b) in one.iter().zip(&two) {
+        assert!(a.iter().zip(b).all(|(p, q)| p.to_bits() == q.to_bits()));
+    }
+    let [y, dx, dw] = two;
+    let want = direct(&g, &x, &wt);
+    assert!(y.iter().zip(&want).all(|(a, b)| (a - b).abs() < 1e-12));
+    let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(p, q)| p * q).sum::<f64>();
+    let b = dot(&gy, &want);
+    assert!((dot(&dx, &x) - b).abs() < 1e-9 * b.abs().max(1.0));
+    assert!((dot(&dw, &wt) - b).abs() < 1e-9 * b.abs().max(1.0));
+}
+
+#[test]
+fn the_unit_stride_rows_match_the_general_loops_exactly() {
+    // (c, h, w, kh, kw, padding): LeNet-5's two convolutions, Wo = 8
+    // (one block), taps whose row or column lies wholly or mostly in the
+    // padding, column padding of a whole block, a long row.
+    let cases = [
+        (1, 28, 28, 5, 5, [2, 2]),
+        (6, 14, 14, 5, 5, [0, 0]),
+        (2, 5, 10, 3, 3, [0, 0]),
+        (3, 4, 9, 3, 2, [3, 1]),
+        (1, 3, 6, 5, 5, [4, 4]),
+        (2, 3, 120, 1, 3, [0, 4]),
+        (1, 2, 3, 3, 3, [1, 8]),
+        (1, 4, 12, 2, 9, [0, 8]),
+    ];
+    for (c, h, w, kh, kw, padding) in cases {
+        let (ho, wo) = (h + 2 * padding[0] - kh + 1, w + 2 * padding[1] - kw + 1);
+        let g = ConvGeom {
+            n: 1,
+            c,
+            h,
+            w,
+            o: 1,
+            kh,
+            kw,
+            ho,
+            wo,
+            stride: [1, 1],
+            padding,
+            dilation: [1, 1],
+            groups: 1,
+        };
+        assert!(unit::fits(&g), "{g:?}");
+        let (k, p) = (g.k(), g.p());
+        // A wider leading dimension, as in a chunk of images.
+        let ld = p + 3;
+        let x: Vec<f64> = (0..c * h * w)
+            .map(|i| ((i * 37) % 17) as f64 - 8.0)
+            .collect();
+        let mut want = vec![f64::NAN; k * ld];
+        let mut got = want.clone();
+        im2col_loops(&g, &x, &mut want, ld);
+        unit::im2col(&g, &x, &mut got, ld);
+        for r in 0..k {
+            assert_eq!(got[r * ld..][..p], want[r * ld..][..p], "{g:?} row {r}");
+        }
+    }
+}
