@@ -4,6 +4,11 @@
 //! processor has it (chosen at run time; the program itself targets
 //! baseline x86-64). The same operations run on every path (no fused
 //! multiply-add is introduced), so results do not depend on the path.
+//!
+//! `map`, `zip` and `zip_rows` of 32K elements or more run in two halves
+//! on two threads: between two split products (W2's activations, 128×512)
+//! the second core would otherwise wait while the first walks them. Each
+//! element's value is the same either way.
 
 use crate::float::Float;
 
@@ -41,9 +46,59 @@ pub fn width(len: usize) -> Width {
     }
 }
 
+/// Loops of this many elements or more run in two halves, one on each of
+/// two threads (the product team's), when more than one is allowed.
+const SPLIT: usize = 1 << 15;
+
+/// Where a loop of `len` elements splits in two (a multiple of `align`,
+/// a row of a matrix, and of 64 elements), or `None` for one thread.
+fn split_at(len: usize, align: usize) -> Option<usize> {
+    if len < SPLIT || super::threads::num_threads() < 2 || align == 0 {
+        return None;
+    }
+    let unit = align * 64 / gcd(align, 64);
+    let cut = (len / 2).div_ceil(unit) * unit;
+    (cut > 0 && cut < len).then_some(cut)
+}
+
+/// The greatest common divisor.
+fn gcd(a: usize, b: usize) -> usize {
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
+    }
+}
+
+/// `run(first)` and `run(second)`, on two threads of the team (in order
+/// on this one when the team is busy).
+fn both<P: Send>(first: P, second: P, run: impl Fn(P) + Sync) {
+    let parts = [
+        std::sync::Mutex::new(Some(first)),
+        std::sync::Mutex::new(Some(second)),
+    ];
+    super::team::run_parts_or_here(2, &|i| {
+        let part = parts[i].lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(part) = part {
+            run(part);
+        }
+    });
+}
+
 /// `out[i] = f(x[i])`.
 #[inline]
-pub fn map<F: Float>(x: &[F], out: &mut [F], f: impl Fn(F) -> F) {
+pub fn map<F: Float>(x: &[F], out: &mut [F], f: impl Fn(F) -> F + Sync) {
+    if let Some(cut) = split_at(out.len(), 1) {
+        let (x0, x1) = x.split_at(cut);
+        let (o0, o1) = out.split_at_mut(cut);
+        return both((x0, o0), (x1, o1), |(x, o)| map_here(x, o, &f));
+    }
+    map_here(x, out, f)
+}
+
+/// [`map`] on the calling thread.
+#[inline]
+fn map_here<F: Float>(x: &[F], out: &mut [F], f: impl Fn(F) -> F) {
     match width(out.len()) {
         // SAFETY: `width` checked that the processor has the feature.
         #[cfg(target_arch = "x86_64")]
@@ -75,7 +130,20 @@ fn map_loop<F: Float>(x: &[F], out: &mut [F], f: impl Fn(F) -> F) {
 
 /// `out[i] = f(a[i], b[i])` for equal-length inputs.
 #[inline]
-pub fn zip<F: Float>(a: &[F], b: &[F], out: &mut [F], f: impl Fn(F, F) -> F) {
+pub fn zip<F: Float>(a: &[F], b: &[F], out: &mut [F], f: impl Fn(F, F) -> F + Sync) {
+    if let Some(cut) = split_at(out.len(), 1) {
+        let ((a0, a1), (b0, b1)) = (a.split_at(cut), b.split_at(cut));
+        let (o0, o1) = out.split_at_mut(cut);
+        return both((a0, b0, o0), (a1, b1, o1), |(a, b, o)| {
+            zip_here(a, b, o, &f)
+        });
+    }
+    zip_here(a, b, out, f)
+}
+
+/// [`zip`] on the calling thread.
+#[inline]
+fn zip_here<F: Float>(a: &[F], b: &[F], out: &mut [F], f: impl Fn(F, F) -> F) {
     match width(out.len()) {
         // SAFETY: `width` checked that the processor has the feature.
         #[cfg(target_arch = "x86_64")]
@@ -109,7 +177,18 @@ fn zip_loop<F: Float>(a: &[F], b: &[F], out: &mut [F], f: impl Fn(F, F) -> F) {
 /// `n = row.len()` (a bias row applied to a matrix; one dispatch for the
 /// whole matrix, however short its rows).
 #[inline]
-pub fn zip_rows<F: Float>(z: &[F], row: &[F], out: &mut [F], f: impl Fn(F, F) -> F) {
+pub fn zip_rows<F: Float>(z: &[F], row: &[F], out: &mut [F], f: impl Fn(F, F) -> F + Sync) {
+    if let Some(cut) = split_at(out.len(), row.len()) {
+        let (z0, z1) = z.split_at(cut);
+        let (o0, o1) = out.split_at_mut(cut);
+        return both((z0, o0), (z1, o1), |(z, o)| zip_rows_here(z, row, o, &f));
+    }
+    zip_rows_here(z, row, out, f)
+}
+
+/// [`zip_rows`] on the calling thread.
+#[inline]
+fn zip_rows_here<F: Float>(z: &[F], row: &[F], out: &mut [F], f: impl Fn(F, F) -> F) {
     match width(out.len()) {
         // SAFETY: `width` checked that the processor has the feature.
         #[cfg(target_arch = "x86_64")]
@@ -178,5 +257,41 @@ unsafe fn zip_in_place_avx2<F: Float>(acc: &mut [F], x: &[F], f: impl Fn(F, F) -
 fn zip_in_place_loop<F: Float>(acc: &mut [F], x: &[F], f: impl Fn(F, F) -> F) {
     for (a, &v) in acc.iter_mut().zip(x) {
         *a = f(*a, v);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loops_split_over_two_threads_give_every_element_its_value() {
+        super::super::threads::set_num_threads(2);
+        // Lengths at and past the split, and rows of 10 (the cut must fall
+        // between rows: at a multiple of 320) and of 1,000.
+        for len in [SPLIT, SPLIT + 7, 3 * SPLIT + 10] {
+            let x: Vec<f32> = (0..len).map(|i| (i % 97) as f32 - 40.0).collect();
+            let y: Vec<f32> = (0..len).map(|i| (i % 13) as f32 * 0.5).collect();
+            let mut out = vec![f32::NAN; len];
+            map(&x, &mut out, |v| 2.0 * v + 1.0);
+            assert!((0..len).all(|i| out[i] == 2.0 * x[i] + 1.0), "map {len}");
+            let mut out = vec![f32::NAN; len];
+            zip(&x, &y, &mut out, |a, b| a * b - a);
+            assert!((0..len).all(|i| out[i] == x[i] * y[i] - x[i]), "zip {len}");
+        }
+        for n in [10, 1000] {
+            let rows = 3 * SPLIT / n + 1;
+            let len = rows * n;
+            let z: Vec<f32> = (0..len).map(|i| (i % 89) as f32).collect();
+            let row: Vec<f32> = (0..n).map(|j| j as f32 * 0.25).collect();
+            let mut out = vec![f32::NAN; len];
+            zip_rows(&z, &row, &mut out, |a, c| a - c);
+            assert!(
+                (0..len).all(|i| out[i] == z[i] - row[i % n]),
+                "zip_rows, rows of {n}"
+            );
+        }
+        assert_eq!(split_at(SPLIT, 10), Some(16_640));
+        assert_eq!(split_at(SPLIT - 1, 1), None);
     }
 }

@@ -121,17 +121,36 @@ fn team() -> Option<&'static Team> {
 /// team's helpers, and returns when all have finished. Parts must be
 /// independent (each writes its own data).
 pub(crate) fn run_parts(parts: usize, f: &(dyn Fn(usize) + Sync)) {
+    if !try_run_parts(parts, f) {
+        use rayon::prelude::*;
+        (0..parts).into_par_iter().for_each(f);
+    }
+}
+
+/// [`run_parts`], but when the team is busy (a part of another job, or
+/// another thread's job) the parts run in order on the calling thread and
+/// returns: for loops short enough that starting rayon's pool
+/// would cost more than it saves.
+pub(crate) fn run_parts_or_here(parts: usize, f: &(dyn Fn(usize) + Sync)) {
+    if !try_run_parts(parts, f) {
+        (0..parts).for_each(f);
+    }
+}
+
+/// Runs the parts as [`run_parts`] does, unless the team is busy: then it
+/// runs nothing and returns false.
+fn try_run_parts(parts: usize, f: &(dyn Fn(usize) + Sync)) -> bool {
     if parts <= 1 {
         if parts == 1 {
             f(0);
         }
-        return;
+        return true;
     }
     let team = match team() {
         Some(team) if parts <= MAX_PARTS => team,
         _ => {
             (0..parts).for_each(f);
-            return;
+            return true;
         }
     };
     if team
@@ -139,9 +158,7 @@ pub(crate) fn run_parts(parts: usize, f: &(dyn Fn(usize) + Sync)) {
         .compare_exchange(false, true, Acquire, Relaxed)
         .is_err()
     {
-        use rayon::prelude::*;
-        (0..parts).into_par_iter().for_each(f);
-        return;
+        return false;
     }
     // SAFETY: the lifetime is erased only to store the pointer in the
     // team; it is read only by threads holding an unfinished part of this
@@ -167,6 +184,7 @@ pub(crate) fn run_parts(parts: usize, f: &(dyn Fn(usize) + Sync)) {
     if panicked {
         panic!("a parallel kernel part panicked");
     }
+    true
 }
 
 /// Claims and runs parts of job `epoch` until none is left.

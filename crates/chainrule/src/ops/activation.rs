@@ -93,7 +93,7 @@ impl<'g, F: Float> Var<'g, F> {
     }
 
     /// An elementwise operation of two equal-shape operands (no broadcasting).
-    fn fused_pair(self, y: Var<'g, F>, op: Op, f: impl Fn(F, F) -> F) -> Result<Var<'g, F>> {
+    fn fused_pair(self, y: Var<'g, F>, op: Op, f: impl Fn(F, F) -> F + Sync) -> Result<Var<'g, F>> {
         self.check_same_graph(&y, op.name())?;
         let shape = self.shape();
         if y.shape() != shape {

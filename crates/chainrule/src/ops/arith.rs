@@ -23,7 +23,7 @@ impl<'g, F: Float> Var<'g, F> {
         self,
         other: Var<'g, F>,
         op: Op,
-        f: impl Fn(F, F) -> F,
+        f: impl Fn(F, F) -> F + Sync,
     ) -> Result<Var<'g, F>> {
         self.check_same_graph(&other, op.name())?;
         let (sa, sb) = (self.shape(), other.shape());
@@ -53,7 +53,7 @@ impl<'g, F: Float> Var<'g, F> {
     }
 
     /// Records an elementwise unary operation.
-    pub(crate) fn unary(self, op: Op, f: impl Fn(F) -> F) -> Var<'g, F> {
+    pub(crate) fn unary(self, op: Op, f: impl Fn(F) -> F + Sync) -> Var<'g, F> {
         self.graph
             .record(op, &[self], self.shape(), |[x, _], out| map(x, out, f))
     }
