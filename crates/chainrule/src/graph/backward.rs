@@ -253,14 +253,35 @@ fn run_with<'g, F: Float>(
     }
     graph.check_anomaly()?;
     let previous = graph.set_grad_enabled(create_graph);
-    let result =
-        reverse_loop(graph, top, create_graph, ready, fuse).and_then(|()| match delivery {
-            Delivery::Store => deliver(graph, top),
-            Delivery::Return => Ok(()),
-        });
+    let result = {
+        // Waits for a weight step still running on a helper thread when
+        // the loop ends, on every path (see `weight_step.rs`).
+        let _finish = FinishDeferred(graph);
+        reverse_loop(graph, top, create_graph, ready, fuse)
+    };
+    let result = result.and_then(|()| match delivery {
+        Delivery::Store => deliver(graph, top),
+        Delivery::Return => Ok(()),
+    });
     graph.set_grad_enabled(previous);
     graph.phase.set(Phase::Forward);
     result
+}
+
+/// Waits, when dropped, for the graph's deferred weight step.
+struct FinishDeferred<'g, F: Float>(&'g Graph<F>);
+
+impl<F: Float> Drop for FinishDeferred<'_, F> {
+    fn drop(&mut self) {
+        // Dropping the token waits without panicking (this may run while
+        // unwinding); a step that panicked shows as a wrong weight only in
+        // that case, and `finish_deferred` reports it on the normal path.
+        if std::thread::panicking() {
+            drop(self.0.deferred.borrow_mut().take());
+        } else {
+            self.0.finish_deferred();
+        }
+    }
 }
 
 fn reverse_loop<F: Float>(
@@ -310,39 +331,13 @@ fn backward_node<F: Float>(
     }
     backward_rule(graph, i, node, slot, needs, create_graph)?;
     if let (Some(lr), Op::MatMul { ta, tb }) = (fused, node.0) {
-        // After the rule: ∂A, computed above, read the weight before its step.
-        step_weight(graph, node.1, slot, (ta, tb), lr);
+        // After the rule: ∂A, computed above, read the weight before its
+        // step. All but the last fused step may run beside the rest of the
+        // pass.
+        let defer = i != graph.tape.borrow().last_fused;
+        super::weight_step::step_weight(graph, node.1, slot, (ta, tb), lr, defer);
     }
     Ok(())
-}
-
-/// The fused step of a product's weight (input 1), from `A` (input 0) and
-/// the gradient in `slot`; `fused_sgd::fusable` checked that `A`'s values
-/// lie in the arena, above the parameters.
-fn step_weight<F: Float>(
-    graph: &Graph<F>,
-    inputs: [u32; 2],
-    slot: u32,
-    flags: (bool, bool),
-    lr: F,
-) {
-    let mut tape = graph.tape.borrow_mut();
-    let t = &mut *tape;
-    let (a, w, g) = (
-        t.nodes[inputs[0] as usize],
-        t.nodes[inputs[1] as usize],
-        t.nodes[slot as usize],
-    );
-    let (params, arena) = t.values.split_at_mut(t.params_len);
-    let at =
-        |n: super::tape::Node| n.offset - t.params_len..n.offset - t.params_len + n.shape.numel();
-    crate::ops::matmul::step_weight(
-        (&arena[at(a)], a.shape),
-        &arena[at(g)],
-        (&mut params[w.offset..w.offset + w.shape.numel()], w.shape),
-        flags,
-        lr,
-    );
 }
 
 /// The backward rule of node `i` with the inputs `needs` marks.
@@ -435,13 +430,20 @@ fn add_in_place<F: Float>(graph: &Graph<F>, acc: u32, g: u32) -> bool {
     if lo + n > hi {
         return false;
     }
-    let (first, second) = tape.values.split_at_mut(hi);
-    let (low, high) = (&mut first[lo..lo + n], &mut second[..n]);
-    if a.offset < b.offset {
-        elementwise::add_assign(low, high);
-    } else {
-        elementwise::add_assign(high, low);
-    }
+    assert!(hi + n <= tape.values.len(), "a gradient lies in the arena");
+    // The two ranges only, never a reference to the whole arena (a helper
+    // thread may be stepping a weight there: see `weight_step.rs`).
+    let base = tape.values.as_mut_ptr();
+    // SAFETY: both ranges lie inside `values` and are disjoint (checked
+    // above); the accumulated one is a gradient slot that only this pass
+    // writes, the other a gradient no one writes while it is read.
+    let (acc, x) = unsafe {
+        (
+            std::slice::from_raw_parts_mut(base.add(a.offset), n),
+            std::slice::from_raw_parts(base.add(b.offset) as *const F, n),
+        )
+    };
+    elementwise::add_assign(acc, x);
     true
 }
 

@@ -67,6 +67,7 @@ fn plan<F: Float>(t: &mut Tape<F>, top: usize) {
             }
         }
     }
+    t.last_fused = (n..=top).find(|&i| fusable(t, i)).unwrap_or(usize::MAX);
 }
 
 /// Whether node `i` (a product `op(A)·op(B)`) may update its second

@@ -9,6 +9,7 @@ mod param_grads;
 mod ready;
 mod tape;
 mod var;
+mod weight_step;
 
 pub use backward::Grads;
 pub use backward::{BackwardCtx, BackwardTrace, Contribution};

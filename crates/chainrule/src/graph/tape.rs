@@ -101,6 +101,9 @@ pub(crate) struct Tape<F: Float> {
     /// A fused gradient-descent step: per parameter, how many nodes up to
     /// the output use it (see `fused_sgd.rs`).
     pub uses: Vec<u32>,
+    /// The lowest node whose weight the fused step updates in place (the
+    /// last one the reverse loop reaches), or `usize::MAX`.
+    pub last_fused: usize,
 }
 
 /// A computational graph of `F` values, recorded as operations run.
@@ -118,6 +121,9 @@ pub struct Graph<F: Float> {
     anomaly: RefCell<Option<Anomaly>>,
     /// Operations registered with [`Graph::register_op`].
     pub(crate) custom_ops: RefCell<Vec<Rc<dyn CustomOp<F>>>>,
+    /// A fused weight step running on a helper thread (see
+    /// `weight_step.rs`).
+    pub(crate) deferred: RefCell<Option<crate::kernels::background::Pending>>,
 }
 
 impl<F: Float> Default for Graph<F> {
@@ -145,6 +151,7 @@ impl<F: Float> Graph<F> {
                 trace: None,
                 ready: Vec::new(),
                 uses: Vec::new(),
+                last_fused: usize::MAX,
             }),
             grad_enabled: Cell::new(true),
             id: NEXT_GRAPH_ID.fetch_add(1, Ordering::Relaxed),
@@ -152,6 +159,7 @@ impl<F: Float> Graph<F> {
             phase: Cell::new(Phase::Forward),
             anomaly: RefCell::new(None),
             custom_ops: RefCell::new(Vec::new()),
+            deferred: RefCell::new(None),
         }
     }
 
@@ -186,26 +194,45 @@ impl<F: Float> Graph<F> {
         let offset = t.used;
         let n = shape.numel();
         if t.values.len() < offset + n {
+            if offset + n > t.values.capacity() {
+                // The arena moves: no weight step may be reading it.
+                self.finish_deferred();
+            }
             t.values.resize(offset + n, F::zero());
         }
         t.used = offset + n;
-        let (before, after) = t.values.split_at_mut(offset);
+        // The inputs' ranges and the output's, and no reference to the
+        // rest of the arena: a helper thread may be stepping a weight
+        // there (see `weight_step.rs`).
+        let base = t.values.as_mut_ptr();
         let slice_of = |k: usize| -> &[F] {
             inputs.get(k).map_or(&[][..], |v| {
                 let node = &t.nodes[v.id as usize];
-                &before[node.offset..node.offset + node.shape.numel()]
+                let numel = node.shape.numel();
+                assert!(
+                    node.offset + numel <= offset,
+                    "an input lies below its output"
+                );
+                // SAFETY: the range lies inside `values` (below `offset`),
+                // written by no one while the kernel runs (the output is
+                // above it; a weight step writes only a weight that no
+                // later node reads).
+                unsafe { std::slice::from_raw_parts(base.add(node.offset), numel) }
             })
         };
+        // SAFETY: `offset .. offset + n` lies inside `values` (resized
+        // above), disjoint from every input, and new: nothing else reads it.
+        let out = unsafe { std::slice::from_raw_parts_mut(base.add(offset), n) };
         let indices = &t.indices[start as usize..(start + len) as usize];
-        kernel([slice_of(0), slice_of(1)], indices, &mut after[..n]);
+        kernel([slice_of(0), slice_of(1)], indices, out);
         if self.detect_anomaly.get()
             && self.anomaly.borrow().is_none()
-            && after[..n].iter().any(|v| !v.is_finite())
+            && out.iter().any(|v| !v.is_finite())
         {
             let ins: Vec<Summary> = (0..inputs.len())
                 .map(|k| Summary::of(slice_of(k)))
                 .collect();
-            let output = Summary::of(&after[..n]);
+            let output = Summary::of(out);
             let (cause, hint) = anomaly::explain(op, &ins, &output, F::max_value().ln().as_f64());
             let node = t.nodes.len();
             *self.anomaly.borrow_mut() = Some(Anomaly {
@@ -220,6 +247,15 @@ impl<F: Float> Graph<F> {
         }
         let id = push_node(t, op, inputs, shape, offset, requires_grad);
         Var::new(self, id)
+    }
+
+    /// Waits for a fused weight step running on a helper thread, if any
+    /// (see `weight_step.rs`).
+    pub(crate) fn finish_deferred(&self) {
+        let pending = self.deferred.borrow_mut().take();
+        if let Some(pending) = pending {
+            pending.wait();
+        }
     }
 
     /// Records a node that shares its input's values (reshape, detach).

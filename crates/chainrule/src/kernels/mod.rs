@@ -2,6 +2,7 @@
 //! writes every element of its output (whose contents are unspecified on
 //! entry, since buffers are recycled).
 
+pub(crate) mod background;
 pub mod conv;
 mod conv_product;
 pub mod elementwise;

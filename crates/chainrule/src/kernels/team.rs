@@ -117,6 +117,21 @@ fn team() -> Option<&'static Team> {
     (team.helpers.load(Relaxed) > 0).then_some(*team)
 }
 
+/// Whether the team has a helper thread running.
+pub(crate) fn has_helpers() -> bool {
+    team().is_some()
+}
+
+/// Wakes parked helpers (a background job was posted).
+pub(crate) fn wake_helpers() {
+    if let Some(team) = team() {
+        if team.sleepers.load(SeqCst) > 0 {
+            let _guard = team.sleep_lock.lock().unwrap_or_else(|e| e.into_inner());
+            team.wake.notify_all();
+        }
+    }
+}
+
 /// Runs `f(0)`, …, `f(parts − 1)`, spread over the calling thread and the
 /// team's helpers, and returns when all have finished. Parts must be
 /// independent (each writes its own data).
@@ -229,19 +244,26 @@ fn helper(team: &Team, index: u64) {
     let mut seen = unpack(team.claim.load(Acquire)).0;
     let mut spin = false;
     loop {
-        let started = Instant::now();
+        let mut started = Instant::now();
         let mut spins = 0u32;
         let word = loop {
             let word = team.claim.load(Acquire);
             if unpack(word).0 != seen {
                 break word;
             }
+            if super::background::run_posted() {
+                // A background job done: spin for the next one as after a
+                // part of a product.
+                spin = true;
+                started = Instant::now();
+                continue;
+            }
             std::hint::spin_loop();
             spins = spins.wrapping_add(1);
             if !spin || (spins.is_multiple_of(1024) && started.elapsed() > SPIN) {
                 let mut guard = team.sleep_lock.lock().unwrap_or_else(|e| e.into_inner());
                 team.sleepers.fetch_add(1, SeqCst);
-                while unpack(team.claim.load(SeqCst)).0 == seen {
+                while unpack(team.claim.load(SeqCst)).0 == seen && !super::background::is_posted() {
                     guard = team.wake.wait(guard).unwrap_or_else(|e| e.into_inner());
                 }
                 team.sleepers.fetch_sub(1, SeqCst);

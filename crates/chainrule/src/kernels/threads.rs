@@ -19,6 +19,11 @@ pub fn set_num_threads(n: usize) {
 
 /// The number of threads large kernels use.
 pub fn num_threads() -> usize {
+    // A background job's kernels stay on the helper that runs it (see
+    // `background.rs`).
+    if super::background::alone() {
+        return 1;
+    }
     match THREADS.load(Ordering::Relaxed) {
         // Asking the system reads files (cgroup limits): once is enough.
         0 => *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get())),

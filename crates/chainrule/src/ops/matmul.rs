@@ -9,7 +9,6 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::float::Float;
 use crate::graph::{BackwardCtx, Grads, Var};
 use crate::kernels::matmul::{matmul, MatMulDims};
-use crate::kernels::matmul_add::matmul_add;
 use crate::ops::Op;
 use crate::shape::Shape;
 
@@ -119,14 +118,14 @@ fn product<'g, F: Float>(
 /// (see `graph/fused_sgd.rs`): `B ← B − lr·∂L/∂B`, where `∂L/∂B` is the
 /// product [`matmul_backward`] records for input 1 (`op(A)ᵀ·G`, or
 /// `Gᵀ·op(A)` when `B` is used transposed), added straight into `B`. For
-/// 2-D operands: `a` is `A`'s values, `g` the gradient of the product.
-pub(crate) fn step_weight<F: Float>(
-    (a, a_shape): (&[F], Shape),
-    g: &[F],
-    (w, w_shape): (&mut [F], Shape),
+/// 2-D operands, the product added (`-lr` times it) as
+/// `graph/weight_step.rs` runs it: whether its first operand is `G` (else
+/// `A`), and its geometry.
+pub(crate) fn step_weight_dims(
+    a_shape: Shape,
+    w_shape: Shape,
     (ta, tb): (bool, bool),
-    lr: F,
-) {
+) -> (bool, MatMulDims) {
     // op(A) is m×k, op(B) k×n, G m×n.
     let (m, k) = matrix_dims(a_shape, ta);
     let (_, n) = matrix_dims(w_shape, tb);
@@ -141,9 +140,9 @@ pub(crate) fn step_weight<F: Float>(
         b_batched: false,
     };
     if tb {
-        matmul_add(g, a, w, single(n, m, k, true, ta), -lr);
+        (true, single(n, m, k, true, ta))
     } else {
-        matmul_add(a, g, w, single(k, m, n, !ta, false), -lr);
+        (false, single(k, m, n, !ta, false))
     }
 }
 
