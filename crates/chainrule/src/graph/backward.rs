@@ -334,7 +334,7 @@ fn backward_node<F: Float>(
         // After the rule: ∂A, computed above, read the weight before its
         // step. All but the last fused step may run beside the rest of the
         // pass.
-        let defer = i != graph.tape.borrow().last_fused;
+        let defer = i != graph.tape.borrow().last_fused.1;
         super::weight_step::step_weight(graph, node.1, slot, (ta, tb), lr, defer);
     }
     Ok(())

@@ -67,7 +67,17 @@ fn plan<F: Float>(t: &mut Tape<F>, top: usize) {
             }
         }
     }
-    t.last_fused = (n..=top).find(|&i| fusable(t, i)).unwrap_or(usize::MAX);
+    // Which step runs last (here, not on a helper: `weight_step.rs`):
+    // found again only when the tape's shape changed. A training loop
+    // records the same tape every step, and a stale answer would only
+    // send one more step to the helper, never change a result.
+    let key = (top, t.nodes.len());
+    if t.last_fused.0 != key {
+        t.last_fused = (
+            key,
+            (n..=top).find(|&i| fusable(t, i)).unwrap_or(usize::MAX),
+        );
+    }
 }
 
 /// Whether node `i` (a product `op(A)·op(B)`) may update its second

@@ -102,8 +102,9 @@ pub(crate) struct Tape<F: Float> {
     /// the output use it (see `fused_sgd.rs`).
     pub uses: Vec<u32>,
     /// The lowest node whose weight the fused step updates in place (the
-    /// last one the reverse loop reaches), or `usize::MAX`.
-    pub last_fused: usize,
+    /// last one the reverse loop reaches), or `usize::MAX`, for the tape
+    /// of `(top, nodes)` it was found on.
+    pub last_fused: ((usize, usize), usize),
 }
 
 /// A computational graph of `F` values, recorded as operations run.
@@ -151,7 +152,7 @@ impl<F: Float> Graph<F> {
                 trace: None,
                 ready: Vec::new(),
                 uses: Vec::new(),
-                last_fused: usize::MAX,
+                last_fused: ((usize::MAX, 0), usize::MAX),
             }),
             grad_enabled: Cell::new(true),
             id: NEXT_GRAPH_ID.fetch_add(1, Ordering::Relaxed),
