@@ -7,7 +7,8 @@
 #                      [--steps W1=N,W2=N,W3=N] [--no-build]
 #                      [--write docs/benchmarks.md] [--results FILE]
 #
-# Each workload x engine runs as --runs separate processes; the table shows
+# Each workload x engine runs as --runs separate processes, round by round
+# (every engine's first run, then every engine's second, ...); the table shows
 # the median steps/s and the largest peak RSS (VmHWM) of those runs, the
 # ratio of chainrule to the best peer, and the losses each engine printed
 # (they must agree: see WORKLOADS.md). W5 stands for its eight sweep points
@@ -153,10 +154,13 @@ run_one() {  # engine workload -> prints the engine's JSON line
 
 IFS=',' read -r -a WL <<<"$WORKLOADS"
 IFS=',' read -r -a EN <<<"$ENGINES"
+# Round by round (run 1 of every engine, then run 2, ...): a slow spell of
+# a shared machine falls on every engine alike rather than on one engine's
+# runs together.
 for w in "${WL[@]}"; do
-  for engine in "${EN[@]}"; do
-    [[ -n "${AVAILABLE[$engine]:-}" ]] || continue
-    for ((r = 1; r <= RUNS; r++)); do
+  for ((r = 1; r <= RUNS; r++)); do
+    for engine in "${EN[@]}"; do
+      [[ -n "${AVAILABLE[$engine]:-}" ]] || continue
       echo "$w $engine run $r/$RUNS ..." >&2
       if out="$(run_one "$engine" "$w" 2>"$WORK/stderr")"; then
         line="$(printf '%s\n' "$out" | grep '^{' | tail -n 1 || true)"

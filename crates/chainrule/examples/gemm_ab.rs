@@ -149,6 +149,7 @@ fn main() {
 /// Seconds the calling thread has spent on a CPU (POSIX's thread CPU-time
 /// clock, exact to the nanosecond at any moment, unlike the scheduler's
 /// counters, which move at its ticks), if known.
+#[cfg(target_os = "linux")]
 fn on_cpu_seconds() -> Option<f64> {
     #[repr(C)]
     struct Timespec {
@@ -163,6 +164,12 @@ fn on_cpu_seconds() -> Option<f64> {
     let mut now = Timespec { sec: 0, nsec: 0 };
     // SAFETY: `clock_gettime` writes one `struct timespec` (two 64-bit
     // fields on x86-64 and aarch64 Linux) to a valid pointer.
-    let ok = cfg!(target_os = "linux") && unsafe { clock_gettime(THREAD_CPU_TIME, &mut now) } == 0;
+    let ok = unsafe { clock_gettime(THREAD_CPU_TIME, &mut now) } == 0;
     ok.then_some(now.sec as f64 + now.nsec as f64 * 1e-9)
+}
+
+/// Elsewhere: unknown (samples are wall-clock time).
+#[cfg(not(target_os = "linux"))]
+fn on_cpu_seconds() -> Option<f64> {
+    None
 }

@@ -370,6 +370,12 @@ fn backward_rule<F: Float>(
         of_node: i,
         of_op: op,
     });
+    if let Op::Custom(_) = op {
+        // A registered op's rule is the user's code: it may read or use
+        // any parameter, so no weight step may be running beside it (see
+        // `weight_step.rs`).
+        graph.finish_deferred();
+    }
     let grads = op.backward(&ctx)?;
     for (k, g) in grads.into_iter().enumerate() {
         if let (true, Some(g)) = (needs[k], g) {
@@ -435,8 +441,10 @@ fn add_in_place<F: Float>(graph: &Graph<F>, acc: u32, g: u32) -> bool {
     // thread may be stepping a weight there: see `weight_step.rs`).
     let base = tape.values.as_mut_ptr();
     // SAFETY: both ranges lie inside `values` and are disjoint (checked
-    // above); the accumulated one is a gradient slot that only this pass
-    // writes, the other a gradient no one writes while it is read.
+    // above); the accumulated one is a sum this pass recorded and owns
+    // (never the gradient a pending weight step reads: that one belongs to
+    // a product whose rule has run, and nothing adds into it after), the
+    // other a gradient no one writes while it is read.
     let (acc, x) = unsafe {
         (
             std::slice::from_raw_parts_mut(base.add(a.offset), n),

@@ -107,6 +107,25 @@ pub(crate) struct Tape<F: Float> {
     pub last_fused: ((usize, usize), usize),
 }
 
+impl<F: Float> Tape<F> {
+    /// `len` values of the arena from `offset`, without a reference to the
+    /// rest of it (a helper thread may be stepping a weight there during a
+    /// backward pass: see `weight_step.rs`).
+    ///
+    /// # Panics
+    /// If the range is not inside the arena.
+    pub fn range(&self, offset: usize, len: usize) -> &[F] {
+        assert!(
+            offset + len <= self.values.len(),
+            "a value lies in the arena"
+        );
+        // SAFETY: the range lies inside `values` (checked); a pending step
+        // writes only a weight that no node read during the pass is (its
+        // one product's rule has run; a registered op's rule waits for it).
+        unsafe { std::slice::from_raw_parts(self.values.as_ptr().add(offset), len) }
+    }
+}
+
 /// A computational graph of `F` values, recorded as operations run.
 ///
 /// Values are recorded by calling operations on [`Var`] handles. Parameters
@@ -216,8 +235,9 @@ impl<F: Float> Graph<F> {
                 );
                 // SAFETY: the range lies inside `values` (below `offset`),
                 // written by no one while the kernel runs (the output is
-                // above it; a weight step writes only a weight that no
-                // later node reads).
+                // above it; a pending weight step writes only a weight
+                // that no later built-in rule reads, and a registered op's
+                // rule waits for it first: see `weight_step.rs`).
                 unsafe { std::slice::from_raw_parts(base.add(node.offset), numel) }
             })
         };
@@ -398,7 +418,7 @@ impl<F: Float> Graph<F> {
         let i = self.check_param(p, "param_value")?;
         let tape = self.tape.borrow();
         let node = tape.nodes[i];
-        let data = tape.values[node.offset..node.offset + node.shape.numel()].to_vec();
+        let data = tape.range(node.offset, node.shape.numel()).to_vec();
         Tensor::from_shape_vec(node.shape, data)
     }
 

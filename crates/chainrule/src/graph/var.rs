@@ -51,7 +51,7 @@ impl<'g, F: Float> Var<'g, F> {
     pub(crate) fn with_values<R>(&self, f: impl FnOnce(&[F]) -> R) -> R {
         let tape = self.graph.tape.borrow();
         let node = tape.nodes[self.id as usize];
-        f(&tape.values[node.offset..node.offset + node.shape.numel()])
+        f(tape.range(node.offset, node.shape.numel()))
     }
 
     /// A copy of the values, row-major.

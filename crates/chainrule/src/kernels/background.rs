@@ -1,6 +1,6 @@
 //! One job at a time handed to the product team's helper thread while the
 //! calling thread goes on with other work: the fused weight steps of a
-//! backward pass (`graph/fused_sgd.rs`), which nothing later in the pass
+//! backward pass (`graph/weight_step.rs`), which nothing later in the pass
 //! reads, run beside the input gradients that the pass waits for.
 //!
 //! Why: on W3 (32 layers of 64×64, one core) the weight step is a third of
@@ -115,9 +115,11 @@ pub(crate) unsafe fn post<T: Copy>(run: JobRun, payload: T) -> Option<Pending> {
         *LANE.run.get() = Some(run);
         (LANE.payload.get() as *mut T).write(payload);
     }
-    LANE.state.store(POSTED, Release);
+    // SeqCst, as the helper's read of it after counting itself a sleeper:
+    // either it sees the job, or this thread sees it asleep and wakes it.
+    LANE.state.store(POSTED, SeqCst);
     POSTS.with(|p| p.set(p.get() + 1));
-    super::team::wake_helpers();
+    super::team::wake_one_helper();
     Some(Pending {
         _not_send: PhantomData,
     })
@@ -150,7 +152,7 @@ pub(crate) fn run_posted() -> bool {
 /// Whether a job is posted and not yet taken (for a parked helper's
 /// wake-up condition).
 pub(crate) fn is_posted() -> bool {
-    LANE.state.load(Acquire) == POSTED
+    LANE.state.load(SeqCst) == POSTED
 }
 
 impl Pending {
@@ -170,10 +172,21 @@ impl Pending {
     /// Waits for the job and frees the lane; returns whether it failed.
     fn finish(&self) -> bool {
         run_posted();
+        let mut spins = 0u32;
         let end = loop {
             match LANE.state.load(Acquire) {
                 s @ (DONE | FAILED) => break s,
-                _ => std::hint::spin_loop(),
+                _ => {
+                    // A helper preempted mid-job (another process on its
+                    // core) would otherwise have this thread spin through
+                    // a whole time slice.
+                    spins = spins.wrapping_add(1);
+                    if spins.is_multiple_of(4096) {
+                        std::thread::yield_now();
+                    } else {
+                        std::hint::spin_loop();
+                    }
+                }
             }
         };
         LANE.state.store(IDLE, Release);
@@ -242,5 +255,45 @@ mod tests {
             unsafe { add(&job as *const Add as *const u8) };
         }
         assert_eq!(total.load(SeqCst), 5057);
+    }
+
+    /// Panics, for the lane's failure path.
+    ///
+    /// # Safety
+    /// None needed; a `JobRun`'s signature.
+    unsafe fn boom(_: *const u8) {
+        panic!("a job that fails on purpose");
+    }
+
+    #[test]
+    fn a_job_that_panics_makes_its_wait_panic_and_frees_the_lane() {
+        super::super::threads::set_num_threads(2);
+        // Another test may hold the lane (or set one thread) for a moment.
+        let posted = || {
+            (0..1000).find_map(|_| {
+                // SAFETY: the payload is a plain byte `boom` never reads.
+                let pending = unsafe { post(boom, 0u8) };
+                if pending.is_none() {
+                    std::thread::yield_now();
+                }
+                pending
+            })
+        };
+        let pending = posted().expect("the lane free (this test needs 2 cores)");
+        let waited = catch_unwind(AssertUnwindSafe(|| pending.wait()));
+        assert!(waited.is_err(), "the job's panic reaches the waiter");
+        // The lane is free again: the next job posts and runs.
+        let total = AtomicU64::new(0);
+        super::super::threads::set_num_threads(2);
+        let job = Add {
+            to: &total,
+            value: 3,
+        };
+        let again = (0..1000)
+            // SAFETY: `Add` is plain data and `total` outlives the wait.
+            .find_map(|_| unsafe { post(add, job) })
+            .expect("the lane freed after a failed job");
+        again.wait();
+        assert_eq!(total.load(SeqCst), 3);
     }
 }

@@ -53,7 +53,14 @@ const SPLIT: usize = 1 << 15;
 /// Where a loop of `len` elements splits in two (a multiple of `align`,
 /// a row of a matrix, and of 64 elements), or `None` for one thread.
 fn split_at(len: usize, align: usize) -> Option<usize> {
-    if len < SPLIT || super::threads::num_threads() < 2 || align == 0 {
+    (super::threads::num_threads() >= 2)
+        .then(|| halves(len, align))
+        .flatten()
+}
+
+/// Where [`split_at`] cuts a loop of `len` elements for two threads.
+fn halves(len: usize, align: usize) -> Option<usize> {
+    if len < SPLIT || align == 0 {
         return None;
     }
     let unit = align * 64 / gcd(align, 64);
@@ -291,7 +298,10 @@ mod tests {
                 "zip_rows, rows of {n}"
             );
         }
-        assert_eq!(split_at(SPLIT, 10), Some(16_640));
-        assert_eq!(split_at(SPLIT - 1, 1), None);
+        // The cut: after 16,640 = 52 · lcm(10, 64) values, the first
+        // multiple of whole rows and of 64 at or past the half.
+        assert_eq!(halves(SPLIT, 10), Some(16_640));
+        assert_eq!(halves(SPLIT, 1), Some(SPLIT / 2));
+        assert_eq!(halves(SPLIT - 1, 1), None);
     }
 }

@@ -133,8 +133,8 @@ fn is_2x2(g: &PoolGeom) -> bool {
 /// left the other idle for a sixth of a step.
 const PARALLEL_POOL: usize = 1 << 15;
 
-/// `f(sub, first, n, out_block)` for blocks of `n` planes starting at plane
-/// `first` (`sub` is `g` for `n` planes), `out` cut into blocks of
+/// `f(sub, first, out_block)` for blocks of planes starting at plane
+/// `first` (`sub` is `g` for the block's planes), `out` cut into blocks of
 /// `per_plane` elements per plane: in parallel when the pooling is large.
 fn each_plane_block<F: Float>(
     g: &PoolGeom,

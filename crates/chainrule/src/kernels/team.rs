@@ -13,8 +13,10 @@
 //!
 //! The cost: after a job that used it, a helper keeps its core busy for up
 //! to `SPIN` (2 ms) waiting for the next one. Small products never use
-//! the team (they stay on the calling thread), so W1- and W3-sized work
-//! never wakes it.
+//! the team (they stay on the calling thread), so W1-sized work never
+//! wakes it; W3's fused weight steps do, as background jobs
+//! (`background.rs`), which a helper polls for beside the parts of
+//! products.
 //!
 //! How it works: a job is a function of a part index. The caller publishes
 //! it, then claims parts itself, as do the helpers; a helper that has not
@@ -122,12 +124,13 @@ pub(crate) fn has_helpers() -> bool {
     team().is_some()
 }
 
-/// Wakes parked helpers (a background job was posted).
-pub(crate) fn wake_helpers() {
+/// Wakes one parked helper, if any (a background job was posted: one
+/// helper runs it).
+pub(crate) fn wake_one_helper() {
     if let Some(team) = team() {
         if team.sleepers.load(SeqCst) > 0 {
             let _guard = team.sleep_lock.lock().unwrap_or_else(|e| e.into_inner());
-            team.wake.notify_all();
+            team.wake.notify_one();
         }
     }
 }
@@ -142,10 +145,9 @@ pub(crate) fn run_parts(parts: usize, f: &(dyn Fn(usize) + Sync)) {
     }
 }
 
-/// [`run_parts`], but when the team is busy (a part of another job, or
-/// another thread's job) the parts run in order on the calling thread and
-/// returns: for loops short enough that starting rayon's pool
-/// would cost more than it saves.
+/// [`run_parts`], except that when the team is busy (a part of another
+/// job, or another thread's job) the parts run in order on the calling
+/// thread: for loops too short to be worth starting rayon's pool.
 pub(crate) fn run_parts_or_here(parts: usize, f: &(dyn Fn(usize) + Sync)) {
     if !try_run_parts(parts, f) {
         (0..parts).for_each(f);
@@ -236,7 +238,8 @@ fn work(team: &Team, epoch: u64) {
 }
 
 /// A helper's life: wait for a new job (spinning, then parked), help with
-/// it, repeat. Helper `index` helps only with jobs of more than `index + 1`
+/// it, repeat; while waiting, run any background job posted
+/// (`background.rs`), then spin for the next as after a part. Helper `index` helps only with jobs of more than `index + 1`
 /// parts (the caller takes one); after a job too small to need it, it parks
 /// at once rather than spin, so that a machine with many cores does not
 /// keep them all busy for a two-way split.

@@ -145,8 +145,12 @@ pub(super) fn conv2d_input_grad_batched<F: Float>(
 }
 
 /// [`super::conv2d_weight_grad`] with one group, by chunks of `b` images:
-/// each chunk's block `g [O, b·P] · colsᵀ [b·P, K]`, then `∂W` the sum of
-/// the blocks in chunk order.
+/// each chunk's block `g [O, b·P] · colsᵀ [b·P, K]`, summed in chunk order
+/// within at most [`GROUPS`] groups of consecutive chunks, then `∂W` the
+/// sum of the groups' blocks in order. The grouping depends only on the
+/// geometry (the same bits on any thread count), and at most `GROUPS`
+/// blocks are held at once (one per chunk would be `N·|W|` where one
+/// image fills a chunk: 38 MB for a 64→64 3×3 convolution at batch 256).
 pub(super) fn conv2d_weight_grad_batched<F: Float>(
     g: &ConvGeom,
     b: usize,
@@ -156,11 +160,13 @@ pub(super) fn conv2d_weight_grad_batched<F: Float>(
 ) {
     let (k, o) = (g.k(), g.o);
     let chunks = g.n.div_ceil(b);
-    if chunks == 1 {
-        return weight_grad_blocks(g, b, x, gy, dw);
+    let per_group = chunks.div_ceil(GROUPS);
+    let groups = chunks.div_ceil(per_group);
+    if groups == 1 {
+        return weight_grad_groups(g, b, x, gy, dw, per_group);
     }
-    with_blocks(chunks * o * k, |blocks: &mut [F]| {
-        weight_grad_blocks(g, b, x, gy, blocks);
+    with_blocks(groups * o * k, |blocks: &mut [F]| {
+        weight_grad_groups(g, b, x, gy, blocks, per_group);
         let (first, rest) = blocks.split_at(o * k);
         dw.copy_from_slice(first);
         for block in rest.chunks_exact(o * k) {
@@ -171,31 +177,69 @@ pub(super) fn conv2d_weight_grad_batched<F: Float>(
     });
 }
 
-/// Chunk `t`'s weight-gradient block `[O, K]` into `blocks[t·O·K..]`, for
-/// every chunk.
-fn weight_grad_blocks<F: Float>(g: &ConvGeom, b: usize, x: &[F], gy: &[F], blocks: &mut [F]) {
+/// At most this many groups of chunks, each summing its chunks' blocks.
+const GROUPS: usize = 8;
+
+/// Group `j`'s weight-gradient block `[O, K]` (the sum of chunks
+/// `j·per_group ..`, in order) into `blocks[j·O·K..]`, for every group.
+fn weight_grad_groups<F: Float>(
+    g: &ConvGeom,
+    b: usize,
+    x: &[F],
+    gy: &[F],
+    blocks: &mut [F],
+    per_group: usize,
+) {
+    let (k, o) = (g.k(), g.o);
+    let chunks = g.n.div_ceil(b);
+    each_block_mut(blocks, o * k, parallel(g), |j, block| {
+        let (first, end) = (j * per_group, ((j + 1) * per_group).min(chunks));
+        chunk_weight_grad(g, b, x, gy, first, block);
+        if end > first + 1 {
+            scratch::with(&CHUNK_BLOCK, o * k, |one: &mut [F]| {
+                for t in first + 1..end {
+                    chunk_weight_grad(g, b, x, gy, t, one);
+                    for (a, &v) in block.iter_mut().zip(one.iter()) {
+                        *a += v;
+                    }
+                }
+            });
+        }
+    });
+}
+
+/// Chunk `t`'s weight-gradient block `[O, K]` into `block`.
+fn chunk_weight_grad<F: Float>(
+    g: &ConvGeom,
+    b: usize,
+    x: &[F],
+    gy: &[F],
+    t: usize,
+    block: &mut [F],
+) {
     let (k, p, o) = (g.k(), g.p(), g.o);
     let x_img = g.c * g.h * g.w;
-    each_block_mut(blocks, o * k, parallel(g), |t, block| {
-        let (start, nb) = (t * b, b.min(g.n - t * b));
-        let ld = nb * p;
-        with_scratch((k + o) * ld, |scratch: &mut [F]| {
-            let (cols, rows) = scratch.split_at_mut(k * ld);
-            chunk_to_cols(g, &x[start * x_img..(start + nb) * x_img], cols, ld);
-            images_to_rows(g, &gy[start * o * p..(start + nb) * o * p], rows, nb);
-            if o * k * ld <= SMALL_PRODUCT {
-                product_nt(rows, cols, block, (o, ld, k));
-            } else {
-                gemm(rows, cols, block, (o, ld, k), false, true);
-            }
-        });
+    let (start, nb) = (t * b, b.min(g.n - t * b));
+    let ld = nb * p;
+    with_scratch((k + o) * ld, |scratch: &mut [F]| {
+        let (cols, rows) = scratch.split_at_mut(k * ld);
+        chunk_to_cols(g, &x[start * x_img..(start + nb) * x_img], cols, ld);
+        images_to_rows(g, &gy[start * o * p..(start + nb) * o * p], rows, nb);
+        if o * k * ld <= SMALL_PRODUCT {
+            product_nt(rows, cols, block, (o, ld, k));
+        } else {
+            gemm(rows, cols, block, (o, ld, k), false, true);
+        }
     });
 }
 
 thread_local! {
-    /// The weight gradient's per-chunk blocks, reused from call to call
+    /// The weight gradient's per-group blocks, reused from call to call
     /// (separate from [`super::COLS`], which each chunk takes meanwhile).
     static BLOCKS: scratch::Buffer = const { std::cell::RefCell::new(Vec::new()) };
+    /// One chunk's block, added into its group's (the calling thread
+    /// holds `BLOCKS` meanwhile).
+    static CHUNK_BLOCK: scratch::Buffer = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// `f` on `len` elements of this thread's [`BLOCKS`] buffer.

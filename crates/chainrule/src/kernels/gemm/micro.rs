@@ -137,14 +137,13 @@ macro_rules! x86_body {
             // larger than the caches, and unasked each row's lines would
             // be waited for one after the other.
             let tile = $tile;
+            debug_assert!(tile.cols > 0, "a tile has columns");
             for i in 0..tile.rows {
                 let row = tile.c.wrapping_add(i * tile.rsc);
-                for j in [0, L, tile.cols - 1] {
+                for j in [0, L.min(tile.cols - 1), tile.cols - 1] {
                     // A prefetch is a hint: it never faults, and
                     // the address is only computed (wrapping), not used.
-                    _mm_prefetch::<_MM_HINT_T0>(
-                        row.wrapping_add(j.min(tile.cols - 1) * tile.csc) as *const i8
-                    );
+                    _mm_prefetch::<_MM_HINT_T0>(row.wrapping_add(j * tile.csc) as *const i8);
                 }
             }
         }
