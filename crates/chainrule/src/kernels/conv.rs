@@ -16,7 +16,7 @@
 //! one thread share it). It is separate from the GEMM's own scratch, which
 //! the GEMM may use while `cols` is borrowed.
 
-use super::matmul::{matmul, MatMulDims};
+use super::matmul::{matmul, matmul_here, MatMulDims};
 use super::scratch;
 use crate::float::Float;
 use batched::{batched, conv2d_batched, conv2d_input_grad_batched, conv2d_weight_grad_batched};
@@ -232,13 +232,19 @@ fn col2im<F: Float>(g: &ConvGeom, cols: &mut [F], dx: &mut [F], ld: usize) {
 }
 
 /// One product of the GEMM: `c[m, n] = op(a) · op(b)`.
-fn gemm<F: Float>(
+fn gemm<F: Float>(a: &[F], b: &[F], c: &mut [F], mkn: (usize, usize, usize), ta: bool, tb: bool) {
+    gemm_on(a, b, c, mkn, (ta, tb), true);
+}
+
+/// [`gemm`], split over the team only if `parallel` (a chunk of a batched
+/// convolution, already one part of the team's work, is not).
+fn gemm_on<F: Float>(
     a: &[F],
     b: &[F],
     c: &mut [F],
     (m, k, n): (usize, usize, usize),
-    ta: bool,
-    tb: bool,
+    (ta, tb): (bool, bool),
+    parallel: bool,
 ) {
     let dims = MatMulDims {
         batch: 1,
@@ -250,7 +256,11 @@ fn gemm<F: Float>(
         a_batched: false,
         b_batched: false,
     };
-    matmul(a, b, c, dims);
+    if parallel {
+        matmul(a, b, c, dims);
+    } else {
+        matmul_here(a, b, c, dims);
+    }
 }
 
 /// `y = conv2d(x, w)`: `x [N, C, H, W]`, `w [O, C/groups, kh, kw]`,

@@ -16,7 +16,7 @@
 use super::{col2im, im2col, with_scratch, ConvGeom};
 use crate::float::Float;
 use crate::kernels::conv_product::{product_nn, product_nt};
-use crate::kernels::matmul::{matmul_here, MatMulDims};
+
 use crate::kernels::scratch;
 use crate::kernels::team::each_block_mut;
 use crate::kernels::threads::threads_for;
@@ -47,25 +47,8 @@ fn parallel(g: &ConvGeom) -> bool {
 }
 
 /// `c [m, n] = op(a) · op(b)` on the calling thread.
-fn gemm<F: Float>(
-    a: &[F],
-    b: &[F],
-    c: &mut [F],
-    (m, k, n): (usize, usize, usize),
-    ta: bool,
-    tb: bool,
-) {
-    let dims = MatMulDims {
-        batch: 1,
-        m,
-        k,
-        n,
-        ta,
-        tb,
-        a_batched: false,
-        b_batched: false,
-    };
-    matmul_here(a, b, c, dims);
+fn gemm<F: Float>(a: &[F], b: &[F], c: &mut [F], mkn: (usize, usize, usize), ta: bool, tb: bool) {
+    super::gemm_on(a, b, c, mkn, (ta, tb), false);
 }
 
 /// `dst[o, i, :] = src[i, o, :]` for `src [B, O, P]` (a chunk of a
