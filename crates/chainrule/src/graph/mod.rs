@@ -6,6 +6,7 @@
 mod backward;
 mod fused_sgd;
 mod param_grads;
+mod parameters;
 mod ready;
 mod tape;
 mod var;
@@ -13,6 +14,7 @@ mod weight_step;
 
 pub use backward::Grads;
 pub use backward::{BackwardCtx, BackwardTrace, Contribution};
+pub use parameters::ParamId;
 pub use ready::ReadyHook;
-pub use tape::{Graph, NoGradGuard, NodeInfo, ParamId};
+pub use tape::{Graph, NoGradGuard, NodeInfo};
 pub use var::Var;

@@ -10,7 +10,8 @@
 //! [`Graph::update_grads`] writes to it (an arena node may be the gradient
 //! of several parameters at once).
 
-use super::tape::{Graph, ParamId, Tape, NONE};
+use super::parameters::ParamId;
+use super::tape::{Graph, Tape, NONE};
 use crate::error::{Error, ErrorKind, Result};
 use crate::float::Float;
 use crate::kernels::elementwise;

@@ -15,7 +15,8 @@
 //! with a hook allocates nothing; a backward pass without a hook never
 //! builds it.
 
-use super::tape::{Graph, ParamId, NONE};
+use super::parameters::ParamId;
+use super::tape::{Graph, NONE};
 use super::var::Var;
 use crate::error::Result;
 use crate::float::Float;
