@@ -27,16 +27,7 @@ fn product(c: &mut Criterion) {
             .unwrap()
             .into_vec();
         let mut out = vec![0.0f32; m * n];
-        let dims = MatMulDims {
-            batch: 1,
-            m,
-            k,
-            n,
-            ta,
-            tb,
-            a_batched: false,
-            b_batched: false,
-        };
+        let dims = MatMulDims::single(m, k, n, ta, tb);
         group.throughput(Throughput::Elements((2 * m * k * n) as u64));
         group.bench_function(BenchmarkId::from_parameter(name), |bench| {
             bench.iter(|| matmul(black_box(&a), black_box(&b), &mut out, dims))

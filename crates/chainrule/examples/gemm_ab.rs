@@ -90,16 +90,7 @@ fn main() {
             .map(|i| ((i * 104729) % 1000) as f32 * 1e-3 - 0.5)
             .collect();
         let mut c = vec![0.0f32; m * n];
-        let d = MatMulDims {
-            batch: 1,
-            m,
-            k,
-            n,
-            ta,
-            tb,
-            a_batched: false,
-            b_batched: false,
-        };
+        let d = MatMulDims::single(m, k, n, ta, tb);
         let mut once = |backend| {
             set_backend(backend);
             matmul(black_box(&a), black_box(&b), &mut c, d);

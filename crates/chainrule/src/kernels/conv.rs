@@ -246,16 +246,7 @@ fn gemm_on<F: Float>(
     (ta, tb): (bool, bool),
     parallel: bool,
 ) {
-    let dims = MatMulDims {
-        batch: 1,
-        m,
-        k,
-        n,
-        ta,
-        tb,
-        a_batched: false,
-        b_batched: false,
-    };
+    let dims = MatMulDims::single(m, k, n, ta, tb);
     if parallel {
         matmul(a, b, c, dims);
     } else {

@@ -77,28 +77,17 @@ fn gcd(a: usize, b: usize) -> usize {
     }
 }
 
-/// `run(first)` and `run(second)`, on two threads of the team (in order
-/// on this one when the team is busy).
-fn both<P: Send>(first: P, second: P, run: impl Fn(P) + Sync) {
-    let parts = [
-        std::sync::Mutex::new(Some(first)),
-        std::sync::Mutex::new(Some(second)),
-    ];
-    super::team::run_parts_or_here(2, &|i| {
-        let part = parts[i].lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(part) = part {
-            run(part);
-        }
-    });
+/// `run(from, part)` for `out`'s two parts cut at `cut` (`from` the part's
+/// first index), on two threads of the team.
+fn halves_of<F: Float>(out: &mut [F], cut: usize, run: impl Fn(usize, &mut [F]) + Sync) {
+    super::team::each_block_mut(out, cut, true, |p, part| run(p * cut, part));
 }
 
 /// `out[i] = f(x[i])`.
 #[inline]
 pub fn map<F: Float>(x: &[F], out: &mut [F], f: impl Fn(F) -> F + Sync) {
     if let Some(cut) = split_at(out.len(), 1) {
-        let (x0, x1) = x.split_at(cut);
-        let (o0, o1) = out.split_at_mut(cut);
-        return both((x0, o0), (x1, o1), |(x, o)| map_here(x, o, &f));
+        return halves_of(out, cut, |from, o| map_here(&x[from..], o, &f));
     }
     map_here(x, out, f)
 }
@@ -139,11 +128,7 @@ fn map_loop<F: Float>(x: &[F], out: &mut [F], f: impl Fn(F) -> F) {
 #[inline]
 pub fn zip<F: Float>(a: &[F], b: &[F], out: &mut [F], f: impl Fn(F, F) -> F + Sync) {
     if let Some(cut) = split_at(out.len(), 1) {
-        let ((a0, a1), (b0, b1)) = (a.split_at(cut), b.split_at(cut));
-        let (o0, o1) = out.split_at_mut(cut);
-        return both((a0, b0, o0), (a1, b1, o1), |(a, b, o)| {
-            zip_here(a, b, o, &f)
-        });
+        return halves_of(out, cut, |from, o| zip_here(&a[from..], &b[from..], o, &f));
     }
     zip_here(a, b, out, f)
 }
@@ -186,9 +171,7 @@ fn zip_loop<F: Float>(a: &[F], b: &[F], out: &mut [F], f: impl Fn(F, F) -> F) {
 #[inline]
 pub fn zip_rows<F: Float>(z: &[F], row: &[F], out: &mut [F], f: impl Fn(F, F) -> F + Sync) {
     if let Some(cut) = split_at(out.len(), row.len()) {
-        let (z0, z1) = z.split_at(cut);
-        let (o0, o1) = out.split_at_mut(cut);
-        return both((z0, o0), (z1, o1), |(z, o)| zip_rows_here(z, row, o, &f));
+        return halves_of(out, cut, |from, o| zip_rows_here(&z[from..], row, o, &f));
     }
     zip_rows_here(z, row, out, f)
 }

@@ -32,6 +32,21 @@ pub struct MatMulDims {
 }
 
 impl MatMulDims {
+    /// One product (no batch) of `op(A)` m×k by `op(B)` k×n, each used
+    /// transposed where flagged.
+    pub fn single(m: usize, k: usize, n: usize, ta: bool, tb: bool) -> Self {
+        MatMulDims {
+            batch: 1,
+            m,
+            k,
+            n,
+            ta,
+            tb,
+            a_batched: false,
+            b_batched: false,
+        }
+    }
+
     /// The (row, column) strides of op(A) as an m×k matrix and of op(B)
     /// as a k×n matrix.
     #[inline]
@@ -329,19 +344,6 @@ unsafe fn gemm_strided<F: Float>(
 mod tests {
     use super::*;
 
-    fn dims(m: usize, k: usize, n: usize, ta: bool, tb: bool) -> MatMulDims {
-        MatMulDims {
-            batch: 1,
-            m,
-            k,
-            n,
-            ta,
-            tb,
-            a_batched: false,
-            b_batched: false,
-        }
-    }
-
     #[test]
     fn small_and_large_paths_agree_with_hand_arithmetic() {
         // [[1, 2], [3, 4]] @ [[5, 6], [7, 8]] = [[19, 22], [43, 50]].
@@ -350,7 +352,7 @@ mod tests {
             &[1.0, 2.0, 3.0, 4.0],
             &[5.0, 6.0, 7.0, 8.0],
             &mut c,
-            dims(2, 2, 2, false, false),
+            MatMulDims::single(2, 2, 2, false, false),
         );
         assert_eq!(c, [19.0, 22.0, 43.0, 50.0]);
         // Transposed A: stored [[1, 3], [2, 4]].
@@ -358,7 +360,7 @@ mod tests {
             &[1.0, 3.0, 2.0, 4.0],
             &[5.0, 6.0, 7.0, 8.0],
             &mut c,
-            dims(2, 2, 2, true, false),
+            MatMulDims::single(2, 2, 2, true, false),
         );
         assert_eq!(c, [19.0, 22.0, 43.0, 50.0]);
         // Large: all-ones 40x30 @ 30x50 gives 30 everywhere, through GEMM,
@@ -366,7 +368,7 @@ mod tests {
         let a = vec![1.0f32; 40 * 30];
         let b = vec![1.0f32; 50 * 30];
         let mut c = vec![0.0f32; 40 * 50];
-        matmul(&a, &b, &mut c, dims(40, 30, 50, false, true));
+        matmul(&a, &b, &mut c, MatMulDims::single(40, 30, 50, false, true));
         assert!(c.iter().all(|&v| v == 30.0));
     }
 
@@ -381,7 +383,7 @@ mod tests {
             .map(|idx| (idx / k) as f32 - (idx % k) as f32)
             .collect();
         let mut c = vec![f32::NAN; m * n];
-        matmul(&a, &b, &mut c, dims(m, k, n, false, true));
+        matmul(&a, &b, &mut c, MatMulDims::single(m, k, n, false, true));
         for i in 0..m {
             for j in 0..n {
                 let expected = i as f32 * (k as f32 * j as f32 - (k * (k - 1) / 2) as f32);
@@ -406,7 +408,7 @@ mod tests {
         let run = |threads| {
             super::super::threads::set_num_threads(threads);
             let mut c = vec![f32::NAN; m * n];
-            matmul(&a, &b, &mut c, dims(m, k, n, false, true));
+            matmul(&a, &b, &mut c, MatMulDims::single(m, k, n, false, true));
             c
         };
         let (one, four) = (run(1), run(4));
@@ -426,7 +428,7 @@ mod tests {
         let a: Vec<f64> = (0..k * m).map(|idx| ((idx % m) + idx / m) as f64).collect();
         let b = vec![1.0f64; k * n];
         let mut c = vec![0.0f64; m * n];
-        matmul(&a, &b, &mut c, dims(m, k, n, true, false));
+        matmul(&a, &b, &mut c, MatMulDims::single(m, k, n, true, false));
         for i in 0..m {
             let expected = (k * i) as f64 + (k * (k - 1) / 2) as f64;
             assert!(
@@ -442,7 +444,7 @@ mod tests {
             .map(|idx| (idx / k) as f64 - (idx % k) as f64)
             .collect();
         let mut c = vec![0.0f64; m * n];
-        matmul(&a, &b, &mut c, dims(m, k, n, false, true));
+        matmul(&a, &b, &mut c, MatMulDims::single(m, k, n, false, true));
         for i in 0..m {
             for j in 0..n {
                 assert_eq!(

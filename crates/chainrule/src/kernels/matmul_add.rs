@@ -69,19 +69,6 @@ fn gemm_add_rows<F: Float>(
 mod tests {
     use super::*;
 
-    fn dims(m: usize, k: usize, n: usize, ta: bool, tb: bool) -> MatMulDims {
-        MatMulDims {
-            batch: 1,
-            m,
-            k,
-            n,
-            ta,
-            tb,
-            a_batched: false,
-            b_batched: false,
-        }
-    }
-
     /// Values that are multiples of 1/8 in [-2, 2): every product and sum
     /// below is exact in f32 and f64 whatever the order.
     fn values(len: usize, seed: usize) -> Vec<f64> {
@@ -120,11 +107,17 @@ mod tests {
                 }
                 super::super::threads::set_num_threads(2);
                 let mut c = c0.clone();
-                matmul_add(&a, &b, &mut c, dims(m, k, n, ta, tb), s);
+                matmul_add(&a, &b, &mut c, MatMulDims::single(m, k, n, ta, tb), s);
                 assert_eq!(c, expect, "f64 {m}x{k}x{n} ta {ta} tb {tb}");
                 let f = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
                 let mut c32 = f(&c0);
-                matmul_add(&f(&a), &f(&b), &mut c32, dims(m, k, n, ta, tb), s as f32);
+                matmul_add(
+                    &f(&a),
+                    &f(&b),
+                    &mut c32,
+                    MatMulDims::single(m, k, n, ta, tb),
+                    s as f32,
+                );
                 assert_eq!(c32, f(&expect), "f32 {m}x{k}x{n} ta {ta} tb {tb}");
             }
         }

@@ -322,8 +322,8 @@ pub fn zip_blocks<T: Send, U: Sync>(
 }
 
 /// `f(p, block_p)` for every block `p` of `out` cut into `block` elements
-/// (the last one shorter), spread over the team when `parallel` (else in
-/// order on the calling thread). For kernels whose independent parts each
+/// (the last one shorter), spread over the team when `parallel` (else, or
+/// when the team is busy, in order on the calling thread). For kernels whose independent parts each
 /// write one contiguous stretch of the output (a chunk of images).
 pub(crate) fn each_block_mut<T: Send>(
     out: &mut [T],
@@ -340,7 +340,7 @@ pub(crate) fn each_block_mut<T: Send>(
     }
     let len = out.len();
     let po = out.as_mut_ptr() as usize;
-    run_parts(len.div_ceil(block), &|p| {
+    run_parts_or_here(len.div_ceil(block), &|p| {
         let start = p * block;
         let n = block.min(len - start);
         // SAFETY: block `p` is `start .. start + n` of `out` (`n` cut at

@@ -129,16 +129,7 @@ pub(crate) fn step_weight_dims(
     // op(A) is m×k, op(B) k×n, G m×n.
     let (m, k) = matrix_dims(a_shape, ta);
     let (_, n) = matrix_dims(w_shape, tb);
-    let single = |m, k, n, ta, tb| MatMulDims {
-        batch: 1,
-        m,
-        k,
-        n,
-        ta,
-        tb,
-        a_batched: false,
-        b_batched: false,
-    };
+    let single = MatMulDims::single;
     if tb {
         (true, single(n, m, k, true, ta))
     } else {
